@@ -1,0 +1,131 @@
+import type { UnitInfo } from "@hsu/proto";
+import { newToken } from "@hsu/transport";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HsuError } from "../errors.ts";
+import type { Registrar } from "./registrar.ts";
+import { connectUnit, type UnitClient } from "./unit-client.ts";
+
+/** Options for {@link launchUnit}. */
+export interface LaunchUnitOptions {
+  /** The unit id (HSU_UNIT_ID). */
+  id: string;
+  command: string;
+  args?: readonly string[];
+  cwd?: string;
+  /** Merged over the master's environment. */
+  env?: Record<string, string>;
+  /** "unix" (default): a socket in `socketDir`; "tcp": 127.0.0.1:0; or an explicit address. */
+  listen?: "unix" | "tcp" | string;
+  /** Where Unix sockets go. Default: a fresh private temp dir. */
+  socketDir?: string;
+  registrar: Registrar;
+  /** How long the unit has to register. Default 10 s. */
+  startTimeoutMs?: number;
+  /** Pass HSU_MASTER_PID so the unit exits when this process dies. Default true. */
+  exitWithMaster?: boolean;
+  /** What to do with the unit's output. Default "inherit". */
+  stdio?: "inherit" | "pipe" | "ignore";
+}
+
+/** A unit that has completed its handshake. */
+export interface LaunchedUnit {
+  readonly id: string;
+  readonly pid: number;
+  readonly token: string;
+  /** What the unit registered. */
+  readonly info: UnitInfo;
+  readonly client: UnitClient;
+  readonly child: ChildProcess;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Shutdown through Core, then SIGTERM, then SIGKILL to the process group. */
+  stop(deadlineMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts a unit with the environment contract (docs/unit-contract.md) and
+ * waits for its handshake. Fails with `unavailable` and the reason (exit code,
+ * last stderr lines) when the unit exits or times out before registering.
+ */
+export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUnit> {
+  const token = newToken();
+  const listen =
+    options.listen === undefined || options.listen === "unix"
+      ? `unix:${join(options.socketDir ?? mkdtempSync(join(tmpdir(), "hsu-u-")), `${options.id}.sock`)}`
+      : options.listen === "tcp"
+        ? "127.0.0.1:0"
+        : options.listen;
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...options.env,
+    HSU_UNIT_ID: options.id,
+    HSU_LISTEN: listen,
+    HSU_MASTER_ADDR: options.registrar.address,
+    HSU_TOKEN: token,
+  };
+  if (options.exitWithMaster ?? true) env.HSU_MASTER_PID = String(process.pid);
+  else delete env.HSU_MASTER_PID;
+  const pending = options.registrar.expect(options.id, token, options.startTimeoutMs ?? 10_000);
+  const stdio = options.stdio ?? "inherit";
+  const child = spawn(options.command, options.args ?? [], {
+    cwd: options.cwd,
+    env,
+    detached: true,
+    stdio: ["ignore", stdio, stdio === "inherit" ? "inherit" : "pipe"],
+  });
+  const stderrTail: string[] = [];
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    if (stdio === "inherit") return;
+    stderrTail.push(...chunk.split("\n").filter(Boolean));
+    stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+    child.once("error", () => resolve({ code: null, signal: null }));
+  });
+  const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
+  void exited.then(({ code, signal }) => pending.cancel(`exited before registering (${signal ?? `code ${code}`})`));
+  let info: UnitInfo;
+  try {
+    info = await Promise.race([pending.registered, spawnError]);
+  } catch (e) {
+    killGroup(child, "SIGKILL");
+    await exited;
+    const tail = stderrTail.length ? `; stderr: ${stderrTail.slice(-5).join(" | ")}` : "";
+    throw new HsuError("unavailable", `failed to start: ${(e as Error).message}${tail}`, { unit: options.id }, { cause: e });
+  }
+  const client = connectUnit(info.address, { token, unit: options.id });
+  let stopping: ReturnType<LaunchedUnit["stop"]> | undefined;
+  return {
+    id: options.id,
+    pid: child.pid!,
+    token,
+    info,
+    client,
+    child,
+    exited,
+    stop(deadlineMs = 5000) {
+      stopping ??= (async () => {
+        const gone = exited.then(() => true);
+        await client.shutdown(deadlineMs).catch(() => killGroup(child, "SIGTERM"));
+        const timer = setTimeout(() => killGroup(child, "SIGKILL"), deadlineMs + 2000);
+        await gone;
+        clearTimeout(timer);
+        return exited;
+      })();
+      return stopping;
+    },
+  };
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone: nothing to signal.
+  }
+}

@@ -1,0 +1,55 @@
+import { create, type DescService } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto";
+import { checkBearer } from "@hsu/transport";
+
+/** What a unit says about itself in GetInfo and in the handshake. */
+export function describeUnit(options: {
+  unitId: string;
+  name: string;
+  version: string;
+  address: string;
+  services: readonly DescService[];
+  startTimeMs: number;
+}): UnitInfo {
+  return create(UnitInfoSchema, {
+    unitId: options.unitId,
+    name: options.name,
+    version: options.version,
+    runtime: { language: "typescript", version: `node ${process.versions.node}`, grpcLibrary: "connect-node 2.3.0" },
+    pid: process.pid,
+    startTime: timestampFromMs(options.startTimeMs),
+    services: options.services.map((s) => s.typeName),
+    address: options.address,
+  });
+}
+
+/** The hsu.core.v1.CoreService implementation. */
+export function coreService(options: {
+  info: () => UnitInfo;
+  token: string | undefined;
+  defaultDeadlineMs: number;
+  /** Starts the graceful stop; called after the reply is on its way. */
+  shutdown: (deadlineMs: number, reason: string) => void;
+}): ServiceImpl<typeof CoreService> {
+  return {
+    ping: () => ({ unitId: options.info().unitId }),
+    getInfo: () => ({ info: options.info() }),
+    shutdown: (req, ctx) => {
+      const check = checkBearer(ctx.requestHeader.get("authorization"), options.token);
+      if (check === "missing") {
+        throw new ConnectError(
+          "Shutdown needs the unit's token as `authorization: Bearer <token>` metadata",
+          Code.Unauthenticated,
+        );
+      }
+      if (check === "wrong") throw new ConnectError("Shutdown: the token does not match", Code.PermissionDenied);
+      const d = req.deadline;
+      const asked = d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : 0;
+      const deadlineMs = asked > 0 ? asked : options.defaultDeadlineMs;
+      setImmediate(() => options.shutdown(deadlineMs, req.reason || "Shutdown call"));
+      return { deadline: timestampFromMs(Date.now() + deadlineMs) };
+    },
+  };
+}

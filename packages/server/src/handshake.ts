@@ -1,0 +1,30 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { RegistrationService, type UnitInfo } from "@hsu/proto";
+import { createUnitTransport } from "@hsu/transport";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/**
+ * Registers the unit with its master (the handshake). UNAVAILABLE is retried
+ * with backoff for up to `retryForMs` (the master may still be binding);
+ * anything else fails at once.
+ */
+export async function registerWithMaster(
+  masterAddress: string,
+  info: UnitInfo,
+  token: string | undefined,
+  retryForMs = 10_000,
+): Promise<void> {
+  const transport = createUnitTransport(masterAddress, { ...(token ? { token } : {}), connectTimeoutMs: 2000 });
+  const client = createClient(RegistrationService, transport);
+  const until = Date.now() + retryForMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      await client.register({ info }, { timeoutMs: 5000 });
+      return;
+    } catch (e) {
+      const err = ConnectError.from(e);
+      if (err.code !== Code.Unavailable || Date.now() + delay > until) throw err;
+      await sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,196 @@
+import type { DescFile, DescService } from "@bufbuild/protobuf";
+import { type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { CoreService, Health, HealthCheckResponse_ServingStatus as Status, ServerReflection, type UnitInfo } from "@hsu/proto";
+import * as v1alpha from "@hsu/proto/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { listenH2c, type H2cListener } from "@hsu/transport";
+import { coreService, describeUnit } from "./core.ts";
+import { DrainGate } from "./drain.ts";
+import { readUnitEnvironment, UnitEnvironmentError, type UnitEnvironment } from "./env.ts";
+import { registerWithMaster } from "./handshake.ts";
+import { HealthRegistry } from "./health.ts";
+import { watchMaster } from "./master-watch.ts";
+import { ReflectionIndex } from "./reflection.ts";
+
+/** One domain service and its implementation (unimplemented methods answer UNIMPLEMENTED). */
+export interface UnitService<S extends DescService = DescService> {
+  readonly service: S;
+  readonly impl: Partial<ServiceImpl<S>>;
+}
+
+/** Pairs a service with its implementation, keeping the implementation typed. */
+export function unitService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): UnitService<S> {
+  return { service, impl };
+}
+
+/** Options for {@link serveUnit}. */
+export interface ServeUnitOptions {
+  /** The unit's name (also its id when standalone). */
+  name: string;
+  /** The unit's version, reported by GetInfo. */
+  version?: string;
+  /** The domain services. */
+  services?: readonly UnitService[];
+  /** Where to listen when no master says (HSU_LISTEN wins). Default 127.0.0.1:50051. */
+  listen?: string;
+  /** Environment to read the contract from. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Drain deadline for signals (Shutdown calls carry their own). Default 5000 ms. */
+  shutdownDeadlineMs?: number;
+  /** Largest request message accepted. Default 4 MiB. */
+  readMaxBytes?: number;
+  /** Stop gracefully on SIGTERM and SIGINT. Default true. */
+  handleSignals?: boolean;
+  /** Exit the process once stopped (code 0; 2 bad environment; 3 handshake). Default true. */
+  exitProcess?: boolean;
+  /** Where the unit's own messages go. Default stderr. */
+  log?: (line: string) => void;
+}
+
+/** Why a unit stopped. */
+export interface UnitStop {
+  readonly reason: string;
+  /** The exit code the process should end with. */
+  readonly exitCode: number;
+}
+
+/** A unit that is serving. */
+export interface RunningUnit {
+  /** The bound address (real port when port 0 was asked). */
+  readonly address: string;
+  readonly environment: UnitEnvironment;
+  /** What GetInfo answers. */
+  info(): UnitInfo;
+  /** Sets a service's health ("" is the whole unit). */
+  setHealth(service: string, serving: boolean): void;
+  /** Stops gracefully: NOT_SERVING, refuse new calls, drain, close. */
+  shutdown(deadlineMs?: number, reason?: string): Promise<UnitStop>;
+  /** Resolves when the unit has stopped. */
+  readonly stopped: Promise<UnitStop>;
+}
+
+/**
+ * Serves an HSU unit: Core, grpc.health.v1, reflection and the given
+ * services on the address from the environment (Unix socket or TCP), does the
+ * handshake with the master when there is one, and stops gracefully on
+ * Shutdown, SIGTERM/SIGINT, or the master's death.
+ */
+export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`[hsu] ${line}\n`));
+  const exitProcess = options.exitProcess ?? true;
+  let env: UnitEnvironment;
+  try {
+    env = readUnitEnvironment(options.env ?? process.env, {
+      name: options.name,
+      listen: options.listen ?? "127.0.0.1:50051",
+    });
+  } catch (e) {
+    if (exitProcess && e instanceof UnitEnvironmentError) {
+      log(`bad environment: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const startTimeMs = Date.now() - Math.round(process.uptime() * 1000);
+  const domain = options.services ?? [];
+  const infra: DescService[] = [CoreService, Health, ServerReflection, v1alpha.ServerReflection];
+  const allServices = [...infra, ...domain.map((d) => d.service)];
+  const health = new HealthRegistry();
+  for (const name of ["", ...allServices.map((s) => s.typeName)]) health.set(name, Status.SERVING);
+  const gate = new DrainGate(new Set([Health.typeName, ServerReflection.typeName, v1alpha.ServerReflection.typeName]));
+  const reflection = new ReflectionIndex(
+    allServices.map((s) => s.file as DescFile),
+    () => allServices.map((s) => s.typeName),
+  );
+  const shutdownController = new AbortController();
+  let listener: H2cListener | undefined;
+  let info: UnitInfo | undefined;
+  let stopping: Promise<UnitStop> | undefined;
+  let resolveStopped!: (s: UnitStop) => void;
+  const stopped = new Promise<UnitStop>((r) => (resolveStopped = r));
+
+  const shutdown = (deadlineMs = options.shutdownDeadlineMs ?? 5000, reason = "asked to stop", exitCode = 0) => {
+    stopping ??= (async () => {
+      log(`stopping (${reason}); draining for up to ${deadlineMs} ms`);
+      const deadline = new Promise<"deadline">((r) => setTimeout(() => r("deadline"), deadlineMs).unref());
+      health.setAll(Status.NOT_SERVING);
+      const drained = await Promise.race([gate.drain().then(() => "drained" as const), deadline]);
+      if (drained === "deadline") log(`deadline reached with ${gate.inFlight} call(s) in flight; cancelling them`);
+      health.close();
+      if (drained === "deadline") shutdownController.abort();
+      const closed = await Promise.race([listener?.close().then(() => "closed" as const), deadline]);
+      if (closed !== "closed") await listener?.close({ force: true });
+      const stop = { reason, exitCode };
+      resolveStopped(stop);
+      return stop;
+    })();
+    return stopping;
+  };
+
+  const routes = (router: ConnectRouter) => {
+    router.service(
+      CoreService,
+      coreService({
+        info: () => info!,
+        token: env.token,
+        defaultDeadlineMs: options.shutdownDeadlineMs ?? 5000,
+        shutdown: (ms, reason) => void shutdown(ms, reason),
+      }),
+    );
+    router.service(Health, health.service());
+    router.service(ServerReflection, reflection.v1());
+    router.service(v1alpha.ServerReflection, reflection.v1alpha());
+    for (const d of domain) router.service(d.service, d.impl as ServiceImpl<DescService>);
+  };
+  const handler = connectNodeAdapter({
+    routes,
+    grpc: true,
+    grpcWeb: false,
+    connect: true,
+    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    interceptors: [gate.interceptor()],
+    shutdownSignal: shutdownController.signal,
+  });
+  listener = await listenH2c(env.listen, handler);
+  info = describeUnit({
+    unitId: env.unitId,
+    name: options.name,
+    version: options.version ?? "0.0.0",
+    address: listener.address,
+    services: allServices,
+    startTimeMs,
+  });
+  log(`unit "${env.unitId}" serving on ${listener.address}`);
+
+  if (options.handleSignals ?? true) {
+    const onSignal = (sig: NodeJS.Signals) => void shutdown(undefined, sig);
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  }
+  if (env.masterPid !== undefined) {
+    watchMaster(env.masterPid, (why) => void shutdown(1000, why));
+  }
+  if (exitProcess) {
+    void stopped.then((s) => {
+      log(`stopped: ${s.reason}`);
+      process.exit(s.exitCode);
+    });
+  }
+  if (env.masterAddress) {
+    try {
+      await registerWithMaster(env.masterAddress, info, env.token);
+    } catch (e) {
+      log(`handshake with the master at ${env.masterAddress} failed: ${(e as Error).message}`);
+      await shutdown(0, "handshake failed", 3);
+      if (!exitProcess) throw e;
+    }
+  }
+  return {
+    address: listener.address,
+    environment: env,
+    info: () => info!,
+    setHealth: (service, serving) => health.set(service, serving ? Status.SERVING : Status.NOT_SERVING),
+    shutdown: (ms, reason) => shutdown(ms, reason),
+    stopped,
+  };
+}

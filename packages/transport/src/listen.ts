@@ -1,0 +1,74 @@
+import { rm } from "node:fs/promises";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { formatAddress, parseAddress, type UnitAddress } from "./address.ts";
+
+/** A running h2c (cleartext HTTP/2) listener. */
+export interface H2cListener {
+  /** The bound address, with the real port when port 0 was asked for. */
+  readonly address: string;
+  readonly parsed: UnitAddress;
+  readonly server: http2.Http2Server;
+  /** Number of open HTTP/2 sessions (connections). */
+  sessionCount(): number;
+  /**
+   * Stops accepting connections and sends GOAWAY on every open session so
+   * peers finish their streams and go; with `force`, destroys the sessions.
+   * Resolves when the server is closed and the socket file removed.
+   */
+  close(options?: { force?: boolean }): Promise<void>;
+}
+
+/** Options for {@link listenH2c}. */
+export interface ListenH2cOptions {
+  /** HTTP/2 settings and server options passed to node:http2. */
+  serverOptions?: http2.ServerOptions;
+}
+
+/**
+ * Binds an h2c server on an HSU address. A stale Unix socket file at the path
+ * is removed first (a previous run that was killed leaves one behind), and the
+ * file is removed again on close.
+ */
+export async function listenH2c(
+  address: string | UnitAddress,
+  handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  options: ListenH2cOptions = {},
+): Promise<H2cListener> {
+  const parsed = typeof address === "string" ? parseAddress(address) : address;
+  const server = http2.createServer({ ...options.serverOptions }, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  if (parsed.kind === "unix") await rm(parsed.path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const done = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (parsed.kind === "unix") server.listen(parsed.path, done);
+    else server.listen(parsed.port, parsed.host, done);
+  });
+  const bound: UnitAddress =
+    parsed.kind === "unix" ? parsed : { kind: "tcp", host: parsed.host, port: (server.address() as AddressInfo).port };
+  let closing: Promise<void> | undefined;
+  return {
+    address: formatAddress(bound),
+    parsed: bound,
+    server,
+    sessionCount: () => sessions.size,
+    close({ force = false } = {}) {
+      for (const s of sessions) {
+        if (force) s.destroy();
+        else s.close();
+      }
+      closing ??= new Promise<void>((resolve) => server.close(() => resolve())).then(async () => {
+        if (bound.kind === "unix") await rm(bound.path, { force: true });
+      });
+      return closing;
+    },
+  };
+}
