@@ -4,3 +4,4 @@ export * from "./gen/hsu/core/v1/core_pb.js";
 export * from "./gen/hsu/master/v1/registration_pb.js";
 export * from "./gen/grpc/health/v1/health_pb.js";
 export * from "./gen/grpc/reflection/v1/reflection_pb.js";
+export * from "./gen/hsu/master/v1/control_pb.js";
