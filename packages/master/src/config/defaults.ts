@@ -1,0 +1,166 @@
+import { isAbsolute, join, resolve } from "node:path";
+import type { RawDeployment, RawUnit } from "./schema.ts";
+
+/** A dependency and the condition it must reach before the dependent starts. */
+export interface Dependency {
+  readonly unit: string;
+  readonly condition: "started" | "healthy" | "completed";
+}
+
+/** One unit with every default applied; durations in ms, sizes in bytes. */
+export interface UnitConfig {
+  readonly id: string;
+  readonly kind: "managed" | "unmanaged" | "integrated";
+  readonly description: string;
+  readonly command: string | undefined;
+  readonly args: readonly string[];
+  readonly shell: boolean;
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly envMode: "merge" | "replace";
+  readonly autoStart: boolean;
+  readonly gracefulTimeoutMs: number;
+  readonly stopSignal: NodeJS.Signals;
+  readonly nice: number | undefined;
+  readonly stdout: "capture" | "inherit" | "ignore";
+  readonly stderr: "capture" | "inherit" | "ignore";
+  readonly restart: {
+    readonly policy: "never" | "on-failure" | "always" | "unless-stopped";
+    readonly maxRetries: number;
+    readonly delayMs: number;
+    readonly backoffMultiplier: number;
+    readonly maxDelayMs: number;
+    readonly breaker: { readonly windowMs: number; readonly maxRestarts: number };
+  };
+  readonly healthCheck: Readonly<Record<string, unknown>> | undefined;
+  readonly limits: Readonly<Record<string, unknown>> | undefined;
+  readonly dependsOn: readonly Dependency[];
+  readonly replicas: number | undefined;
+  readonly schedule:
+    | { readonly cron: string; readonly timezone: string | undefined; readonly overlap: "skip" | "queue" | "replace"; readonly history: number }
+    | undefined;
+  readonly listen: "unix" | "tcp";
+  readonly startTimeoutMs: number;
+  readonly idleTimeoutMs: number | undefined;
+  readonly onDemand: boolean;
+  readonly locate: { readonly pid?: number; readonly pidFile?: string; readonly processName?: string; readonly commandLine?: string; readonly port?: number } | undefined;
+  readonly canTerminate: boolean;
+  /** The unit as written, for `hsu apply` to tell what changed. */
+  readonly fingerprint: string;
+}
+
+/** A whole deployment with every default applied, frozen. */
+export interface Deployment {
+  readonly version: 1;
+  readonly baseDir: string;
+  readonly master: {
+    readonly id: string;
+    readonly stateDir: string;
+    readonly controlSocket: string;
+    readonly controlTcp: string | undefined;
+    readonly tokenFile: string | undefined;
+    readonly logs: { readonly maxFileBytes: number; readonly maxFiles: number; readonly tailLines: number };
+    readonly onRestart: "adopt" | "stop";
+  };
+  readonly units: Readonly<Record<string, UnitConfig>>;
+}
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** snake_case keys to camelCase, one level deep (health checks and limits). */
+function camelKeys(o: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!o) return undefined;
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    Object.values(value).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function unitDefaults(id: string, u: RawUnit, baseDir: string): UnitConfig {
+  const kind = u.kind ?? "managed";
+  const at = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p));
+  const deps: Dependency[] = !u.depends_on
+    ? []
+    : Array.isArray(u.depends_on)
+      ? u.depends_on.map((d) => ({ unit: d, condition: "started" as const }))
+      : Object.entries(u.depends_on).map(([d, condition]) => ({ unit: d, condition }));
+  const r = u.restart ?? {};
+  return {
+    id,
+    kind,
+    description: u.description ?? "",
+    command: u.command,
+    args: u.args ?? [],
+    shell: u.shell ?? false,
+    cwd: at(u.cwd) ?? baseDir,
+    env: u.env ?? {},
+    envMode: u.env_mode ?? "merge",
+    autoStart: u.auto_start ?? true,
+    gracefulTimeoutMs: u.graceful_timeout ?? 30_000,
+    stopSignal: u.stop_signal ?? "SIGTERM",
+    nice: u.nice,
+    stdout: u.stdout ?? "capture",
+    stderr: u.stderr ?? "capture",
+    restart: {
+      policy: r.policy ?? (u.schedule ? "never" : "on-failure"),
+      maxRetries: r.max_retries ?? 0,
+      delayMs: r.delay ?? 1000,
+      backoffMultiplier: r.backoff ?? 2,
+      maxDelayMs: r.max_delay ?? 60_000,
+      breaker: { windowMs: r.breaker?.window ?? 60_000, maxRestarts: r.breaker?.max_restarts ?? 5 },
+    },
+    healthCheck: camelKeys(u.health_check as Record<string, unknown> | undefined),
+    limits: camelKeys(u.limits as Record<string, unknown> | undefined),
+    dependsOn: deps,
+    replicas: u.replicas,
+    schedule: u.schedule?.cron
+      ? { cron: u.schedule.cron, timezone: u.schedule.timezone, overlap: u.schedule.overlap ?? "skip", history: u.schedule.history ?? 20 }
+      : undefined,
+    listen: u.listen ?? "unix",
+    startTimeoutMs: u.start_timeout ?? 10_000,
+    idleTimeoutMs: u.idle_timeout,
+    onDemand: u.on_demand ?? true,
+    locate:
+      kind === "unmanaged"
+        ? {
+            ...(u.pid !== undefined ? { pid: u.pid } : {}),
+            ...(u.pid_file !== undefined ? { pidFile: at(u.pid_file)! } : {}),
+            ...(u.process_name !== undefined ? { processName: u.process_name } : {}),
+            ...(u.command_line !== undefined ? { commandLine: u.command_line } : {}),
+            ...(u.port !== undefined ? { port: u.port } : {}),
+          }
+        : undefined,
+    canTerminate: u.can_terminate ?? false,
+    fingerprint: JSON.stringify(u),
+  };
+}
+
+/** Applies every default and resolves relative paths against `baseDir`. */
+export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
+  const m = raw.master ?? {};
+  const stateDir = m.state_dir ? resolve(baseDir, m.state_dir) : join(baseDir, ".hsu");
+  const units = Object.fromEntries(Object.entries(raw.units ?? {}).map(([id, u]) => [id, unitDefaults(id, u, baseDir)]));
+  return deepFreeze({
+    version: 1 as const,
+    baseDir,
+    master: {
+      id: m.id ?? "hsu",
+      stateDir,
+      controlSocket: m.control?.socket ? resolve(baseDir, m.control.socket) : join(stateDir, "control.sock"),
+      controlTcp: m.control?.tcp,
+      tokenFile: m.control?.token_file ? resolve(baseDir, m.control.token_file) : undefined,
+      logs: {
+        maxFileBytes: m.logs?.max_file_size ?? 10 * 1024 * 1024,
+        maxFiles: m.logs?.max_files ?? 5,
+        tailLines: m.logs?.tail_lines ?? 1000,
+      },
+      onRestart: m.on_restart ?? "adopt",
+    },
+    units,
+  });
+}

@@ -1,0 +1,163 @@
+import { bool, duration, either, isMap, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
+
+const ID = { pattern: /^[a-z0-9][a-z0-9._-]{0,62}$/, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
+const SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL"] as const;
+
+const healthCheck = obj(
+  {
+    type: oneOf(["process", "http", "tcp", "exec", "grpc"], "How to check: process alive, HTTP status, TCP connect, a command's exit code, or grpc.health.v1."),
+    interval: duration("Time between checks (default 10s)."),
+    timeout: duration("How long one check may take (default 2s)."),
+    initial_delay: duration("Wait this long after start before the first check."),
+    success_threshold: num({ integer: true, min: 1, description: "Consecutive successes to become healthy (default 1)." }),
+    failure_threshold: num({ integer: true, min: 1, description: "Consecutive failures to become unhealthy (default 3)." }),
+    url: str({ description: "http: the URL to request." }),
+    method: oneOf(["GET", "HEAD", "POST", "PUT"], "http: the method (default GET)."),
+    headers: record(str(), undefined, "http: request headers."),
+    expect_status: num({ integer: true, min: 100, max: 599, description: "http: the status to expect (default any 2xx or 3xx)." }),
+    host: str({ description: "tcp: the host (default 127.0.0.1)." }),
+    port: num({ integer: true, min: 1, max: 65535, description: "tcp: the port." }),
+    path: str({ description: "tcp: a Unix socket path instead of host and port." }),
+    command: str({ description: "exec: the program to run; exit 0 means healthy." }),
+    args: list(str(), "exec: its arguments."),
+    address: str({ description: "grpc: the unit's address (default: the address it registered)." }),
+    service: str({ description: 'grpc: the service to check ("" = the whole unit).' }),
+  },
+  { required: ["type"], description: "A health check." },
+);
+
+const limits = obj(
+  {
+    cpu: num({ min: 0.01, description: "CPU cores, e.g. 0.5." }),
+    cpu_weight: num({ integer: true, min: 1, max: 10000, description: "Relative CPU weight (cgroup cpu.weight)." }),
+    memory: size("Memory limit, e.g. 512MiB."),
+    memory_swap: size("Memory plus swap limit."),
+    max_processes: num({ integer: true, min: 1, description: "Most processes and threads." }),
+    max_open_files: num({ integer: true, min: 1, description: "Most open file descriptors." }),
+    max_address_space: size("Largest virtual address space (RLIMIT_AS)."),
+    io_weight: num({ integer: true, min: 1, max: 10000, description: "Relative IO weight." }),
+    io_read_bps: size("Read bandwidth per second."),
+    io_write_bps: size("Write bandwidth per second."),
+    policy: oneOf(["log", "restart", "stop", "kill"], "What to do when a monitored limit is passed (default restart)."),
+    check_interval: duration("How often the monitor samples (default 1s)."),
+  },
+  { description: "Resource limits: enforced with cgroups v2 or setrlimit where the host allows, monitored everywhere else." },
+);
+
+const restart = obj(
+  {
+    policy: oneOf(["never", "on-failure", "always", "unless-stopped"], "When to restart an exited unit (default on-failure)."),
+    max_retries: num({ integer: true, min: 0, description: "Restarts before giving up (0: no limit)." }),
+    delay: duration("The first restart delay (default 1s)."),
+    backoff: num({ min: 1, description: "Each further delay is multiplied by this (default 2)." }),
+    max_delay: duration("The longest delay (default 1m)."),
+    breaker: obj(
+      {
+        window: duration("The crash-loop window (default 1m)."),
+        max_restarts: num({ integer: true, min: 1, description: "Restarts within the window that mark the unit failed (default 5)." }),
+      },
+      { description: "Crash-loop breaker." },
+    ),
+  },
+  { description: "Restart policy." },
+);
+
+const condition = oneOf(["started", "healthy", "completed"], "started: the process runs; healthy: ready or health check passing; completed: exited 0.");
+const dependsOn: Field<string[] | Record<string, "started" | "healthy" | "completed">> = either(
+  list(str({ pattern: ID.pattern, hint: ID.hint })),
+  record(condition, ID),
+  isMap,
+);
+
+const schedule = obj(
+  {
+    cron: str({ description: 'A cron expression with seconds: "sec min hour day month weekday", e.g. "0 */5 * * * *".' }),
+    timezone: str({ description: "An IANA time zone, e.g. Europe/Berlin (default: the host's)." }),
+    overlap: oneOf(["skip", "queue", "replace"], "When a run is due while the last still runs (default skip)."),
+    history: num({ integer: true, min: 1, description: "How many past runs to remember (default 20)." }),
+  },
+  { required: ["cron"], description: "Run the unit on a cron schedule (a batch job)." },
+);
+
+const locate = {
+  pid: num({ integer: true, min: 1, description: "unmanaged: the process id." }),
+  pid_file: str({ description: "unmanaged: a file holding the process id." }),
+  process_name: str({ description: "unmanaged: the process name (/proc/PID/comm)." }),
+  command_line: str({ description: "unmanaged: a regular expression matched against the command line." }),
+  port: num({ integer: true, min: 1, max: 65535, description: "unmanaged: a TCP port the process listens on." }),
+  can_terminate: bool("unmanaged: the master may stop it (default false)."),
+};
+
+const unit = obj(
+  {
+    kind: oneOf(["managed", "unmanaged", "integrated"], "managed (default), unmanaged, or integrated (serves the Core API)."),
+    description: str(),
+    command: str({ description: "The program to run (looked up on PATH); no shell unless `shell: true`." }),
+    args: list(str(), "Its arguments."),
+    shell: bool("Run `command` through /bin/sh -c (default false)."),
+    cwd: str({ description: "Working directory (default: the directory of hsu.yaml)." }),
+    env: record(str(), undefined, "Environment variables."),
+    env_mode: oneOf(["merge", "replace"], "merge: over the master's environment (default); replace: only `env`."),
+    auto_start: bool("Start with `hsu up` (default true; integrated units start on demand)."),
+    graceful_timeout: duration("How long a stop waits before SIGKILL (default 30s)."),
+    stop_signal: oneOf(SIGNALS, "The signal that asks it to stop (default SIGTERM)."),
+    nice: num({ integer: true, min: -20, max: 19, description: "Scheduling priority." }),
+    stdout: oneOf(["capture", "inherit", "ignore"], "What to do with standard output (default capture)."),
+    stderr: oneOf(["capture", "inherit", "ignore"], "What to do with standard error (default capture)."),
+    restart,
+    health_check: healthCheck,
+    limits,
+    depends_on: dependsOn,
+    replicas: num({ integer: true, min: 0, max: 1000, description: "Run a worker pool of this many replicas (each gets HSU_INDEX)." }),
+    schedule,
+    listen: oneOf(["unix", "tcp"], "integrated: where the unit listens (default unix)."),
+    start_timeout: duration("integrated: how long the handshake may take (default 10s)."),
+    idle_timeout: duration("integrated: stop after this long without calls (default: never)."),
+    on_demand: bool("integrated: start on the first call instead of at `hsu up` (default true)."),
+    ...locate,
+  },
+  { description: "One unit." },
+);
+
+const master = obj(
+  {
+    id: str({ pattern: ID.pattern, hint: ID.hint, description: "The master's id." }),
+    state_dir: str({ description: "Where the master keeps its state, sockets and logs (default .hsu beside hsu.yaml)." }),
+    control: obj({
+      socket: str({ description: "The control socket path (default <state_dir>/control.sock, mode 0600)." }),
+      tcp: str({ description: "Also listen on TCP (host:port); every call then needs the token." }),
+      token_file: str({ description: "A file holding the bearer token for TCP control." }),
+    }),
+    logs: obj({
+      max_file_size: size("Rotate a unit's log file past this size (default 10MiB)."),
+      max_files: num({ integer: true, min: 0, description: "Rotated files to keep (default 5)." }),
+      tail_lines: num({ integer: true, min: 0, description: "Lines kept in memory per unit (default 1000)." }),
+    }),
+    on_restart: oneOf(["adopt", "stop"], "After a master crash: re-adopt units still running (default) or stop them."),
+  },
+  { description: "The master itself." },
+);
+
+/** The whole hsu.yaml, described once. */
+export const deploymentField = obj(
+  {
+    version: num({ integer: true, min: 1, max: 1, description: "The spec version (1)." }),
+    master,
+    units: record(unit, ID, "The units, by id."),
+  },
+  { required: ["units"] },
+);
+
+/** The raw shape read from hsu.yaml, before defaults. */
+export type RawDeployment = NonNullable<ReturnType<typeof deploymentField.read>>;
+export type RawUnit = NonNullable<ReturnType<typeof unit.read>>;
+
+/** The JSON Schema of hsu.yaml, generated from the same description the validator uses. */
+export function deploymentJsonSchema(): JsonSchema {
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    $id: "https://hsu.dev/schema/hsu.yaml.json",
+    title: "HSU deployment (hsu.yaml)",
+    ...deploymentField.schema(),
+  };
+}
