@@ -28,6 +28,11 @@ export interface LaunchUnitOptions {
   exitWithMaster?: boolean;
   /** What to do with the unit's output. Default "inherit". */
   stdio?: "inherit" | "pipe" | "ignore";
+  /**
+   * With `stdio: "pipe"`: receives the unit's stdout and stderr streams (a
+   * log collector); the stderr tail for start errors is then not kept here.
+   */
+  output?: (stream: "stdout" | "stderr", source: import("node:stream").Readable) => void;
 }
 
 /** A unit that has completed its handshake. */
@@ -77,11 +82,16 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     stdio: ["ignore", stdio, stdio === "inherit" ? "inherit" : "pipe"],
   });
   const stderrTail: string[] = [];
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    if (stdio === "inherit") return;
-    stderrTail.push(...chunk.split("\n").filter(Boolean));
-    stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
-  });
+  if (options.output && stdio === "pipe") {
+    options.output("stdout", child.stdout!);
+    options.output("stderr", child.stderr!);
+  } else {
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      if (stdio === "inherit") return;
+      stderrTail.push(...chunk.split("\n").filter(Boolean));
+      stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
+    });
+  }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: null, signal: null }));
