@@ -1,0 +1,31 @@
+// Resource sampling (from /proc), resource limits (cgroups, rlimits) and their monitor.
+export { systemClock, type ResourceClock } from "./clock.ts";
+export {
+  createResourceSampler,
+  createResourceSamplerGroup,
+  type ProcessUsage,
+  type ResourceSampler,
+  type ResourceSamplerGroup,
+  type ResourceSamplerOptions,
+  type ResourceUsage,
+} from "./sampler.ts";
+export { validateResourceLimits, type IoBandwidth, type LimitName, type LimitPolicy, type ResourceLimits } from "./limits.ts";
+export {
+  describeHostCapabilities,
+  formatHostCapabilities,
+  type CgroupController,
+  type ControllerSupport,
+  type Enforcement,
+  type HostCapabilities,
+} from "./host.ts";
+export { createLimitPlanner, type LimitPlan, type LimitPlanner, type LimitPlannerOptions } from "./planner.ts";
+export {
+  createJudge,
+  createLimitMonitorFactory,
+  type LimitMonitor,
+  type LimitMonitorFactory,
+  type LimitMonitorOptions,
+  type LimitViolation,
+} from "./monitor.ts";
+export { kernelEnforcedLimits } from "./enforced.ts";
+export { readStat, readCmdline, isRunning, type ProcStat } from "./proc.ts";
