@@ -1,0 +1,14 @@
+// Log capture for supervised units: the supervisor attaches each child's
+// stdout/stderr to a LogSink; users read tails, files and live subscriptions.
+export { createLogCollector } from "./collector.ts";
+export { formatLogRecord, parseLogRecord } from "./format.ts";
+export { createLineSplitter, type LineSplitter, type LineHandler } from "./line-splitter.ts";
+export type {
+  LogCollector,
+  LogCollectorOptions,
+  LogCollectorStats,
+  LogLine,
+  LogSink,
+  LogStream,
+  LogSubscribeFilter,
+} from "./types.ts";
