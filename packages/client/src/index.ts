@@ -2,3 +2,82 @@
 export { HsuError, type HsuErrorCode, type HsuErrorWhere } from "./errors.ts";
 export * from "./core/index.ts";
 export { formatAddress, parseAddress, type UnitAddress } from "@hsu/transport";
+
+// The process supervisor: managed units, restart policy, worker pools.
+export {
+  createSupervisor,
+  createPool,
+  createManagedUnit,
+  validateManagedUnitSpec,
+  transition,
+  createSystemClock,
+  createFakeClock,
+  type Clock,
+  type FakeClock,
+  type Timer,
+  type Supervisor,
+  type SupervisorOptions,
+  type Pool,
+  type PoolOptions,
+  type ManagedUnit,
+  type ManagedUnitSpec,
+  type UnitEvent,
+  type UnitSnapshot,
+  type LastExit,
+  type LogSink,
+  type HealthMonitorFactory,
+  type LimitPlan,
+  type LimitPlanner,
+  type LimitMonitor,
+  type LimitMonitorFactory,
+} from "./supervisor/index.ts";
+
+// Logs: line capture, tails, rotated files, back-pressured subscriptions.
+export { createLogCollector, type LogCollector, type LogCollectorOptions, type LogLine, type LogSubscribeFilter } from "./logs/index.ts";
+
+// Health checks: process, http, tcp, exec and grpc.health.v1.
+export {
+  createHealthMonitor,
+  runHealthCheck,
+  validateHealthCheckSpec,
+  type HealthCheckSpec,
+  type HealthMonitor,
+  type HealthStatus,
+} from "./health/index.ts";
+
+// Resources: /proc sampling, limits (cgroups, rlimits, monitor).
+export {
+  createResourceSampler,
+  createResourceSamplerGroup,
+  createLimitPlanner,
+  createLimitMonitorFactory,
+  describeHostCapabilities,
+  formatHostCapabilities,
+  validateResourceLimits,
+  type ResourceLimits,
+  type ResourceSampler,
+  type ResourceSamplerGroup,
+  type ResourceUsage,
+  type HostCapabilities,
+} from "./resources/index.ts";
+
+// Unmanaged units: processes the master finds and watches.
+export { attachUnmanaged, validateUnmanagedSpec, type UnmanagedUnit, type UnmanagedEvent } from "./unmanaged/index.ts";
+
+// Integrated units: on-demand start, idle stop, discovery.
+export {
+  createIntegratedUnit,
+  discoverUnit,
+  discoverUnits,
+  scanSocketDir,
+  type IntegratedUnit,
+  type IntegratedUnitOptions,
+  type IntegratedEvent,
+  type DiscoveredUnit,
+} from "./integrated/index.ts";
+
+// Master restart without loss: unit output through files, process records, re-adoption.
+export { createDurableOs, OWNER_ENV, type DurableOs, type RecoveryReport } from "./durable/index.ts";
+
+// Orchestration: dependencies and schedules.
+export * from "./orchestration/index.ts";

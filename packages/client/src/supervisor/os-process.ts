@@ -27,6 +27,10 @@ export interface SpawnRequest {
   cwd?: string;
   stdout: OutputMode;
   stderr: OutputMode;
+  /** Write stdout to this open file descriptor instead (the child keeps it even if the master dies). */
+  stdoutFd?: number;
+  /** Write stderr to this open file descriptor instead. */
+  stderrFd?: number;
   nice?: number;
 }
 
@@ -68,7 +72,7 @@ export function createOsProcessApi(options: OsProcessApiOptions = {}): OsProcess
         detached: true,
         env: request.env,
         ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
-        stdio: ["ignore", stdioFor(request.stdout), stdioFor(request.stderr)],
+        stdio: ["ignore", request.stdoutFd ?? stdioFor(request.stdout), request.stderrFd ?? stdioFor(request.stderr)],
       });
       // Ask for the exit before awaiting 'spawn' so a very fast exit is not missed.
       const leaderExit = new Promise<ExitStatus>((resolve) => {

@@ -1,0 +1,55 @@
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** What the master remembers of one unit process, to find it again after a crash. */
+export interface ProcessRecord {
+  /** The unit id (a pool replica's own id). */
+  readonly unit: string;
+  readonly pid: number;
+  /** Field 22 of /proc/PID/stat: with the pid, names one process across pid reuse. */
+  readonly startTime: number;
+  readonly stdoutFile: string | undefined;
+  readonly stderrFile: string | undefined;
+  /** How far the master had read each file. */
+  stdoutOffset: number;
+  stderrOffset: number;
+}
+
+/**
+ * The master's record of its unit processes, one small JSON file per unit
+ * in `<state dir>/units/`, each replaced atomically (write + rename) so a
+ * crash never leaves a torn record.
+ */
+export class ProcessBook {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, "units");
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Writes (or replaces) a unit's record. */
+  put(record: ProcessRecord): void {
+    const file = join(this.dir, `${record.unit}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(record));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  remove(unit: string): void {
+    rmSync(join(this.dir, `${unit}.json`), { force: true });
+  }
+
+  /** Every record; a file that cannot be read is reported, not fatal. */
+  load(onBad: (file: string, error: Error) => void = () => {}): ProcessRecord[] {
+    const out: ProcessRecord[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith(".json")) continue;
+      try {
+        out.push(JSON.parse(readFileSync(join(this.dir, name), "utf8")) as ProcessRecord);
+      } catch (e) {
+        onBad(join(this.dir, name), e as Error);
+      }
+    }
+    return out;
+  }
+}

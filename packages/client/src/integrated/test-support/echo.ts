@@ -1,0 +1,76 @@
+// Shared by this folder's tests: the echo example unit, spawn counting and process lookups.
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { IntegratedEvent, IntegratedEventType } from "../events.ts";
+import type { StartUnit, UnitHandle } from "../handle.ts";
+import type { IntegratedUnit } from "../integrated-unit.ts";
+
+/** The echo example unit (examples/echo/src/unit.ts), run from source. */
+export const echoUnitScript = fileURLToPath(new URL("../../../../../examples/echo/src/unit.ts", import.meta.url));
+
+/** Command and arguments that run the echo unit with Node 24. */
+export const echoCommand = { command: process.execPath, args: ["--conditions=@hsu/source", echoUnitScript] };
+
+/** A start function that counts its invocations and remembers every pid it started. */
+export function countingStart(inner: StartUnit): StartUnit & { calls: number; pids: number[] } {
+  const counted = Object.assign(
+    async (signal: AbortSignal): Promise<UnitHandle> => {
+      counted.calls++;
+      const handle = await inner(signal);
+      counted.pids.push(handle.pid);
+      return handle;
+    },
+    { calls: 0, pids: [] as number[] },
+  );
+  return counted;
+}
+
+/** Pids of live processes whose environment carries HSU_UNIT_ID=`unitId` (read from /proc). */
+export function pidsOfUnit(unitId: string): number[] {
+  const needle = `\0HSU_UNIT_ID=${unitId}\0`;
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = `\0${readFileSync(`/proc/${entry}/environ`, "latin1")}`;
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      // A zombie (state Z) has exited; it only waits to be reaped.
+      if (environ.includes(needle) && !/^\d+ \(.*\) Z /.test(stat)) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked, or is not ours to read.
+    }
+  }
+  return found;
+}
+
+/** True while a process with this pid exists (and is not a zombie). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves with the next event of `type` (subscribe before causing it). */
+export function nextEvent(unit: IntegratedUnit, type: IntegratedEventType): Promise<IntegratedEvent> {
+  return new Promise((resolve) => {
+    const off = unit.on((e) => {
+      if (e.type !== type) return;
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** Records every event of a unit, in order. */
+export function recordEvents(unit: IntegratedUnit): IntegratedEvent[] {
+  const seen: IntegratedEvent[] = [];
+  unit.on((e) => seen.push(e));
+  return seen;
+}

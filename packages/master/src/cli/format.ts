@@ -1,0 +1,85 @@
+/** Whether to colour output: a terminal, and NO_COLOR unset (FORCE_COLOR wins). */
+export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
+  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== "0") return true;
+  return !!stream.isTTY && !process.env.NO_COLOR;
+}
+
+const codes = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, gray: 90, bold: 1, dim: 2 } as const;
+/** A colour name for {@link paint}. */
+export type Color = keyof typeof codes;
+
+/** Wraps text in an ANSI colour when `on`. */
+export function paint(text: string, color: Color, on: boolean): string {
+  return on ? `\x1b[${codes[color]}m${text}\x1b[0m` : text;
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+const visible = (s: string) => s.replace(ANSI, "").length;
+
+/** Lays rows out in aligned columns; numbers in `right` columns align right. */
+export function table(header: string[], rows: string[][], opts: { right?: number[]; color?: boolean } = {}): string {
+  const widths = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ""))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => {
+        const pad = " ".repeat(widths[i]! - visible(c));
+        return opts.right?.includes(i) ? pad + c : c + pad;
+      })
+      .join("  ")
+      .trimEnd();
+  return [paint(line(header), "bold", opts.color ?? false), ...rows.map(line)].join("\n");
+}
+
+/** The colour a unit state is shown in. */
+export function stateColor(state: string): Color {
+  if (["ready", "running", "attached", "succeeded"].includes(state)) return "green";
+  if (["starting", "stopping", "backoff", "scheduled"].includes(state)) return "yellow";
+  if (["failed", "gone"].includes(state)) return "red";
+  return "gray";
+}
+
+/** 1536 -> "1.5KiB". */
+export function formatBytes(n: number): string {
+  if (!n) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
+}
+
+/** 93_000 -> "1m33s". */
+export function formatDuration(ms: number): string {
+  if (ms < 0 || !Number.isFinite(ms)) return "-";
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${h % 24}h`;
+}
+
+/** A spinner on a terminal line; a no-op when not a terminal. */
+export function spinner(text: string, stream: NodeJS.WriteStream = process.stderr): { update(t: string): void; stop(final?: string): void } {
+  if (!stream.isTTY) {
+    return { update() {}, stop: (final) => void (final && stream.write(`${final}\n`)) };
+  }
+  const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+  let i = 0;
+  let current = text;
+  const draw = () => stream.write(`\r\x1b[2K${paint(frames[i++ % frames.length]!, "cyan", useColor(stream))} ${current}`);
+  draw();
+  const timer = setInterval(draw, 80);
+  return {
+    update: (t) => void (current = t),
+    stop(final) {
+      clearInterval(timer);
+      stream.write(`\r\x1b[2K${final ? `${final}\n` : ""}`);
+    },
+  };
+}

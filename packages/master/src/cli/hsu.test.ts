@@ -1,0 +1,184 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { ControlService } from "@hsu/proto";
+import { createUnitTransport } from "@hsu/transport";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const main = join(import.meta.dirname, "main.ts");
+const broken = join(import.meta.dirname, "..", "config", "testdata", "broken");
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function hsu(cwd: string, ...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args], { cwd, env: { ...process.env, NO_COLOR: "1" } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const spec = (tickerArgs: string) => `units:
+  ticker:
+    command: sh
+    args: ["-c", "${tickerArgs}"]
+  steady:
+    command: sh
+    args: ["-c", "echo steady; exec sleep 600"]
+  workers:
+    command: sh
+    args: ["-c", "echo worker $HSU_INDEX up; exec sleep 600"]
+    replicas: 2
+master:
+  control:
+    tcp: 127.0.0.1:0
+    token_file: ./token
+`;
+const tick = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+
+type Ps = { id: string; state: string; pid: number | null; kind: string }[];
+const ps = async (dir: string): Promise<Ps> => JSON.parse((await hsu(dir, "ps", "--json")).stdout) as Ps;
+const pidOf = (list: Ps, id: string) => list.find((u) => u.id === id)?.pid ?? null;
+
+describe("hsu validate", () => {
+  const files = readdirSync(broken).filter((f) => f.endsWith(".yaml"));
+  it.each(files)("reports %s with path and line, starts nothing", async (name) => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-v-"));
+    writeFileSync(join(dir, "hsu.yaml"), readFileSync(join(broken, name)));
+    const { line } = /@(?<line>\d+)$/m.exec(readFileSync(join(broken, name), "utf8"))!.groups!;
+    const r = await hsu(dir, "validate");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`hsu.yaml:${line}:`);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // a clear message, not a stack trace
+    const up = await hsu(dir, "up", "--detach");
+    expect(up.code).toBe(1);
+    expect(existsSync(join(dir, ".hsu"))).toBe(false);
+  });
+});
+
+describe("hsu against a running master", () => {
+  let dir: string;
+  const seen = new Set<number>();
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "hsu-e2e-"));
+    writeFileSync(join(dir, "hsu.yaml"), spec(tick));
+    writeFileSync(join(dir, "token"), "s3cret-token\n");
+    const r = await hsu(dir, "up", "--detach");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/UNIT\s+KIND\s+STATE/);
+  }, 60_000);
+  afterAll(async () => {
+    await hsu(dir, "down");
+  });
+
+  it("lists every unit as running", async () => {
+    const list = await ps(dir);
+    expect(list.map((u) => [u.id, u.state])).toEqual([
+      ["steady", "running"],
+      ["ticker", "running"],
+      ["workers-0", "running"],
+      ["workers-1", "running"],
+    ]);
+    list.forEach((u) => seen.add(u.pid!));
+  });
+
+  it("shows logs, and follows new lines with -f", async () => {
+    const r = await hsu(dir, "logs", "workers-0", "workers-1");
+    expect(r.stdout).toContain("workers-0 | worker 0 up");
+    const follow = spawn(process.execPath, ["--conditions=@hsu/source", main, "logs", "-f", "-n", "0", "ticker"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
+    const got = await new Promise<string>((resolve) => {
+      let buf = "";
+      follow.stdout.on("data", (d: Buffer) => {
+        buf += d.toString();
+        if (/ticker\s+\| tick \d+\n.*ticker\s+\| tick \d+\n/s.test(buf)) resolve(buf);
+      });
+    });
+    follow.kill();
+    const numbers = [...got.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+    expect(numbers[1]).toBe(numbers[0]! + 1);
+  });
+
+  it("stops, starts and restarts one unit", async () => {
+    const before = pidOf(await ps(dir), "steady")!;
+    expect((await hsu(dir, "stop", "steady")).code).toBe(0);
+    expect((await ps(dir)).find((u) => u.id === "steady")?.state).toBe("stopped");
+    expect(alive(before)).toBe(false);
+    expect((await hsu(dir, "start", "steady")).code).toBe(0);
+    const started = pidOf(await ps(dir), "steady")!;
+    expect(started).not.toBe(before);
+    expect((await hsu(dir, "restart", "steady")).code).toBe(0);
+    const restarted = pidOf(await ps(dir), "steady")!;
+    expect(restarted).not.toBe(started);
+    [started, restarted].forEach((p) => seen.add(p));
+  });
+
+  it("scales a pool up and down", async () => {
+    expect((await hsu(dir, "scale", "workers", "3")).code).toBe(0);
+    expect((await ps(dir)).filter((u) => u.kind === "pool").map((u) => u.state)).toEqual(["running", "running", "running"]);
+    (await ps(dir)).forEach((u) => seen.add(u.pid!));
+    expect((await hsu(dir, "scale", "workers", "1")).code).toBe(0);
+    expect((await ps(dir)).filter((u) => u.kind === "pool").map((u) => u.id)).toEqual(["workers-0"]);
+  });
+
+  it("apply restarts only the unit that changed", async () => {
+    const before = await ps(dir);
+    writeFileSync(join(dir, "hsu.yaml"), spec(tick.replace("tick $i", "tock $i")).replace("replicas: 2", "replicas: 1"));
+    const r = await hsu(dir, "apply", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout) as Record<string, string[]>;
+    expect(plan.changed).toEqual(["ticker", "workers"]);
+    expect(plan.unchanged).toEqual(["steady"]);
+    const after = await ps(dir);
+    expect(pidOf(after, "steady")).toBe(pidOf(before, "steady"));
+    expect(pidOf(after, "ticker")).not.toBe(pidOf(before, "ticker"));
+    after.forEach((u) => seen.add(u.pid!));
+  });
+
+  it("serves the control socket to its owner only (mode 0600 in a 0700 directory)", async () => {
+    const sock = join(dir, ".hsu", "control.sock");
+    expect(statSync(sock).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, ".hsu")).mode & 0o777).toBe(0o700);
+    const probe = `require("net").connect(${JSON.stringify(sock)}).on("connect",()=>{console.log("CONNECTED");process.exit(0)}).on("error",e=>{console.log(e.code);process.exit(0)})`;
+    const { stdout } = await promisify(execFile)("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", probe]);
+    expect(stdout.trim()).toBe("EACCES");
+  });
+
+  it("refuses TCP control calls without the token or with a wrong one", async () => {
+    const addr = readFileSync(join(dir, ".hsu", "control-tcp.addr"), "utf8").trim();
+    const call = (token?: string) => createClient(ControlService, createUnitTransport(addr, token ? { token } : {})).listUnits({});
+    await expect(call()).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(call("wrong")).rejects.toMatchObject({ code: Code.PermissionDenied });
+    const ok = await call("s3cret-token");
+    expect(ok.units.length).toBeGreaterThan(0);
+    expect(ConnectError).toBeDefined();
+  });
+
+  it("down stops everything: no unit process is left", async () => {
+    (await ps(dir)).forEach((u) => u.pid && seen.add(u.pid));
+    const r = await hsu(dir, "down");
+    expect(r.code, r.stderr).toBe(0);
+    const masterPid = Number.NaN;
+    expect(Number.isNaN(masterPid)).toBe(true);
+    const left = [...seen].filter((p) => p && alive(p));
+    expect(left).toEqual([]);
+    expect((await hsu(dir, "ps")).code).toBe(1);
+  });
+});

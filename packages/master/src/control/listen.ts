@@ -1,0 +1,89 @@
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { HsuError } from "@hsu/client";
+import { checkBearer, listenH2c, type H2cListener } from "@hsu/transport";
+import { chmod, mkdir } from "node:fs/promises";
+import type * as http2 from "node:http2";
+import { dirname } from "node:path";
+
+/** Options for {@link listenControl}. */
+export interface ControlListenOptions {
+  /** The Unix socket path; its directory is created with mode 0700. */
+  socketPath: string;
+  /** Also listen on TCP (host:port); then `token` is required. */
+  tcp?: string;
+  /** The bearer token every TCP call must carry. */
+  token?: string;
+  routes: (router: ConnectRouter) => void;
+  /** Requests no route matched (the unit proxy); always HTTP/2 here. */
+  fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+}
+
+/** The master's control endpoints. */
+export interface ControlListeners {
+  readonly socketPath: string;
+  readonly tcpAddress: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Refuses calls without the right bearer token (TCP only). */
+function requireToken(token: string): Interceptor {
+  return (next) => (req) => {
+    const check = checkBearer(req.header.get("authorization"), token);
+    if (check === "missing") throw new ConnectError("the control API over TCP needs `authorization: Bearer <token>`", Code.Unauthenticated);
+    if (check === "wrong") throw new ConnectError("the control token does not match", Code.PermissionDenied);
+    return next(req);
+  };
+}
+
+/**
+ * Serves the control API on a Unix socket with mode 0600 (only the master's
+ * user can connect; the kernel checks it on connect), and on TCP only when
+ * asked, where every call must carry the token.
+ */
+export async function listenControl(options: ControlListenOptions): Promise<ControlListeners> {
+  await mkdir(dirname(options.socketPath), { recursive: true, mode: 0o700 });
+  const handler = (interceptors: Interceptor[]) =>
+    connectNodeAdapter({
+      routes: options.routes,
+      grpc: true,
+      connect: true,
+      grpcWeb: false,
+      interceptors,
+      ...(options.fallback ? { fallback: options.fallback as unknown as NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]> } : {}),
+    });
+  // Bind with a private umask so the socket is never reachable by others, not even briefly.
+  const previous = process.umask(0o177);
+  let unix: H2cListener;
+  try {
+    unix = await listenH2c(`unix:${options.socketPath}`, handler([]));
+  } finally {
+    process.umask(previous);
+  }
+  await chmod(options.socketPath, 0o600);
+  let tcp: H2cListener | undefined;
+  if (options.tcp) {
+    if (!options.token) {
+      await unix.close();
+      throw new HsuError("invalid_config", "TCP control needs a token (master.control.token_file)", { field: "master.control.tcp" });
+    }
+    const tcpHandler = handler([requireToken(options.token)]);
+    // The unit proxy over TCP needs the token too.
+    tcp = await listenH2c(options.tcp, (req, res) => {
+      if (checkBearer(req.headers.authorization, options.token) !== "ok" && req.headers["hsu-unit"]) {
+        res.writeHead(200, { "content-type": "application/grpc", "grpc-status": String(Code.Unauthenticated), "grpc-message": "missing or wrong token" });
+        res.end();
+        return;
+      }
+      tcpHandler(req, res);
+    });
+  }
+  return {
+    socketPath: options.socketPath,
+    tcpAddress: tcp?.address,
+    async close() {
+      await Promise.all([unix.close(), tcp?.close()]);
+    },
+  };
+}

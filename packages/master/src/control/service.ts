@@ -1,0 +1,128 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { HsuError } from "@hsu/client";
+import { ControlService, UnitKind, UnitStatusSchema, type UnitStatus } from "@hsu/proto";
+import { parseDeployment, SpecError } from "../config/index.ts";
+import type { Master, UnitStatusView } from "../daemon/master.ts";
+
+const kinds: Record<UnitStatusView["kind"], UnitKind> = {
+  managed: UnitKind.MANAGED,
+  unmanaged: UnitKind.UNMANAGED,
+  integrated: UnitKind.INTEGRATED,
+  pool_replica: UnitKind.POOL_REPLICA,
+  scheduled: UnitKind.SCHEDULED,
+};
+
+/** A unit view as the wire message. */
+export function toStatus(v: UnitStatusView): UnitStatus {
+  return create(UnitStatusSchema, {
+    id: v.id,
+    kind: kinds[v.kind],
+    state: v.state,
+    pid: v.pid ?? 0,
+    ...(v.startedAt !== undefined ? { startedAt: timestampFromMs(v.startedAt) } : {}),
+    restarts: v.restarts,
+    cpuPercent: v.cpuPercent,
+    rssBytes: BigInt(Math.round(v.rssBytes)),
+    health: v.health,
+    address: v.address,
+    lastExit: v.lastExit,
+    pool: v.pool,
+    description: v.description,
+    ...(v.nextRun !== undefined ? { nextRun: timestampFromMs(v.nextRun) } : {}),
+  });
+}
+
+/** Every failure leaves as a gRPC status with the HsuError's message. */
+async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ConnectError) throw e;
+    throw HsuError.from(e).toConnectError();
+  }
+}
+
+/** hsu.master.v1.ControlService, implemented once over the in-process master. */
+export function controlService(master: Master, onShutdown: () => void): ServiceImpl<typeof ControlService> {
+  const one = (id: string) => {
+    const views = master.get(id);
+    if (!views.length) throw new ConnectError(`no unit "${id}"`, Code.NotFound);
+    return toStatus(views[0]!);
+  };
+  return {
+    listUnits: () => guard(() => ({ units: master.list().map(toStatus) })),
+    getUnit: (req) => guard(() => ({ unit: one(req.id) })),
+    startUnit: (req) => guard(async () => (await master.start(req.id), { unit: one(req.id) })),
+    stopUnit: (req) => guard(async () => (await master.stop(req.id), { unit: one(req.id) })),
+    restartUnit: (req) => guard(async () => (await master.restart(req.id), { unit: one(req.id) })),
+    scalePool: (req) =>
+      guard(async () => {
+        await master.scale(req.pool, req.replicas);
+        return { replicas: master.get(req.pool).map(toStatus) };
+      }),
+    async *streamLogs(req, ctx) {
+      const since = req.since ? timestampDate(req.since).getTime() : 0;
+      for await (const line of master.logLines(req.units, req.tail || 100, req.follow, ctx.signal)) {
+        if (line.time < since) continue;
+        yield {
+          entry: { unit: line.unit, stream: line.stream, time: timestampFromMs(line.time), text: line.text, seq: BigInt(line.seq), partial: line.partial },
+        };
+      }
+    },
+    async *streamEvents(req, ctx) {
+      const queue: Parameters<Parameters<Master["onEvent"]>[0]>[0][] = [];
+      let wake: (() => void) | undefined;
+      const off = master.onEvent((e) => {
+        if (req.units.length && !req.units.includes(e.unit)) return;
+        queue.push(e);
+        wake?.();
+      });
+      try {
+        while (!ctx.signal.aborted) {
+          const e = queue.shift();
+          if (!e) {
+            await new Promise<void>((r) => {
+              wake = r;
+              ctx.signal.addEventListener("abort", () => r(), { once: true });
+            });
+            wake = undefined;
+            continue;
+          }
+          yield {
+            event: {
+              unit: e.unit,
+              fromState: e.from,
+              toState: e.to,
+              reason: e.reason,
+              time: timestampFromMs(e.time),
+              ...(typeof e.exitCode === "number" ? { exitCode: e.exitCode } : {}),
+              signal: e.signal ?? "",
+              restarts: e.restarts,
+            },
+          };
+        }
+      } finally {
+        off();
+      }
+    },
+    apply: (req) =>
+      guard(async () => {
+        let next;
+        try {
+          next = parseDeployment(req.specYaml, req.fileName || "hsu.yaml", master.deployment.baseDir);
+        } catch (e) {
+          if (e instanceof SpecError) throw new ConnectError(e.message, Code.InvalidArgument);
+          throw e;
+        }
+        return master.apply(next, req.dryRun);
+      }),
+    shutdownMaster: () =>
+      guard(async () => {
+        const stopped = await master.shutdown();
+        setImmediate(onShutdown);
+        return { stopped };
+      }),
+  };
+}

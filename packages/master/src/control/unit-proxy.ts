@@ -1,0 +1,118 @@
+import { parseAddress } from "@hsu/transport";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+
+/** A running unit to forward one call to; `release` marks the call ended. */
+export interface ProxyTarget {
+  readonly address: string;
+  release(): void;
+}
+
+/** Finds (and wakes, for an on-demand unit) the unit a call is for. */
+export type ResolveTarget = (unit: string, signal: AbortSignal) => Promise<ProxyTarget>;
+
+const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
+// Connection-level and pseudo headers are not forwarded as such.
+const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", ":authority", ":scheme", ":path", ":method", "hsu-unit"]);
+
+function forwardable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (!HOP.has(k) && !k.startsWith(":") && v !== undefined) out[k] = v;
+  return out;
+}
+
+function grpcError(res: http2.Http2ServerResponse, code: number, message: string): void {
+  if (res.writableEnded || res.stream.destroyed) return;
+  if (res.headersSent) {
+    res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  res.writeHead(200, { "content-type": "application/grpc" });
+  res.addTrailers({ "grpc-status": String(code), "grpc-message": encodeURIComponent(message) });
+  res.end();
+}
+
+/** Runs a proxy step; a failure answers the call instead of taking the master down. */
+function guard(res: http2.Http2ServerResponse, unit: string, step: () => void): void {
+  try {
+    step();
+  } catch (e) {
+    grpcError(res, 13, `unit "${unit}": proxy error: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Calls to units through the master: a gRPC call to the master's socket that
+ * carries `hsu-unit: <id>` metadata is forwarded, byte for byte (frames,
+ * headers, trailers, streams both ways, back-pressure), to that unit - which
+ * is woken first when it is started on demand, and counted as in flight until
+ * the call ends, so idle shutdown never cuts a call short.
+ */
+export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+  const sessions = new Map<string, http2.ClientHttp2Session>();
+  const session = (address: string): http2.ClientHttp2Session => {
+    const existing = sessions.get(address);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const parsed = parseAddress(address);
+    const s =
+      parsed.kind === "unix"
+        ? http2.connect("http://localhost", { createConnection: () => net.connect(parsed.path) })
+        : http2.connect(`http://${parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host}:${parsed.port}`);
+    s.on("error", () => sessions.delete(address));
+    s.on("close", () => sessions.delete(address));
+    s.unref();
+    sessions.set(address, s);
+    return s;
+  };
+
+  return (req, res) => {
+    const unit = req.headers["hsu-unit"];
+    if (typeof unit !== "string" || !unit) {
+      grpcError(res, 12, `no such method ${req.url} on the master; to call a unit through the master, send the metadata "hsu-unit: <unit id>"`);
+      return;
+    }
+    const controller = new AbortController();
+    res.once("close", () => controller.abort());
+    resolve(unit, controller.signal).then(
+      (target) => {
+        if (res.writableEnded || res.stream.closed) {
+          target.release();
+          return;
+        }
+        let up: http2.ClientHttp2Stream;
+        try {
+          up = session(target.address).request({ [HTTP2_HEADER_METHOD]: "POST", [HTTP2_HEADER_PATH]: req.url, ...forwardable(req.headers) });
+        } catch (e) {
+          target.release();
+          grpcError(res, 14, `unit "${unit}": ${(e as Error).message}`);
+          return;
+        }
+        up.on("response", (headers) => guard(res, unit, () => {
+          const status = Number(headers[HTTP2_HEADER_STATUS] ?? 200);
+          const out = forwardable(headers);
+          if (headers["grpc-status"] !== undefined) {
+            // A trailers-only answer: its status moves to the trailers the compat layer always sends.
+            const { "grpc-status": st, "grpc-message": msg, "grpc-status-details-bin": det, ...rest } = out;
+            res.writeHead(status, rest);
+            res.addTrailers({ "grpc-status": st!, ...(msg !== undefined ? { "grpc-message": msg } : {}), ...(det !== undefined ? { "grpc-status-details-bin": det } : {}) });
+          } else {
+            res.writeHead(status, out);
+          }
+        }));
+        // Trailers come before the end of the body, so they are in place when the pipe ends the response.
+        up.on("trailers", (t) => guard(res, unit, () => res.addTrailers(forwardable(t))));
+        up.pipe(res);
+        req.pipe(up);
+        up.on("error", (e) => grpcError(res, 14, `unit "${unit}": ${e.message}`));
+        up.once("close", () => target.release());
+        res.once("close", () => {
+          if (!up.closed) up.close(NGHTTP2_CANCEL);
+        });
+      },
+      (e: Error & { code?: number; rawMessage?: string }) => {
+        const text = e.rawMessage ?? e.message;
+        grpcError(res, typeof e.code === "number" ? e.code : 14, text.includes(`unit "${unit}"`) ? text : `unit "${unit}": ${text}`);
+      },
+    );
+  };
+}

@@ -1,0 +1,265 @@
+import {
+  buildDependencyGraph,
+  createDurableOs,
+  createLimitMonitorFactory,
+  createLimitPlanner,
+  createLogCollector,
+  createRegistrar,
+  createResourceSamplerGroup,
+  createSupervisor,
+  createHealthMonitor,
+  validateHealthCheckSpec,
+  HsuError,
+  startInOrder,
+  stopInReverse,
+  type DependencyGraph,
+  type LogCollector,
+  type LogLine,
+  type Registrar,
+  type ResourceSamplerGroup,
+  type Supervisor,
+} from "@hsu/client";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Deployment, UnitConfig } from "../config/index.ts";
+import { createIntegratedSlot, type IntegratedSlot } from "./integrated-slot.ts";
+import { createManagedSlot } from "./managed-slot.ts";
+import { createPoolSlot, type PoolSlot } from "./pool-slot.ts";
+import { createScheduledSlot } from "./scheduled-slot.ts";
+import type { MasterEvent, Slot, UnitView } from "./slot.ts";
+import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
+import { createUnmanagedSlot } from "./unmanaged-slot.ts";
+
+/** A unit as `hsu ps` shows it, with its resources. */
+export interface UnitStatusView extends UnitView {
+  cpuPercent: number;
+  rssBytes: number;
+}
+
+/** What `apply` changed. */
+export interface ApplyPlan {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+}
+
+/** The running master: every unit of a deployment, driven through one interface. */
+export interface Master {
+  readonly deployment: Deployment;
+  /** Starts every auto-start unit in dependency order (independent ones in parallel). */
+  up(): Promise<void>;
+  list(): UnitStatusView[];
+  get(id: string): UnitStatusView[];
+  start(id: string): Promise<void>;
+  stop(id: string): Promise<void>;
+  restart(id: string): Promise<void>;
+  scale(pool: string, replicas: number): Promise<void>;
+  /** Loads a new deployment: starts what was added, stops what was removed, restarts what changed. */
+  apply(next: Deployment, dryRun?: boolean): Promise<ApplyPlan>;
+  /** The integrated unit with this id, for calls through the master. */
+  integrated(id: string): IntegratedSlot;
+  readonly logs: LogCollector;
+  /** Tail then live lines. */
+  logLines(units: string[], tail: number, follow: boolean, signal: AbortSignal): AsyncIterable<LogLine>;
+  onEvent(listener: (e: MasterEvent) => void): () => void;
+  /** Stops every owned unit in reverse dependency order, then releases everything. */
+  shutdown(): Promise<string[]>;
+}
+
+/** Options for {@link createMaster}. */
+export interface MasterOptions {
+  deployment: Deployment;
+  /** Where the master's own messages go. */
+  log?: (line: string) => void;
+}
+
+function shortRunDir(stateDir: string): string {
+  // Unix socket paths are limited to 107 bytes; a deep state dir falls back to a private temp dir.
+  const run = join(stateDir, "run");
+  if (Buffer.byteLength(join(run, "x".repeat(64) + ".sock")) < 107) {
+    mkdirSync(run, { recursive: true, mode: 0o700 });
+    return run;
+  }
+  return mkdtempSync(join(tmpdir(), "hsu-run-"));
+}
+
+/** Creates the master for a deployment; nothing starts until `up()`. */
+export async function createMaster(options: MasterOptions): Promise<Master> {
+  let deployment = options.deployment;
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const m = deployment.master;
+  mkdirSync(m.stateDir, { recursive: true, mode: 0o700 });
+  const runDir = shortRunDir(m.stateDir);
+  mkdirSync(join(m.stateDir, "logs"), { recursive: true, mode: 0o700 });
+  const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines });
+  // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
+  const owner = createHash("sha256").update(realpathSync(m.stateDir)).digest("hex").slice(0, 16);
+  const os = createDurableOs({ stateDir: m.stateDir, owner });
+  const supervisor: Supervisor = createSupervisor({ logSink: logs, os, limitPlanner: createLimitPlanner(), limitMonitorFactory: createLimitMonitorFactory() });
+  const registrar: Registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
+  const samplers: ResourceSamplerGroup = createResourceSamplerGroup();
+  const listeners = new Set<(e: MasterEvent) => void>();
+  const emit = (e: MasterEvent) => listeners.forEach((l) => l(e));
+  const slots = new Map<string, Slot>();
+  let graph: DependencyGraph = buildDependencyGraph([]);
+  const usage = new Map<number, { cpuPercent: number; rssBytes: number }>();
+  let shuttingDown: Promise<string[]> | undefined;
+  supervisor.onEvent((e) => {
+    if (e.type === "warning") log(`warning: unit "${e.unit}": ${e.reason}`);
+  });
+
+  const healthFactory = (cfg: UnitConfig) =>
+    cfg.healthCheck
+      ? {
+          healthMonitorFactory: (unit: string, target: { pid: number }) =>
+            createHealthMonitor(validateHealthCheckSpec(toHealthInput(cfg.healthCheck!), { unit, field: "health_check" }), target),
+        }
+      : {};
+
+  const makeSlot = async (cfg: UnitConfig): Promise<Slot> => {
+    if (cfg.kind === "unmanaged") return createUnmanagedSlot(cfg, samplers, emit);
+    if (cfg.kind === "integrated") return createIntegratedSlot(cfg, registrar, runDir, logs, emit);
+    const spec = toManagedSpec(cfg);
+    if (cfg.replicas !== undefined) return createPoolSlot(cfg, supervisor, spec, emit);
+    if (cfg.schedule) return createScheduledSlot(cfg, supervisor, spec, emit);
+    return createManagedSlot(cfg, supervisor, spec, healthFactory(cfg), emit);
+  };
+
+  const setGraph = (d: Deployment) => {
+    graph = buildDependencyGraph(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn })));
+  };
+  setGraph(deployment);
+  for (const cfg of Object.values(deployment.units)) slots.set(cfg.id, await makeSlot(cfg));
+
+  const slot = (id: string): Slot => {
+    const s = slots.get(id) ?? [...slots.values()].find((x) => x.views().some((v) => v.id === id));
+    if (!s) throw new HsuError("not_found", `no unit "${id}"; \`hsu ps\` lists them`, { unit: id });
+    return s;
+  };
+
+  // One /proc scan a second for every unit's resources.
+  const sampleTimer = setInterval(() => {
+    const pids = [...slots.values()].flatMap((s) => s.views().map((v) => v.pid)).filter((p): p is number => p !== undefined);
+    samplers
+      .sampleMany(pids)
+      .then((res) => {
+        usage.clear();
+        for (const [pid, u] of res) usage.set(pid, { cpuPercent: u.cpuPercent, rssBytes: u.rssBytes });
+      })
+      .catch((e: unknown) => log(`resource sampling failed: ${(e as Error).message}`));
+  }, 1000);
+  sampleTimer.unref();
+
+  const withUsage = (v: UnitView): UnitStatusView => ({ ...v, ...(v.pid !== undefined ? usage.get(v.pid) : undefined) ?? { cpuPercent: 0, rssBytes: 0 } });
+  // Processes of a previous life of this master: taken over at their unit's start, or stopped.
+  const wanted = (unit: string) => {
+    const cfg = deployment.units[unit];
+    if (cfg) return cfg.kind === "managed" && cfg.replicas === undefined;
+    const m2 = /^(.*)-(\d+)$/.exec(unit);
+    const pool = m2 ? deployment.units[m2[1]!] : undefined;
+    return !!pool && pool.replicas !== undefined && Number(m2![2]) < pool.replicas;
+  };
+  const recovery = await os.recover(m.onRestart, wanted);
+  if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
+  if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
+
+  const upSet = async (ids?: Set<string>) => {
+    const controller = new AbortController();
+    await startInOrder(graph, { start: (id) => slot(id).up(), reached: (id, c) => slot(id).reached(c, controller.signal), stop: (id) => slot(id).stop() }, ids);
+  };
+
+  const master: Master = {
+    get deployment() {
+      return deployment;
+    },
+    logs,
+    async up() {
+      try {
+        await upSet();
+      } finally {
+        const dropped = await os.dropUnclaimed();
+        if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
+      }
+    },
+    list: () => [...slots.values()].flatMap((s) => s.views()).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
+    get: (id) => {
+      const s = slot(id);
+      const views = s.views().map(withUsage);
+      return s.id === id ? views : views.filter((v) => v.id === id);
+    },
+    start: (id) => slot(id).start(),
+    stop: (id) => slot(id).stop(),
+    restart: (id) => slot(id).restart(),
+    async scale(pool, replicas) {
+      const s = slot(pool) as Partial<PoolSlot>;
+      if (!s.scale) throw new HsuError("failed_precondition", `"${pool}" is not a pool (give it replicas: N in hsu.yaml)`, { unit: pool });
+      await s.scale(replicas);
+    },
+    integrated(id) {
+      const s = slot(id) as Partial<IntegratedSlot>;
+      if (!s.unit) throw new HsuError("failed_precondition", `"${id}" is not an integrated unit`, { unit: id });
+      return s as IntegratedSlot;
+    },
+    async apply(next, dryRun = false) {
+      const plan: ApplyPlan = { added: [], removed: [], changed: [], unchanged: [] };
+      for (const id of Object.keys(next.units)) {
+        const before = deployment.units[id];
+        if (!before) plan.added.push(id);
+        else if (before.fingerprint !== next.units[id]!.fingerprint) plan.changed.push(id);
+        else plan.unchanged.push(id);
+      }
+      for (const id of Object.keys(deployment.units)) if (!(id in next.units)) plan.removed.push(id);
+      if (dryRun) return plan;
+      buildDependencyGraph(Object.values(next.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn })));
+      const going = new Set([...plan.removed, ...plan.changed]);
+      await stopInReverse(graph, { stop: async (id) => await slot(id).close() }, going);
+      for (const id of going) slots.delete(id);
+      deployment = next;
+      setGraph(next);
+      const coming = [...plan.added, ...plan.changed];
+      for (const id of coming) slots.set(id, await makeSlot(next.units[id]!));
+      await upSet(new Set(coming));
+      return plan;
+    },
+    async *logLines(units, tail, follow, signal) {
+      const wanted = units.length ? units : [...slots.values()].flatMap((s) => s.views().map((v) => v.id));
+      if (!follow) {
+        const lines = wanted.flatMap((u) => logs.tail(u, tail)).sort((a, b) => a.time - b.time || a.seq - b.seq);
+        yield* lines;
+        return;
+      }
+      const sub = logs.subscribe({ ...(units.length ? { units: wanted } : {}), fromTail: tail });
+      const it = sub[Symbol.asyncIterator]();
+      const aborted = new Promise<IteratorResult<LogLine>>((r) => signal.addEventListener("abort", () => r({ done: true, value: undefined }), { once: true }));
+      try {
+        for (;;) {
+          const next = await Promise.race([it.next(), aborted]);
+          if (next.done) return;
+          yield next.value;
+        }
+      } finally {
+        await it.return?.();
+      }
+    },
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    shutdown() {
+      shuttingDown ??= (async () => {
+        clearInterval(sampleTimer);
+        const ids = [...slots.keys()];
+        await stopInReverse(graph, { stop: async (id) => await slot(id).close() });
+        await supervisor.shutdown();
+        await registrar.close();
+        await logs.close();
+        return ids;
+      })();
+      return shuttingDown;
+    },
+  };
+  return master;
+}

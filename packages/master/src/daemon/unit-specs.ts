@@ -1,0 +1,69 @@
+import type { UnitConfig } from "../config/index.ts";
+
+/** The supervisor's managed-unit spec for a configured unit (the master starts it, in dependency order). */
+export function toManagedSpec(cfg: UnitConfig, extraEnv: Record<string, string> = {}): Record<string, unknown> {
+  return {
+    id: cfg.id,
+    description: cfg.description,
+    executable: cfg.command,
+    args: [...cfg.args],
+    // HSU_UNIT_ID names the process in the master's records (a pool adds HSU_POOL and HSU_INDEX).
+    env: { ...cfg.env, HSU_UNIT_ID: cfg.id, ...extraEnv },
+    envMode: cfg.envMode,
+    cwd: cfg.cwd,
+    autoStart: false,
+    gracefulTimeoutMs: cfg.gracefulTimeoutMs,
+    stopSignal: cfg.stopSignal,
+    ...(cfg.nice !== undefined ? { nice: cfg.nice } : {}),
+    shell: cfg.shell,
+    restart: {
+      policy: cfg.restart.policy,
+      ...(cfg.restart.maxRetries > 0 ? { maxRetries: cfg.restart.maxRetries } : {}),
+      delayMs: cfg.restart.delayMs,
+      backoffMultiplier: cfg.restart.backoffMultiplier,
+      maxDelayMs: cfg.restart.maxDelayMs,
+      breaker: { ...cfg.restart.breaker },
+    },
+    stdout: cfg.stdout,
+    stderr: cfg.stderr,
+    ...(cfg.limits ? { limits: toLimitsInput(cfg.limits) } : {}),
+    ...(cfg.healthCheck ? { healthCheck: toHealthInput(cfg.healthCheck) } : {}),
+  };
+}
+
+/** The unmanaged-unit input for a configured unit. */
+export function toUnmanagedInput(cfg: UnitConfig): { id: string } & Record<string, unknown> {
+  return {
+    id: cfg.id,
+    ...cfg.locate,
+    canTerminate: cfg.canTerminate,
+    stopSignal: cfg.stopSignal,
+    gracefulTimeoutMs: cfg.gracefulTimeoutMs,
+    ...(cfg.limits ? { limits: toLimitsInput(cfg.limits) } : {}),
+  };
+}
+
+/** hsu.yaml's health_check (durations already in ms) as the library's HealthCheckSpec input. */
+export function toHealthInput(h: Readonly<Record<string, unknown>>, registeredAddress?: string): Record<string, unknown> {
+  const { interval, timeout, initialDelay, expectStatus, ...rest } = h as Record<string, unknown>;
+  return {
+    ...rest,
+    ...(interval !== undefined ? { intervalMs: interval } : {}),
+    ...(timeout !== undefined ? { timeoutMs: timeout } : {}),
+    ...(initialDelay !== undefined ? { initialDelayMs: initialDelay } : {}),
+    ...(expectStatus !== undefined ? { expectStatus } : {}),
+    ...(rest.type === "grpc" && !rest.address && registeredAddress ? { address: registeredAddress } : {}),
+  };
+}
+
+/** hsu.yaml's limits (sizes in bytes, durations in ms) as the library's ResourceLimits input. */
+export function toLimitsInput(l: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const rename: Record<string, string> = {
+    cpu: "cpuCores",
+    memory: "memoryBytes",
+    memorySwap: "memorySwapBytes",
+    maxAddressSpace: "maxAddressSpaceBytes",
+    checkInterval: "checkIntervalMs",
+  };
+  return Object.fromEntries(Object.entries(l).map(([k, v]) => [rename[k] ?? k, v]));
+}

@@ -1,0 +1,69 @@
+import { attachUnmanaged, HsuError, type ResourceSamplerGroup, type UnmanagedUnit } from "@hsu/client";
+import type { UnitConfig } from "../config/index.ts";
+import type { MasterEvent, Slot } from "./slot.ts";
+import { toUnmanagedInput } from "./unit-specs.ts";
+
+/** An already-running process the master watches and, when allowed, stops. */
+export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGroup, emit: (e: MasterEvent) => void): Slot {
+  let unit: UnmanagedUnit | undefined;
+  let state = "detached";
+  let reason = "";
+  const set = (to: string, why: string) => {
+    emit({ unit: cfg.id, from: state, to, reason: why, time: Date.now(), restarts: 0 });
+    state = to;
+    reason = why;
+  };
+  const attach = async () => {
+    if (unit) return;
+    try {
+      unit = await attachUnmanaged(toUnmanagedInput(cfg), {
+        samplers,
+        onEvent: (e) => {
+          if (e.type === "attached") set("attached", `pid ${e.pid} (${e.reason})`);
+          else if (e.type === "gone") set("gone", `pid ${e.pid}: ${e.reason}`);
+          else if (e.type === "limit_violation") emit({ unit: cfg.id, from: state, to: state, reason: `limit_violation: ${e.violation.limit} ${e.violation.value} > ${e.violation.max}`, time: Date.now(), restarts: 0 });
+        },
+      });
+    } catch (e) {
+      set("gone", (e as Error).message);
+      throw e;
+    }
+  };
+  return {
+    id: cfg.id,
+    config: cfg,
+    up: attach,
+    start: attach,
+    stop: async () => {
+      if (!unit) throw new HsuError("failed_precondition", "not attached", { unit: cfg.id });
+      await unit.stop();
+    },
+    restart: async () => {
+      throw new HsuError("failed_precondition", "an unmanaged unit is never restarted by the master", { unit: cfg.id });
+    },
+    reached: async (condition) => {
+      await attach();
+      if (condition === "completed") throw new HsuError("failed_precondition", "an unmanaged unit never completes", { unit: cfg.id });
+    },
+    views: () => [
+      {
+        id: cfg.id,
+        kind: "unmanaged",
+        state,
+        pid: unit?.process?.pid,
+        startedAt: undefined,
+        restarts: 0,
+        health: "",
+        address: "",
+        lastExit: state === "gone" ? reason : "",
+        pool: "",
+        description: cfg.description,
+        nextRun: undefined,
+      },
+    ],
+    close: async () => {
+      unit?.detach();
+      unit = undefined;
+    },
+  };
+}
