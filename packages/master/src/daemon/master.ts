@@ -98,7 +98,16 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = createHash("sha256").update(realpathSync(m.stateDir)).digest("hex").slice(0, 16);
   const os = createDurableOs({ stateDir: m.stateDir, owner });
-  const supervisor: Supervisor = createSupervisor({ logSink: logs, os, limitPlanner: createLimitPlanner(), limitMonitorFactory: createLimitMonitorFactory() });
+  // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
+  const healthMonitorFactory = (unit: string, target: { pid: number }) =>
+    createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
+  const supervisor: Supervisor = createSupervisor({
+    logSink: logs,
+    os,
+    healthMonitorFactory,
+    limitPlanner: createLimitPlanner(),
+    limitMonitorFactory: createLimitMonitorFactory(),
+  });
   const registrar: Registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
   const samplers: ResourceSamplerGroup = createResourceSamplerGroup();
   const listeners = new Set<(e: MasterEvent) => void>();
@@ -111,21 +120,16 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     if (e.type === "warning") log(`warning: unit "${e.unit}": ${e.reason}`);
   });
 
-  const healthFactory = (cfg: UnitConfig) =>
-    cfg.healthCheck
-      ? {
-          healthMonitorFactory: (unit: string, target: { pid: number }) =>
-            createHealthMonitor(validateHealthCheckSpec(toHealthInput(cfg.healthCheck!), { unit, field: "health_check" }), target),
-        }
-      : {};
-
   const makeSlot = async (cfg: UnitConfig): Promise<Slot> => {
-    if (cfg.kind === "unmanaged") return createUnmanagedSlot(cfg, samplers, emit);
+    if (cfg.kind === "unmanaged") {
+      const health = cfg.healthCheck ? validateHealthCheckSpec(toHealthInput(cfg.healthCheck), { unit: cfg.id, field: "health_check" }) : undefined;
+      return createUnmanagedSlot(cfg, samplers, emit, health);
+    }
     if (cfg.kind === "integrated") return createIntegratedSlot(cfg, registrar, runDir, logs, emit);
     const spec = toManagedSpec(cfg);
     if (cfg.replicas !== undefined) return createPoolSlot(cfg, supervisor, spec, emit);
     if (cfg.schedule) return createScheduledSlot(cfg, supervisor, spec, emit);
-    return createManagedSlot(cfg, supervisor, spec, healthFactory(cfg), emit);
+    return createManagedSlot(cfg, supervisor, spec, {}, emit);
   };
 
   const setGraph = (d: Deployment) => {
@@ -225,7 +229,9 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       return plan;
     },
     async *logLines(units, tail, follow, signal) {
-      const wanted = units.length ? units : [...slots.values()].flatMap((s) => s.views().map((v) => v.id));
+      // A pool's name stands for its replicas.
+      const expand = (u: string) => (slots.has(u) ? slots.get(u)!.views().map((v) => v.id) : [slot(u) && u]);
+      const wanted = units.length ? units.flatMap(expand) : [...slots.values()].flatMap((s) => s.views().map((v) => v.id));
       if (!follow) {
         const lines = wanted.flatMap((u) => logs.tail(u, tail)).sort((a, b) => a.time - b.time || a.seq - b.seq);
         yield* lines;

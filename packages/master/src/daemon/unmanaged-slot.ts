@@ -1,11 +1,33 @@
-import { attachUnmanaged, HsuError, type ResourceSamplerGroup, type UnmanagedUnit } from "@hsu/client";
+import { attachUnmanaged, createHealthMonitor, HsuError, type HealthCheckSpec, type HealthMonitor, type ResourceSamplerGroup, type UnmanagedUnit } from "@hsu/client";
+import { readFileSync } from "node:fs";
 import type { UnitConfig } from "../config/index.ts";
 import type { MasterEvent, Slot } from "./slot.ts";
 import { toUnmanagedInput } from "./unit-specs.ts";
 
 /** An already-running process the master watches and, when allowed, stops. */
-export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGroup, emit: (e: MasterEvent) => void): Slot {
+let bootTimeMs: number | undefined;
+/** When a process started (ms epoch), from its start time in clock ticks after boot. */
+function startedAtMs(startTicks: number): number | undefined {
+  try {
+    bootTimeMs ??= Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]) * 1000;
+    return bootTimeMs + startTicks * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGroup, emit: (e: MasterEvent) => void, healthCheck?: HealthCheckSpec): Slot {
   let unit: UnmanagedUnit | undefined;
+  let health: HealthMonitor | undefined;
+  // Health follows the attached process: a new monitor for each pid.
+  const watchHealth = (pid: number | undefined) => {
+    health?.stop();
+    health = undefined;
+    if (!healthCheck || pid === undefined) return;
+    health = createHealthMonitor(healthCheck, { pid });
+    health.onChange((status, detail) => emit({ unit: cfg.id, from: state, to: state, reason: `health ${status}: ${detail}`, time: Date.now(), restarts: 0 }));
+    health.start();
+  };
   let state = "detached";
   let reason = "";
   const set = (to: string, why: string) => {
@@ -19,8 +41,13 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
       unit = await attachUnmanaged(toUnmanagedInput(cfg), {
         samplers,
         onEvent: (e) => {
-          if (e.type === "attached") set("attached", `pid ${e.pid} (${e.reason})`);
-          else if (e.type === "gone") set("gone", `pid ${e.pid}: ${e.reason}`);
+          if (e.type === "attached") {
+            set("attached", `pid ${e.pid} (${e.reason})`);
+            watchHealth(e.pid);
+          } else if (e.type === "gone") {
+            set("gone", `pid ${e.pid}: ${e.reason}`);
+            watchHealth(undefined);
+          }
           else if (e.type === "limit_violation") emit({ unit: cfg.id, from: state, to: state, reason: `limit_violation: ${e.violation.limit} ${e.violation.value} > ${e.violation.max}`, time: Date.now(), restarts: 0 });
         },
       });
@@ -51,9 +78,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
         kind: "unmanaged",
         state,
         pid: unit?.process?.pid,
-        startedAt: undefined,
+        startedAt: unit?.process ? startedAtMs(unit.process.startTime) : undefined,
         restarts: 0,
-        health: "",
+        health: health?.status ?? "",
         address: "",
         lastExit: state === "gone" ? reason : "",
         pool: "",
@@ -62,6 +89,7 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
       },
     ],
     close: async () => {
+      watchHealth(undefined);
       unit?.detach();
       unit = undefined;
     },
