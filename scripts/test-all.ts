@@ -59,6 +59,18 @@ suite("typecheck", () => {
   record("typecheck", "tsc --noEmit in every package", r.ok, r.out);
 });
 
+suite("packages", () => {
+  // What users install: every public package builds, and its packed form passes publint.
+  const build = run("pnpm", ["turbo", "run", "build", "--filter=./packages/*", "--output-logs=errors-only"]);
+  record("packages", "turbo build of every package", build.ok, build.out);
+  for (const dir of readdirSync(join(root, "packages"))) {
+    const pkg = JSON.parse(readFileSync(join(root, "packages", dir, "package.json"), "utf8")) as { name: string; private?: boolean };
+    if (pkg.private) continue;
+    const lint = run("npx", ["publint"], { cwd: join(root, "packages", dir) });
+    record("packages", `publint ${pkg.name}`, lint.ok && !/Errors:/.test(lint.out), lint.out);
+  }
+});
+
 suite("vitest", () => {
   mkdirSync(join(root, ".cache"), { recursive: true });
   const report = join(root, ".cache", "vitest-report.json");
