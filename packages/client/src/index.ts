@@ -3,6 +3,9 @@ export { HsuError, type HsuErrorCode, type HsuErrorWhere } from "./errors.ts";
 export * from "./core/index.ts";
 export { formatAddress, parseAddress, type UnitAddress } from "@hsu/transport";
 
+// The one injectable clock every part of the master schedules with.
+export { createSystemClock, createFakeClock, type Clock, type FakeClock, type SystemClockOptions, type Timer } from "./clock.ts";
+
 // The process supervisor: managed units, restart policy, worker pools.
 export {
   createSupervisor,
@@ -10,11 +13,6 @@ export {
   createManagedUnit,
   validateManagedUnitSpec,
   transition,
-  createSystemClock,
-  createFakeClock,
-  type Clock,
-  type FakeClock,
-  type Timer,
   type Supervisor,
   type SupervisorOptions,
   type Pool,

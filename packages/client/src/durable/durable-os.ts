@@ -1,8 +1,8 @@
-import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { HsuError } from "../errors.ts";
-import { readStatSync } from "../resources/proc.ts";
+import { createSystemClock, type Clock, type Timer } from "../clock.ts";
+import { isRunning, listPidsSync, readEnvironSync, readStatSync } from "../resources/proc.ts";
 import { createOsProcessApi, signalGroup, sweepGroup, type GroupExit, type GroupProcess, type OsProcessApi, type SpawnRequest } from "../supervisor/os-process.ts";
 import { createFileTail } from "./file-tail.ts";
 import { ProcessBook, type ProcessRecord } from "./process-book.ts";
@@ -18,6 +18,8 @@ export interface DurableOsOptions {
   owner: string;
   /** The OS layer underneath (real processes by default). */
   base?: OsProcessApi;
+  /** Time source of offset flushes, stop deadlines and polling (the system clock by default). */
+  clock?: Clock;
 }
 
 /** What recovery found and did after a master restart. */
@@ -53,25 +55,22 @@ function unitOf(env: Record<string, string | undefined>): string | undefined {
 
 function sameProcess(pid: number, startTime: number): boolean {
   const stat = readStatSync(pid);
-  return !!stat && stat.startTime === startTime && stat.state !== "Z" && stat.state !== "X";
+  return isRunning(stat) && stat.startTime === startTime;
 }
 
 /** Processes (group leaders) whose environment carries this owner marker. */
 function markedLeaders(owner: string): { pid: number; unit: string | undefined; startTime: number }[] {
   const out: { pid: number; unit: string | undefined; startTime: number }[] = [];
   const needle = `${OWNER_ENV}=${owner}`;
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+  for (const pid of listPidsSync()) {
+    if (pid === process.pid) continue;
     try {
-      const environ = readFileSync(`/proc/${name}/environ`, "latin1").split("\0");
-      if (!environ.includes(needle)) continue;
-      const text = readFileSync(`/proc/${name}/stat`, "utf8");
-      const stat = readStatSync(Number(name));
-      // Field 5 (pgid) follows state and ppid after the parenthesised command name.
-      const pgid = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[2]);
-      if (!stat || stat.state === "Z" || pgid !== Number(name)) continue;
-      const env = Object.fromEntries(environ.filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-      out.push({ pid: Number(name), unit: unitOf(env), startTime: stat.startTime });
+      const environ = readEnvironSync(pid);
+      if (!environ?.includes(needle)) continue;
+      const stat = readStatSync(pid);
+      if (!isRunning(stat) || stat.pgid !== pid) continue;
+      const env = Object.fromEntries(environ.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+      out.push({ pid, unit: unitOf(env), startTime: stat.startTime });
     } catch {
       // Gone or not ours to read.
     }
@@ -79,36 +78,37 @@ function markedLeaders(owner: string): { pid: number; unit: string | undefined; 
   return out;
 }
 
-async function stopLeader(pid: number, startTime: number, gracefulMs: number): Promise<void> {
+async function stopLeader(pid: number, startTime: number, gracefulMs: number, clock: Clock): Promise<void> {
   if (!sameProcess(pid, startTime)) return;
   signalGroup(pid, "SIGTERM");
-  const until = Date.now() + gracefulMs;
-  while (sameProcess(pid, startTime) && Date.now() < until) await delay(20);
-  await sweepGroup(pid, 5000);
+  const until = clock.now() + gracefulMs;
+  while (sameProcess(pid, startTime) && clock.now() < until) await clock.sleep(20);
+  await sweepGroup(pid, 5000, clock);
 }
 
 /** Creates the durable OS layer. */
 export function createDurableOs(options: DurableOsOptions): DurableOs {
-  const base = options.base ?? createOsProcessApi();
+  const clock = options.clock ?? createSystemClock();
+  const base = options.base ?? createOsProcessApi({ clock });
   const book = new ProcessBook(options.stateDir);
   const logDir = join(options.stateDir, "logs");
   const pending = new Map<string, ProcessRecord>();
   const live = new Map<string, ProcessRecord>();
-  let flushTimer: NodeJS.Timeout | undefined;
+  let flushTimer: Timer | undefined;
   const scheduleFlush = () => {
     // Offsets are saved a little late on purpose: after a crash a few lines may be read twice, never lost.
-    flushTimer ??= setTimeout(() => {
+    flushTimer ??= clock.setTimer(250, () => {
       flushTimer = undefined;
       for (const r of live.values()) book.put(r);
-    }, 250);
+    });
   };
 
   const tails = (record: ProcessRecord, exited: Promise<unknown>) => ({
     stdout: record.stdoutFile
-      ? createFileTail(record.stdoutFile, { from: record.stdoutOffset, until: exited, onOffset: (o) => ((record.stdoutOffset = o), scheduleFlush()) })
+      ? createFileTail(record.stdoutFile, { clock, from: record.stdoutOffset, until: exited, onOffset: (o) => ((record.stdoutOffset = o), scheduleFlush()) })
       : null,
     stderr: record.stderrFile
-      ? createFileTail(record.stderrFile, { from: record.stderrOffset, until: exited, onOffset: (o) => ((record.stderrOffset = o), scheduleFlush()) })
+      ? createFileTail(record.stderrFile, { clock, from: record.stderrOffset, until: exited, onOffset: (o) => ((record.stderrOffset = o), scheduleFlush()) })
       : null,
   });
 
@@ -116,8 +116,8 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     let swept = false;
     const exited: Promise<GroupExit> = (async () => {
       // Not our child any more: there is no exit status to collect, only absence to notice.
-      while (sameProcess(record.pid, record.startTime)) await delay(100);
-      const survivors = await sweepGroup(record.pid, 5000);
+      while (sameProcess(record.pid, record.startTime)) await clock.sleep(100);
+      const survivors = await sweepGroup(record.pid, 5000, clock);
       swept = true;
       return { code: null, signal: null, survivors };
     })();
@@ -178,7 +178,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
           pending.set(r.unit, r);
           report.adoptable.push(r.unit);
         } else {
-          await stopLeader(r.pid, r.startTime, gracefulMs);
+          await stopLeader(r.pid, r.startTime, gracefulMs, clock);
           book.remove(r.unit);
           report.stopped.push(r.pid);
         }
@@ -188,7 +188,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         if (known.has(p.pid)) continue;
         const waiting = p.unit ? pending.get(p.unit) : undefined;
         if (waiting?.pid === p.pid) continue;
-        await stopLeader(p.pid, p.startTime, gracefulMs);
+        await stopLeader(p.pid, p.startTime, gracefulMs, clock);
         report.stopped.push(p.pid);
       }
       return report;
@@ -198,7 +198,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const stopped: number[] = [];
       for (const [unit, r] of pending) {
         pending.delete(unit);
-        await stopLeader(r.pid, r.startTime, gracefulMs);
+        await stopLeader(r.pid, r.startTime, gracefulMs, clock);
         book.remove(unit);
         stopped.push(r.pid);
       }

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { Readable } from "node:stream";
+import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 
 /** Options for {@link createFileTail}. */
 export interface FileTailOptions {
@@ -11,6 +12,8 @@ export interface FileTailOptions {
   pollMs?: number;
   /** Told the offset after every chunk (to persist how far the master read). */
   onOffset?: (offset: number) => void;
+  /** Time source of the polling (the system clock by default). */
+  clock?: Clock;
 }
 
 /**
@@ -24,7 +27,8 @@ export function createFileTail(path: string, options: FileTailOptions): Readable
   let offset = options.from ?? 0;
   let fd: number | undefined;
   let finished = false;
-  let timer: NodeJS.Timeout | undefined;
+  const clock = options.clock ?? createSystemClock();
+  let timer: Timer | undefined;
   void options.until.then(
     () => (finished = true),
     () => (finished = true),
@@ -54,12 +58,12 @@ export function createFileTail(path: string, options: FileTailOptions): Readable
           stream.push(null);
           return;
         }
-        timer = setTimeout(attempt, options.pollMs ?? 50);
+        timer = clock.setTimer(options.pollMs ?? 50, attempt);
       };
       attempt();
     },
     destroy(err, cb) {
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       if (fd !== undefined) closeSync(fd);
       cb(err);
     },

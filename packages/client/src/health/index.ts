@@ -3,7 +3,6 @@
 export { createHealthMonitor, type HealthMonitor, type HealthMonitorOptions, type HealthStatus } from "./monitor.ts";
 export { runHealthCheck } from "./run.ts";
 export { validateHealthCheckSpec } from "./validate.ts";
-export { createManualClock, realClock, toClock, type Clock, type ClockTimer, type ManualClock, type TimerClock } from "./clock.ts";
 export { createProbe, type Probe, type ProbeResult } from "./probes/index.ts";
 export {
   healthCheckDefaults,

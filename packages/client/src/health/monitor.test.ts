@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock } from "./clock.ts";
+import { createFakeClock } from "../clock.ts";
 import { createHealthMonitor } from "./monitor.ts";
 import type { Probe, ProbeResult } from "./probes/index.ts";
 import { validateHealthCheckSpec } from "./validate.ts";
@@ -23,7 +23,7 @@ const spec = (extra: Record<string, unknown> = {}) =>
 
 describe("health monitor thresholds and timing (manual clock)", () => {
   it("waits the initial delay, then probes every interval after the previous probe ends", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const p = controllableProbe();
     const m = createHealthMonitor(spec({ initialDelayMs: 5000 }), { pid: 1 }, { clock, probe: p.probe });
     m.start();
@@ -43,7 +43,7 @@ describe("health monitor thresholds and timing (manual clock)", () => {
   });
 
   it("changes status only after N consecutive results and reports each change once", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const p = controllableProbe();
     const m = createHealthMonitor(spec({ successThreshold: 2, failureThreshold: 3 }), { pid: 1 }, { clock, probe: p.probe });
     const changes: string[] = [];
@@ -77,7 +77,7 @@ describe("health monitor thresholds and timing (manual clock)", () => {
   });
 
   it("counts a probe that outlives timeoutMs as a failure and aborts it", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const p = controllableProbe();
     const m = createHealthMonitor(spec({ failureThreshold: 1 }), { pid: 1 }, { clock, probe: p.probe });
     const changes: string[] = [];
@@ -99,7 +99,7 @@ describe("health monitor thresholds and timing (manual clock)", () => {
   });
 
   it("stop aborts the probe in flight, cancels timers, closes the probe and reports nothing more", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const p = controllableProbe();
     const m = createHealthMonitor(spec({ failureThreshold: 1 }), { pid: 1 }, { clock, probe: p.probe });
     const changes: string[] = [];
@@ -111,7 +111,7 @@ describe("health monitor thresholds and timing (manual clock)", () => {
     m.stop();
     expect(p.runs[0]!.signal.aborted).toBe(true);
     expect(p.closed()).toBe(1);
-    expect(clock.pending).toBe(0);
+    expect(clock.pending()).toBe(0);
     p.runs[0]!.answer({ ok: false, detail: "x" });
     await settle();
     clock.advance(10_000);
@@ -121,7 +121,7 @@ describe("health monitor thresholds and timing (manual clock)", () => {
   });
 
   it("counts a probe that throws as a failure, with the error in the detail", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     let calls = 0;
     const probe: Probe = {
       run: () => {
@@ -143,22 +143,21 @@ describe("health monitor thresholds and timing (manual clock)", () => {
     m.stop();
   });
 
-  it("accepts a clock with setTimer(ms, fn) (the supervisor's shape)", async () => {
-    const manual = createManualClock();
-    const clock = { now: () => manual.now(), setTimer: (ms: number, fn: () => void) => manual.setTimeout(fn, ms) };
+  it("leaves no timer pending on the clock once stopped", async () => {
+    const clock = createFakeClock();
     const p = controllableProbe();
     const m = createHealthMonitor(spec({ initialDelayMs: 50 }), { pid: 1 }, { clock, probe: p.probe });
     m.start();
-    manual.advance(49);
+    clock.advance(49);
     expect(p.runs.length).toBe(0);
-    manual.advance(1);
+    clock.advance(1);
     expect(p.runs.length).toBe(1);
     m.stop();
-    expect(manual.pending).toBe(0);
+    expect(clock.pending()).toBe(0);
   });
 
   it("an unsubscribed listener hears nothing", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const p = controllableProbe();
     const m = createHealthMonitor(spec(), { pid: 1 }, { clock, probe: p.probe });
     const heard: string[] = [];

@@ -1,28 +1,21 @@
-import { realClock, toClock, type Clock, type ClockTimer, type TimerClock } from "./clock.ts";
+import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { createProbe, type Probe, type ProbeResult } from "./probes/index.ts";
+import type { HealthMonitor, HealthStatus } from "../supervisor/ports.ts";
 import type { HealthCheckSpec } from "./spec.ts";
 
-/** A unit's health as the monitor judges it; "unknown" until a threshold is first reached. */
-export type HealthStatus = "unknown" | "healthy" | "unhealthy";
-
-/** Watches one process with one health check; the supervisor's view of a unit's health. */
-export interface HealthMonitor {
-  /** Starts probing (after `initialDelayMs`) from status "unknown"; a second call does nothing. */
-  start(): void;
-  /** Stops probing, aborts a probe in flight and releases connections; no more changes are reported. */
-  stop(): void;
-  readonly status: HealthStatus;
-  /** Called on every status change; returns an unsubscribe function. */
-  onChange(listener: (status: "healthy" | "unhealthy", detail: string) => void): () => void;
-}
+// The monitor is the supervisor's health port; its types are defined there, once.
+export type { HealthMonitor, HealthStatus };
 
 /** Options of {@link createHealthMonitor}. */
 export interface HealthMonitorOptions {
-  /** Schedules delays, intervals and timeouts (default: real time); either clock shape works. */
-  clock?: Clock | TimerClock;
+  /** Schedules delays, intervals and timeouts (default: real time, timers that never keep the process alive). */
+  clock?: Clock;
   /** Replaces the probe built from `spec`; for tests of the threshold logic. */
   probe?: Probe;
 }
+
+// A pending probe timer must never be what keeps the master alive.
+const defaultClock = createSystemClock({ unref: true });
 
 /**
  * Creates a health monitor. Probes run one at a time: the next starts
@@ -32,12 +25,12 @@ export interface HealthMonitorOptions {
  * `failureThreshold` consecutive failures; listeners hear only changes.
  */
 export function createHealthMonitor(spec: HealthCheckSpec, target: { pid: number }, options: HealthMonitorOptions = {}): HealthMonitor {
-  const clock = options.clock ? toClock(options.clock) : realClock;
+  const clock = options.clock ?? defaultClock;
   const listeners = new Set<(status: "healthy" | "unhealthy", detail: string) => void>();
   let status: HealthStatus = "unknown";
   let probe: Probe | undefined;
-  let timer: ClockTimer | undefined;
-  let inFlight: { controller: AbortController; timeout: ClockTimer } | undefined;
+  let timer: Timer | undefined;
+  let inFlight: { controller: AbortController; timeout: Timer } | undefined;
   let running = false;
   let generation = 0; // bumps on stop so results of an aborted probe are ignored
   let successes = 0;
@@ -68,7 +61,7 @@ export function createHealthMonitor(spec: HealthCheckSpec, target: { pid: number
   };
 
   const schedule = (delay: number): void => {
-    timer = clock.setTimeout(tick, delay);
+    timer = clock.setTimer(delay, tick);
   };
 
   const tick = (): void => {
@@ -76,7 +69,7 @@ export function createHealthMonitor(spec: HealthCheckSpec, target: { pid: number
     if (!running || !probe) return;
     const gen = generation;
     const controller = new AbortController();
-    const timeout = clock.setTimeout(() => controller.abort(new Error(`timed out after ${spec.timeoutMs} ms`)), spec.timeoutMs);
+    const timeout = clock.setTimer(spec.timeoutMs, () => controller.abort(new Error(`timed out after ${spec.timeoutMs} ms`)));
     inFlight = { controller, timeout };
     // A timed-out probe settles as soon as it sees the abort; the result counts as a failure either way.
     const settled = new Promise<ProbeResult>((resolve) => {

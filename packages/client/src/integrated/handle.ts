@@ -1,6 +1,7 @@
 import type { Transport } from "@connectrpc/connect";
 import type { UnitInfo } from "@hsu/proto";
-import type { IntegratedClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
+import { signalGroup } from "../supervisor/os-process.ts";
 
 /** How a unit's process ended. */
 export interface ExitStatus {
@@ -37,14 +38,8 @@ export type StartUnit = (signal: AbortSignal) => Promise<UnitHandle>;
 /** Sends a signal to a whole process group; the default is `process.kill(-pid)`. */
 export type SignalGroup = (pid: number, signal: NodeJS.Signals) => void;
 
-/** Signals the process group `pid`; a group that is already gone is not an error. */
-export const signalProcessGroup: SignalGroup = (pid, signal) => {
-  try {
-    process.kill(-pid, signal);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-  }
-};
+/** Signals the process group `pid` (the supervisor's `signalGroup`); a group that is already gone is not an error. */
+export const signalProcessGroup: SignalGroup = (pid, signal) => void signalGroup(pid, signal);
 
 /** Options for {@link stopHandle}. */
 export interface StopHandleOptions {
@@ -52,7 +47,7 @@ export interface StopHandleOptions {
   deadlineMs: number;
   /** How long after SIGTERM before SIGKILL. */
   graceMs: number;
-  clock: IntegratedClock;
+  clock: Clock;
   signalGroup: SignalGroup;
 }
 

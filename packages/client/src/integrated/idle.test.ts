@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 import type { LaunchedUnit } from "../core/launch.ts";
 import { createRegistrar, type Registrar } from "../core/registrar.ts";
-import { createManualClock, type ManualClock } from "./clock.ts";
+import { createFakeClock, type FakeClock } from "../clock.ts";
 import { signalProcessGroup, stopHandle, type ExitStatus, type UnitHandle } from "./handle.ts";
 import { createIntegratedUnit, type IntegratedUnit } from "./integrated-unit.ts";
 import { createLaunchStart } from "./launch-start.ts";
@@ -31,7 +31,7 @@ afterAll(() => registrar.close());
 
 const IDLE = 1000;
 
-async function runningUnit(clock: ManualClock): Promise<IntegratedUnit> {
+async function runningUnit(clock: FakeClock): Promise<IntegratedUnit> {
   const id = `idle-${process.pid}-${seq++}`;
   const unit = createIntegratedUnit({
     id,
@@ -46,7 +46,7 @@ async function runningUnit(clock: ManualClock): Promise<IntegratedUnit> {
 
 describe("idle shutdown on a manual clock", () => {
   it("stops exactly when the idle timeout has passed with nothing in flight", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const unit = await runningUnit(clock);
     clock.advance(IDLE - 1);
     expect(unit.state).toBe("running");
@@ -57,7 +57,7 @@ describe("idle shutdown on a manual clock", () => {
   });
 
   it("holds the unit up while a unary call is in flight, and restarts the timer when it ends", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const unit = await runningUnit(clock);
     const echo = unit.client(EchoService);
     const slow = echo.echo({ message: "slow", delayMs: 300 });
@@ -74,7 +74,7 @@ describe("idle shutdown on a manual clock", () => {
   });
 
   it("holds the unit up while a server stream is open, until the reader stops", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const unit = await runningUnit(clock);
     const abort = new AbortController();
     let gotFirst!: (s: Status) => void;
@@ -96,7 +96,7 @@ describe("idle shutdown on a manual clock", () => {
   });
 
   it("counts a stream the reader leaves with break as ended", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const unit = await runningUnit(clock);
     for await (const r of unit.health.watch({ service: "" })) {
       expect(r.status).toBe(Status.SERVING);
@@ -108,7 +108,7 @@ describe("idle shutdown on a manual clock", () => {
   });
 
   it("restarts the timer after each call: sequential calls spaced under the timeout keep it up", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const unit = await runningUnit(clock);
     const echo = createClient(EchoService, unit.transport);
     for (let i = 0; i < 5; i++) {
@@ -123,7 +123,7 @@ describe("idle shutdown on a manual clock", () => {
   });
 
   it("never stops while several calls overlap; only after the last one ends", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const unit = await runningUnit(clock);
     const echo = unit.client(EchoService);
     const long = echo.echo({ message: "long", delayMs: 400 });
@@ -139,7 +139,7 @@ describe("idle shutdown on a manual clock", () => {
 
 describe("start timeout on a manual clock", () => {
   it("fails waiting calls when a start function ignores the abort, and stops the process it brings up late", async () => {
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const id = `late-${process.pid}-${seq++}`;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -208,7 +208,7 @@ describe("stop escalation on a manual clock (real process that ignores Shutdown 
       // A unit whose Shutdown never completes.
       stop: () => new Promise(() => {}),
     };
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const sent: NodeJS.Signals[] = [];
     const stopping = stopHandle(handle, {
       deadlineMs: 3000,

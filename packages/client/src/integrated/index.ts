@@ -27,6 +27,5 @@ export {
 } from "./handle.ts";
 export { createLaunchStart, type LaunchStartOptions } from "./launch-start.ts";
 // For other libraries and tests: the building blocks.
-export { createManualClock, systemClock, type IdleTimer, type IntegratedClock, type ManualClock } from "./clock.ts";
 export { createWakeTransport, type CallLease, type LeaseSource } from "./wake-transport.ts";
 export { integratedInputs, integratedStates, transition } from "./lifecycle.ts";

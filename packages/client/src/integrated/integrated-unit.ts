@@ -3,7 +3,7 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { CoreService, Health, type UnitInfo } from "@hsu/proto";
 import { createRegistrar, type Registrar } from "../core/registrar.ts";
 import { HsuError } from "../errors.ts";
-import { systemClock, type IdleTimer, type IntegratedClock } from "./clock.ts";
+import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { EventHub, type IntegratedEvent, type IntegratedEventType, type IntegratedListener } from "./events.ts";
 import { signalProcessGroup, stopHandle, type SignalGroup, type StartUnit, type UnitHandle } from "./handle.ts";
 import { createLaunchStart, type LaunchStartOptions } from "./launch-start.ts";
@@ -35,7 +35,7 @@ export interface IntegratedUnitOptions {
   /** Time between SIGTERM and SIGKILL to the process group. Default 2000 ms. */
   killGraceMs?: number;
   /** Time source for the idle, start and stop timers. Default the system clock. */
-  clock?: IntegratedClock;
+  clock?: Clock;
   /** Sends signals to the unit's process group. Default `process.kill(-pid, signal)`. */
   signalGroup?: SignalGroup;
 }
@@ -130,6 +130,9 @@ function eventType(from: IntegratedState, input: IntegratedInput): IntegratedEve
   }
 }
 
+// Unref'd timers: a pending idle, start or stop timer never keeps the master alive.
+const defaultClock = createSystemClock({ unref: true });
+
 /**
  * Creates an integrated unit that is not running yet. The first call through
  * `client()`, `core`, `health` or `transport` starts it (one process however
@@ -141,7 +144,7 @@ function eventType(from: IntegratedState, input: IntegratedInput): IntegratedEve
 export function createIntegratedUnit(options: IntegratedUnitOptions): IntegratedUnit {
   validate(options);
   const id = options.id;
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? defaultClock;
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
   const stopOptions = {
@@ -158,7 +161,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
   let handle: UnitHandle | undefined;
   let info: UnitInfo | undefined;
   let inFlight = 0;
-  let idleTimer: IdleTimer | undefined;
+  let idleTimer: Timer | undefined;
   let starting: Deferred | undefined;
   let startAbort: AbortController | undefined;
   let stopping: Deferred | undefined;
@@ -296,7 +299,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
   /** Waits until `p` settles, the caller aborts, or the caller's deadline passes. */
   function waitFor(p: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let timer: IdleTimer | undefined;
+      let timer: Timer | undefined;
       const cleanup = () => {
         timer?.cancel();
         signal?.removeEventListener("abort", onAbort);

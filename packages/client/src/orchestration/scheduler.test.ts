@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createFakeClock } from "../supervisor/clock.ts";
+import { createFakeClock } from "../clock.ts";
 import { createCronSchedule, type RunResult } from "./scheduler.ts";
 
 const T0 = Date.parse("2026-11-26T10:00:03Z");

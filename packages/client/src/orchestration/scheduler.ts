@@ -1,6 +1,6 @@
 import { Cron } from "croner";
 import { HsuError } from "../errors.ts";
-import { createSystemClock, type Clock, type Timer } from "../supervisor/clock.ts";
+import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 
 /** What a due run does when the previous run is still going. */
 export type OverlapPolicy = "skip" | "queue" | "replace";

@@ -1,5 +1,10 @@
 // Resource sampling (from /proc), resource limits (cgroups, rlimits) and their monitor.
-export { systemClock, type ResourceClock } from "./clock.ts";
+import { createSystemClock, type Clock } from "../clock.ts";
+
+/** The package's one clock under its former resources name; ../unmanaged still imports it from here. */
+export type ResourceClock = Clock;
+/** The real clock (plain Node timers), under the name ../unmanaged imports. */
+export const systemClock: Clock = createSystemClock();
 export {
   createResourceSampler,
   createResourceSamplerGroup,

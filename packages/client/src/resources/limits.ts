@@ -1,7 +1,8 @@
 import { HsuError, type HsuErrorWhere } from "../errors.ts";
+import type { LimitPolicy } from "../supervisor/ports.ts";
 
-/** What the supervisor does when a monitored limit is exceeded. */
-export type LimitPolicy = "log" | "restart" | "stop" | "kill";
+// What the supervisor does when a monitored limit is exceeded: one type, defined with the supervisor's ports.
+export type { LimitPolicy };
 
 /** Bytes per second for every block device (a number) or per device ("major:minor" -> bytes per second). */
 export type IoBandwidth = number | Readonly<Record<string, number>>;

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { validateResourceLimits } from "./limits.ts";
 import { createJudge, createLimitMonitorFactory, type LimitViolation } from "./monitor.ts";
 import type { ResourceUsage } from "./sampler.ts";
-import { createManualClock, killAllTestChildren, spawnPython } from "./test-support/children.ts";
+import { createFakeClock } from "../clock.ts";
+import { killAllTestChildren, spawnPython } from "./test-support/children.ts";
 
 afterEach(killAllTestChildren);
 
@@ -64,7 +65,7 @@ describe("limit monitor", () => {
     const code = "import subprocess, sys\nkids = [subprocess.Popen(['sleep', '300']) for _ in range(3)]\nprint('ready')\nsys.stdin.read()";
     const t = spawnPython(code);
     await t.firstLine;
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const usages: number[] = [];
     const monitor = createLimitMonitorFactory({ clock, onUsage: (_, u) => usages.push(u.pids.length) })("forks", t.pid, {
       maxProcesses: 2,
@@ -72,14 +73,17 @@ describe("limit monitor", () => {
     });
     const violations: LimitViolation[] = [];
     monitor.onViolation((v) => violations.push(v));
-    // The first sample runs at once; the next one waits for the clock.
-    await vi.waitFor(() => expect(clock.pending()).toEqual([5000]));
+    // The first sample runs at once; the next one waits checkIntervalMs on the clock.
+    await vi.waitFor(() => expect(clock.pending()).toBe(1));
     expect(violations).toEqual([{ limit: "maxProcesses", value: 4, max: 2, policy: "restart" }]);
-    clock.advance(5000);
+    clock.advance(4999);
+    expect(clock.pending()).toBe(1);
+    clock.advance(1);
+    expect(clock.pending()).toBe(0);
     await vi.waitFor(() => expect(usages).toHaveLength(2));
-    await vi.waitFor(() => expect(clock.pending()).toEqual([5000]));
+    await vi.waitFor(() => expect(clock.pending()).toBe(1));
     expect(violations).toHaveLength(1);
     monitor.stop();
-    expect(clock.pending()).toEqual([]);
+    expect(clock.pending()).toBe(0);
   });
 });

@@ -1,32 +1,16 @@
 import { HsuError } from "../errors.ts";
-import { systemClock, type ResourceClock } from "./clock.ts";
+import { createSystemClock, type Clock } from "../clock.ts";
 import { kernelEnforcedLimits } from "./enforced.ts";
-import { validateResourceLimits, type LimitPolicy, type ResourceLimits } from "./limits.ts";
+import type { LimitMonitor, LimitMonitorFactory, LimitViolation } from "../supervisor/ports.ts";
+import { validateResourceLimits, type ResourceLimits } from "./limits.ts";
 import { createResourceSamplerGroup, type ResourceSamplerGroup, type ResourceUsage } from "./sampler.ts";
 
-/** One exceeded limit, reported once per episode (until usage is back under the limit). */
-export interface LimitViolation {
-  /** memoryBytes, cpuCores, maxProcesses or maxOpenFiles. */
-  limit: string;
-  /** The measured value (bytes, percent of one core x cores / 100, processes, open files). */
-  value: number;
-  max: number;
-  policy: LimitPolicy;
-}
-
-/** Watches one unit's process tree against its limits; the supervisor applies the policy. */
-export interface LimitMonitor {
-  stop(): void;
-  /** Subscribes to violations; returns the unsubscribe function. */
-  onViolation(listener: (v: LimitViolation) => void): () => void;
-}
-
-/** Starts a monitor for a unit's process tree. */
-export type LimitMonitorFactory = (unit: string, pid: number, limits: unknown) => LimitMonitor;
+// The monitor is the supervisor's limit-monitor port; its types are defined there, once.
+export type { LimitMonitor, LimitMonitorFactory, LimitViolation };
 
 /** Options of createLimitMonitorFactory. */
 export interface LimitMonitorOptions {
-  clock?: ResourceClock;
+  clock?: Clock;
   /** Shared sampler group (one /proc scan for all units sampled together); a private one by default. */
   samplers?: ResourceSamplerGroup;
   /** Receives each sample (e.g. for metrics). */
@@ -45,7 +29,7 @@ export interface LimitMonitorOptions {
  * left to the kernel. It stops by itself when the process is gone.
  */
 export function createLimitMonitorFactory(options: LimitMonitorOptions = {}): LimitMonitorFactory {
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? createSystemClock();
   // Monitors of many units tick at different moments; a short scan reuse window lets them share reads of /proc.
   const samplers = options.samplers ?? createResourceSamplerGroup({ clock, maxScanAgeMs: 250 });
   const onError = options.onError ?? ((e: HsuError) => process.emitWarning(e.message, "HsuResourceMonitorWarning"));

@@ -1,33 +1,14 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
+import type { LimitPlan, LimitPlanner } from "../supervisor/ports.ts";
 import { cgroupPids, cgroupSettings, createUnitCgroups, type UnitCgroups } from "./cgroup.ts";
 import { describeHostCapabilities, type HostCapabilities } from "./host.ts";
 import { validateResourceLimits, type LimitName, type ResourceLimits } from "./limits.ts";
 import { isRunning, readStat } from "./proc.ts";
 
-/**
- * How one unit's limits are applied: the supervisor spawns through `wrap()`,
- * calls `afterSpawn(pid)` once it has a pid, and `release()` after the unit exited.
- */
-export interface LimitPlan {
-  /**
-   * The command to spawn instead: exec wrappers (cgroup join, prlimit) that
-   * end in exec'ing the real command, so the pid stays the same. With a
-   * wrapper, a command that does not exist shows as exit code 127 with a
-   * message on stderr, not as a spawn ENOENT error.
-   */
-  wrap(command: string, args: string[]): { command: string; args: string[] };
-  /** Makes sure the process is in its cgroups (it normally joined before running user code). */
-  afterSpawn(pid: number): Promise<void>;
-  /** Limits of this unit this host cannot enforce (or enforces only partly), one sentence each. */
-  readonly warnings: string[];
-  /** Removes the unit's cgroups, killing anything left in them. */
-  release(): Promise<void>;
-}
-
-/** Builds the LimitPlan of a unit from its (unvalidated) limits. */
-export type LimitPlanner = (unit: string, limits: unknown) => Promise<LimitPlan>;
+// The planner is the supervisor's limit-planner port; its types are defined there, once.
+export type { LimitPlan, LimitPlanner };
 
 /** Options of createLimitPlanner. */
 export interface LimitPlannerOptions {

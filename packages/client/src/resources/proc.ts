@@ -9,6 +9,8 @@ export interface ProcStat {
   /** Single-letter state (R, S, D, Z, X, ...). */
   state: string;
   ppid: number;
+  /** Process group id (field 5). */
+  pgid: number;
   /** User + system CPU time in clock ticks (fields 14 + 15). */
   cpuTicks: number;
   threads: number;
@@ -41,6 +43,7 @@ export function parseStat(text: string): ProcStat | undefined {
     comm: text.slice(open + 1, close),
     state: rest[0] ?? "?",
     ppid: num(4),
+    pgid: num(5),
     cpuTicks: num(14) + num(15),
     threads: num(20),
     startTime: num(22),
@@ -63,15 +66,23 @@ export function isRunning(stat: ProcStat | undefined): stat is ProcStat {
   return stat !== undefined && stat.state !== "Z" && stat.state !== "X";
 }
 
-/** Pids of every process visible in /proc (one readdir). */
-export async function listPids(procRoot = "/proc"): Promise<number[]> {
-  const entries = await readdir(procRoot);
+function pidsOf(entries: string[]): number[] {
   const pids: number[] = [];
   for (const name of entries) {
     const c = name.charCodeAt(0);
     if (c >= 48 && c <= 57) pids.push(Number(name));
   }
   return pids;
+}
+
+/** Pids of every process visible in /proc (one readdir). */
+export async function listPids(procRoot = "/proc"): Promise<number[]> {
+  return pidsOf(await readdir(procRoot));
+}
+
+/** Synchronous listPids, for the few callers that poll /proc synchronously (process-group sweeps). */
+export function listPidsSync(procRoot = "/proc"): number[] {
+  return pidsOf(readdirSync(procRoot));
 }
 
 /** Synchronous readStat: procfs files are tiny and in memory, so a sync read beats a thread-pool round trip. */
@@ -123,6 +134,16 @@ export function countOpenFdsSync(pid: number, procRoot = "/proc"): number {
     return readdirSync(`${procRoot}/${pid}/fd`).length;
   } catch (error) {
     if (isVanishedError(error)) return 0;
+    throw error;
+  }
+}
+
+/** The environment of a process as `NAME=value` entries; undefined if gone or not ours to read. */
+export function readEnvironSync(pid: number, procRoot = "/proc"): string[] | undefined {
+  try {
+    return readFileSync(`${procRoot}/${pid}/environ`, "latin1").split("\0").filter(Boolean);
+  } catch (error) {
+    if (isVanishedError(error)) return undefined;
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createResourceSampler, createResourceSamplerGroup } from "./sampler.ts";
-import { createManualClock, killAllTestChildren, spawnPython, spawnTestChild } from "./test-support/children.ts";
+import { createFakeClock } from "../clock.ts";
+import { killAllTestChildren, spawnPython, spawnTestChild } from "./test-support/children.ts";
 
 afterEach(killAllTestChildren);
 
@@ -89,7 +90,7 @@ describe("resource sampler", () => {
   it("shares one scan of /proc between trees sampled within maxScanAgeMs", async () => {
     const a = spawnTestChild("sleep", ["300"]);
     const b = spawnTestChild("sleep", ["300"]);
-    const clock = createManualClock();
+    const clock = createFakeClock();
     const group = createResourceSamplerGroup({ clock, maxScanAgeMs: 1000 });
     const first = (await group.sampleMany([a.pid])).get(a.pid)!;
     clock.advance(999);

@@ -1,4 +1,4 @@
-import { systemClock, type ResourceClock } from "./clock.ts";
+import { createSystemClock, type Clock } from "../clock.ts";
 import {
   CLOCK_TICKS_PER_SECOND,
   countOpenFdsSync,
@@ -42,7 +42,7 @@ export interface ResourceUsage {
 
 /** Options shared by the samplers. */
 export interface ResourceSamplerOptions {
-  clock?: ResourceClock;
+  clock?: Clock;
   /** Where procfs is mounted; "/proc" unless testing against a copy. */
   procRoot?: string;
   /** Clock ticks per second of /proc CPU times (USER_HZ); 100 by default. */
@@ -87,7 +87,7 @@ interface Scan {
 
 /** Creates a sampler group; see {@link ResourceSamplerGroup}. */
 export function createResourceSamplerGroup(options: ResourceSamplerOptions = {}): ResourceSamplerGroup {
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? createSystemClock();
   const procRoot = options.procRoot ?? "/proc";
   const hz = options.ticksPerSecond ?? CLOCK_TICKS_PER_SECOND;
   const maxAge = options.maxScanAgeMs ?? 0;

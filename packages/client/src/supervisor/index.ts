@@ -1,7 +1,6 @@
 // The process supervisor: managed units, their lifecycle, restart policy,
 // worker pools and the ports through which logs, health and limits plug in.
 export * from "./ports.ts";
-export * from "./clock.ts";
 export * from "./lifecycle.ts";
 export * from "./restart.ts";
 export * from "./spec.ts";

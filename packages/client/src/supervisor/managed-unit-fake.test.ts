@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createFakeClock } from "./clock.ts";
+import { createFakeClock } from "../clock.ts";
 import { createManagedUnit, type ManagedUnitDeps } from "./managed-unit.ts";
 import type { HealthMonitor, LimitMonitor, LimitPlan, LimitViolation } from "./ports.ts";
 import { validateManagedUnitSpec } from "./spec.ts";

@@ -1,5 +1,5 @@
 import { HsuError } from "../errors.ts";
-import { createSystemClock, type Clock, type Timer } from "./clock.ts";
+import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { createEventHub } from "./event-hub.ts";
 import { canTransition, isAlive, transition, type LifecycleEffect, type LifecycleEventType, type UnitState } from "./lifecycle.ts";
 import { createOsProcessApi, type OsProcessApi } from "./os-process.ts";
@@ -9,15 +9,19 @@ import type { ManagedUnitSpec } from "./spec.ts";
 import type { LastExit, UnitEvent, UnitSnapshot } from "./unit-events.ts";
 import { startRun, type Run, type RunHost } from "./unit-run.ts";
 
-/** The collaborators of a managed unit; all optional except what has a default. */
+/** The collaborators of a managed unit (and of a supervisor, which hands them on); every one is optional. */
 export interface ManagedUnitDeps {
+  /** Receives captured stdout/stderr; without one, captured output is read and dropped. */
   logSink?: LogSink;
+  /** Builds health monitors for units whose spec has a `healthCheck`. */
   healthMonitorFactory?: HealthMonitorFactory;
+  /** Plans limit enforcement for units whose spec has `limits`. */
   limitPlanner?: LimitPlanner;
+  /** Watches running units against their `limits`. */
   limitMonitorFactory?: LimitMonitorFactory;
-  /** Defaults to the system clock. */
+  /** Time source for backoff, breaker and graceful timeouts (system clock by default). */
   clock?: Clock;
-  /** Defaults to real processes. */
+  /** The OS layer (real processes by default). */
   os?: OsProcessApi;
   /**
    * How long to wait, after the process group ended, for its output pipes to close

@@ -1,42 +1,20 @@
-import { readdirSync, readFileSync } from "node:fs";
-
-/** One process found in /proc. */
-export interface ProcEntry {
-  pid: number;
-  ppid: number;
-  pgid: number;
-  /** The kernel's one-letter state: R, S, D, Z (zombie), ... */
-  state: string;
-}
-
-/** Parses the fields we need from the text of /proc/<pid>/stat. */
-export function parseProcStat(text: string): ProcEntry | undefined {
-  // The command name is in parentheses and may itself contain ") ", so split after the last one.
-  const close = text.lastIndexOf(")");
-  if (close < 0) return undefined;
-  const pid = Number.parseInt(text, 10);
-  const rest = text.slice(close + 2).split(" ");
-  const [state, ppid, pgid] = [rest[0], Number(rest[1]), Number(rest[2])];
-  if (!state || !Number.isInteger(pid) || !Number.isInteger(pgid)) return undefined;
-  return { pid, ppid, pgid, state };
-}
+import { isRunning, listPidsSync, readStatSync, type ProcStat } from "../resources/proc.ts";
 
 /**
- * Every process of process group `pgid`, read from /proc. Processes vanish while
- * we read; a missing stat file just means that one is gone.
+ * Every process of process group `pgid`, read from /proc (parsed by
+ * resources/proc.ts, the one place that reads it). Processes vanish while we
+ * read; a stat file that cannot be read just means that one is gone.
  */
-export function listGroupMembers(pgid: number): ProcEntry[] {
-  const found: ProcEntry[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    let text: string;
+export function listGroupMembers(pgid: number): ProcStat[] {
+  const found: ProcStat[] = [];
+  for (const pid of listPidsSync()) {
+    let stat: ProcStat | undefined;
     try {
-      text = readFileSync(`/proc/${name}/stat`, "utf8");
+      stat = readStatSync(pid);
     } catch {
       continue; // exited between readdir and read
     }
-    const entry = parseProcStat(text);
-    if (entry && entry.pgid === pgid) found.push(entry);
+    if (stat && stat.pgid === pgid) found.push(stat);
   }
   return found;
 }
@@ -47,6 +25,6 @@ export function listGroupMembers(pgid: number): ProcEntry[] {
  */
 export function liveGroupMembers(pgid: number): number[] {
   return listGroupMembers(pgid)
-    .filter((e) => e.state !== "Z" && e.state !== "X")
+    .filter(isRunning)
     .map((e) => e.pid);
 }

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { createSystemClock } from "./clock.ts";
-import { listGroupMembers, parseProcStat } from "./os-process-linux.ts";
+import { createSystemClock } from "../clock.ts";
+import { listGroupMembers } from "./os-process-linux.ts";
 import { createOsProcessApi, groupMembers, signalGroup, stopGroup, type GroupProcess } from "./os-process.ts";
 import { fixture } from "./test-support/line-sink.ts";
 
@@ -28,12 +28,6 @@ afterEach(async () => {
     signalGroup(p.pgid, "SIGKILL");
     await p.exited;
   }
-});
-
-describe("parseProcStat", () => {
-  it("reads pid, state, ppid and pgid even with odd command names", () => {
-    expect(parseProcStat("42 (a) b (c)) S 7 99 99 0 -1")).toEqual({ pid: 42, state: "S", ppid: 7, pgid: 99 });
-  });
 });
 
 describe("os process layer (real processes)", () => {

@@ -1,9 +1,8 @@
 import { spawn as nodeSpawn, type ChildProcess } from "node:child_process";
 import { constants as osConstants, setPriority } from "node:os";
 import type { Readable } from "node:stream";
-import { setTimeout as delay } from "node:timers/promises";
 import { HsuError } from "../errors.ts";
-import type { Clock } from "./clock.ts";
+import { createSystemClock, type Clock } from "../clock.ts";
 import { liveGroupMembers } from "./os-process-linux.ts";
 import type { OutputMode } from "./spec.ts";
 
@@ -61,11 +60,16 @@ export interface OsProcessApi {
 export interface OsProcessApiOptions {
   /** How long the post-exit sweep waits for SIGKILLed members to disappear (default 5000 ms). */
   sweepTimeoutMs?: number;
+  /** Time source of the sweep's deadline and polling (the system clock by default). */
+  clock?: Clock;
 }
+
+const systemClock = createSystemClock();
 
 /** The real OS layer: `child_process.spawn` with `detached: true` (new process group). */
 export function createOsProcessApi(options: OsProcessApiOptions = {}): OsProcessApi {
   const sweepTimeoutMs = options.sweepTimeoutMs ?? 5000;
+  const clock = options.clock ?? systemClock;
   return {
     async spawn(request) {
       const child = nodeSpawn(request.command, [...request.args], {
@@ -93,7 +97,7 @@ export function createOsProcessApi(options: OsProcessApiOptions = {}): OsProcess
           warnings.push(`nice ${request.nice} not applied: ${(err as Error).message}`);
         }
       }
-      return wrap(child, pid, leaderExit, warnings, sweepTimeoutMs);
+      return wrap(child, pid, leaderExit, warnings, sweepTimeoutMs, clock);
     },
   };
 }
@@ -108,10 +112,11 @@ function wrap(
   leaderExit: Promise<ExitStatus>,
   warnings: string[],
   sweepTimeoutMs: number,
+  clock: Clock,
 ): GroupProcess {
   let swept = false;
   const exited = leaderExit.then(async (status) => {
-    const survivors = await sweepGroup(pid, sweepTimeoutMs);
+    const survivors = await sweepGroup(pid, sweepTimeoutMs, clock);
     swept = true;
     return { ...status, survivors };
   });
@@ -144,14 +149,14 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
  * After the leader is gone: SIGKILL whatever is left of its group and wait until
  * no live member remains. Returns the pids that outlived `timeoutMs` (normally none).
  */
-export async function sweepGroup(pgid: number, timeoutMs: number): Promise<number[]> {
+export async function sweepGroup(pgid: number, timeoutMs: number, clock: Clock = systemClock): Promise<number[]> {
   let members = groupMembers(pgid);
   if (members.length === 0) return [];
   signalGroup(pgid, "SIGKILL");
-  const deadline = Date.now() + timeoutMs;
+  const deadline = clock.now() + timeoutMs;
   // SIGKILL is asynchronous: poll /proc until the kernel has torn the members down.
-  while (members.length > 0 && Date.now() < deadline) {
-    await delay(10);
+  while (members.length > 0 && clock.now() < deadline) {
+    await clock.sleep(10);
     members = groupMembers(pgid);
   }
   return members;

@@ -1,37 +1,49 @@
 import type { Readable } from "node:stream";
 
-// The supervisor depends only on these shapes; the lead wires the real
-// implementations from ../logs, ../health and ../resources into
-// createSupervisor(). Each one is optional.
+// The supervisor depends only on these shapes; ../logs, ../health and
+// ../resources implement them (health and resources import their types from
+// here), and the master wires them into createSupervisor(). Each one is optional.
 
 /** Receives a child's stdout/stderr; resolves once `source` ended and every line was delivered. */
 export interface LogSink {
   attach(unit: string, stream: "stdout" | "stderr", source: Readable): Promise<void>;
 }
 
-/** Health status a monitor reports; `unknown` until the first check finished. */
+/** A unit's health as the monitor judges it; "unknown" until a threshold is first reached. */
 export type HealthStatus = "unknown" | "healthy" | "unhealthy";
 
-/** Watches one running process and reports health changes (after its own failure threshold). */
+/** Watches one process with one health check and reports health changes (after its own thresholds). */
 export interface HealthMonitor {
+  /** Starts probing (after `initialDelayMs`) from status "unknown"; a second call does nothing. */
   start(): void;
+  /** Stops probing, aborts a probe in flight and releases connections; no more changes are reported. */
   stop(): void;
   readonly status: HealthStatus;
+  /** Called on every status change; returns an unsubscribe function. */
   onChange(listener: (status: "healthy" | "unhealthy", detail: string) => void): () => void;
 }
 
 /** Builds a health monitor for one spawned process; the lead closes over the unit's health spec. */
 export type HealthMonitorFactory = (unit: string, target: { pid: number }) => HealthMonitor;
 
-/** How a unit's resource limits are enforced for one run of its process. */
+/**
+ * How a unit's resource limits are enforced for one run of its process: the
+ * supervisor spawns through `wrap()`, calls `afterSpawn(pid)` once it has a
+ * pid, and `release()` after the unit exited.
+ */
 export interface LimitPlan {
-  /** Rewrites the command line (e.g. to run under prlimit/systemd-run) before spawn. */
+  /**
+   * The command to spawn instead: exec wrappers (cgroup join, prlimit) that
+   * end in exec'ing the real command, so the pid stays the same. With a
+   * wrapper, a command that does not exist shows as exit code 127 with a
+   * message on stderr, not as a spawn ENOENT error.
+   */
   wrap(command: string, args: string[]): { command: string; args: string[] };
-  /** Applies limits that need the pid (cgroup membership, rlimits on the live process). */
+  /** Applies limits that need the pid (makes sure the process is in its cgroups). */
   afterSpawn(pid: number): Promise<void>;
-  /** Limits that could not be enforced here, reported as warning events. */
+  /** Limits this host cannot enforce (or enforces only partly), one sentence each; reported as warning events. */
   readonly warnings: string[];
-  /** Frees what the plan allocated (cgroups, temp files) once the process is gone. */
+  /** Frees what the plan allocated (removes the unit's cgroups, killing anything left in them). */
   release(): Promise<void>;
 }
 
@@ -41,19 +53,22 @@ export type LimitPlanner = (unit: string, limits: unknown) => Promise<LimitPlan>
 /** What the supervisor does when a limit is exceeded. */
 export type LimitPolicy = "log" | "restart" | "stop" | "kill";
 
-/** One observed limit violation. */
+/** One exceeded limit, reported once per episode (until usage is back under the limit). */
 export interface LimitViolation {
+  /** memoryBytes, cpuCores, maxProcesses or maxOpenFiles. */
   limit: string;
+  /** The measured value (bytes, percent of one core x cores / 100, processes, open files). */
   value: number;
   max: number;
   policy: LimitPolicy;
 }
 
-/** Samples a running process against its limits and reports violations. */
+/** Watches one unit's process tree against its limits and reports violations; the supervisor applies the policy. */
 export interface LimitMonitor {
   stop(): void;
+  /** Subscribes to violations; returns the unsubscribe function. */
   onViolation(listener: (v: LimitViolation) => void): () => void;
 }
 
-/** Builds a limit monitor for one spawned process. */
+/** Builds a limit monitor for one spawned process's tree. */
 export type LimitMonitorFactory = (unit: string, pid: number, limits: unknown) => LimitMonitor;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createFakeClock } from "./clock.ts";
+import { createFakeClock } from "../clock.ts";
 import { createRestartTracker, restartDelay, shouldRestart, shouldStartOnBoot, type ExitKind } from "./restart.ts";
 import { defaultRestart, type RestartPolicyName, type RestartSpec } from "./spec.ts";
 

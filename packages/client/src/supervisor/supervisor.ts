@@ -1,29 +1,13 @@
 import { HsuError } from "../errors.ts";
-import { createSystemClock, type Clock } from "./clock.ts";
+import { createSystemClock } from "../clock.ts";
 import { createEventHub } from "./event-hub.ts";
 import { createManagedUnit, type ManagedUnit, type ManagedUnitDeps } from "./managed-unit.ts";
-import { createOsProcessApi, type OsProcessApi } from "./os-process.ts";
-import type { HealthMonitorFactory, LimitMonitorFactory, LimitPlanner, LogSink } from "./ports.ts";
+import { createOsProcessApi } from "./os-process.ts";
 import { validateManagedUnitSpec, type ManagedUnitSpec } from "./spec.ts";
 import type { UnitEvent, UnitSnapshot } from "./unit-events.ts";
 
-/** Options of {@link createSupervisor}; every collaborator is optional. */
-export interface SupervisorOptions {
-  /** Receives captured stdout/stderr; without one, captured output is read and dropped. */
-  logSink?: LogSink;
-  /** Builds health monitors for units whose spec has a `healthCheck`. */
-  healthMonitorFactory?: HealthMonitorFactory;
-  /** Plans limit enforcement for units whose spec has `limits`. */
-  limitPlanner?: LimitPlanner;
-  /** Watches running units against their `limits`. */
-  limitMonitorFactory?: LimitMonitorFactory;
-  /** Time source for backoff, breaker and graceful timeouts (system clock by default). */
-  clock?: Clock;
-  /** The OS layer (real processes by default). */
-  os?: OsProcessApi;
-  /** See `ManagedUnitDeps.outputDrainTimeoutMs` (default 2000 ms). */
-  outputDrainTimeoutMs?: number;
-}
+/** Options of {@link createSupervisor}: the collaborators it hands to every unit; each is optional. */
+export type SupervisorOptions = ManagedUnitDeps;
 
 /** Per-unit collaborators that take precedence over the supervisor's. */
 export type UnitOverrides = Pick<ManagedUnitDeps, "healthMonitorFactory" | "limitPlanner" | "limitMonitorFactory">;

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
-import type { Clock, Timer } from "./clock.ts";
+import type { Clock, Timer } from "../clock.ts";
 import { resolveExecutable } from "./executable.ts";
 import type { LifecycleEventType, UnitState } from "./lifecycle.ts";
 import { describeExit, type GroupProcess, type OsProcessApi } from "./os-process.ts";

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { parseStat } from "../../resources/proc.ts";
 import type { Probe, ProbeResult } from "./types.ts";
 
 /**
@@ -20,8 +21,7 @@ export function createProcessProbe(target: { pid: number }): Probe {
           if ((err as NodeJS.ErrnoException).code === "ENOENT") return { ok: false, detail: `process ${pid} does not exist` };
           return { ok: false, detail: `cannot read /proc/${pid}/stat: ${(err as Error).message}` };
         }
-        // The command name in parentheses may itself contain ") ", so look after the last one.
-        const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+        const state = parseStat(stat)?.state ?? "?";
         if (state === "Z" || state === "X" || state === "x") return { ok: false, detail: `process ${pid} is a zombie (state ${state})` };
         return { ok: true, detail: `process ${pid} is alive (state ${state})` };
       }

@@ -1,6 +1,6 @@
 // Shared by this folder's tests: the echo example unit, spawn counting and process lookups.
-import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { isRunning, listPidsSync, readEnvironSync, readStatSync } from "../../resources/proc.ts";
 import type { IntegratedEvent, IntegratedEventType } from "../events.ts";
 import type { StartUnit, UnitHandle } from "../handle.ts";
 import type { IntegratedUnit } from "../integrated-unit.ts";
@@ -27,15 +27,12 @@ export function countingStart(inner: StartUnit): StartUnit & { calls: number; pi
 
 /** Pids of live processes whose environment carries HSU_UNIT_ID=`unitId` (read from /proc). */
 export function pidsOfUnit(unitId: string): number[] {
-  const needle = `\0HSU_UNIT_ID=${unitId}\0`;
+  const needle = `HSU_UNIT_ID=${unitId}`;
   const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of listPidsSync()) {
     try {
-      const environ = `\0${readFileSync(`/proc/${entry}/environ`, "latin1")}`;
-      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
-      // A zombie (state Z) has exited; it only waits to be reaped.
-      if (environ.includes(needle) && !/^\d+ \(.*\) Z /.test(stat)) found.push(Number(entry));
+      // A zombie has exited; it only waits to be reaped.
+      if (readEnvironSync(pid)?.includes(needle) && isRunning(readStatSync(pid))) found.push(pid);
     } catch {
       // The process ended while we looked, or is not ours to read.
     }
@@ -51,7 +48,7 @@ export function alive(pid: number): boolean {
     return false;
   }
   try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "latin1"));
+    return isRunning(readStatSync(pid));
   } catch {
     return false;
   }

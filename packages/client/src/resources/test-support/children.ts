@@ -56,37 +56,3 @@ export async function killAllTestChildren(): Promise<void> {
 export function spawnPython(code: string, options: SpawnOptions = {}): TestChild {
   return spawnTestChild("python3", ["-u", "-c", code], options);
 }
-
-/** A clock whose timers fire only when the test advances it. */
-export interface ManualClock {
-  now(): number;
-  setTimer(ms: number, fn: () => void): { cancel(): void };
-  /** Delays (from now) of the timers still pending. */
-  pending(): number[];
-  /** Moves time forward, firing the timers that fall due. */
-  advance(ms: number): void;
-}
-
-/** Creates a ManualClock starting at 0. */
-export function createManualClock(): ManualClock {
-  let now = 0;
-  let nextId = 0;
-  const timers = new Map<number, { at: number; fn: () => void }>();
-  return {
-    now: () => now,
-    setTimer(ms, fn) {
-      const id = ++nextId;
-      timers.set(id, { at: now + ms, fn });
-      return { cancel: () => void timers.delete(id) };
-    },
-    pending: () => [...timers.values()].map((t) => t.at - now),
-    advance(ms) {
-      now += ms;
-      for (const [id, t] of [...timers].sort((a, b) => a[1].at - b[1].at)) {
-        if (t.at > now) continue;
-        timers.delete(id);
-        t.fn();
-      }
-    },
-  };
-}

@@ -4,16 +4,27 @@ export interface Timer {
 }
 
 /**
- * The time source of the supervisor. Backoff, breaker windows, graceful
- * timeouts and uptime all go through it so tests can drive time by hand.
+ * The one time source of @hsu/client. Backoff, breaker windows, graceful and
+ * start timeouts, idle stops, health intervals, resource checks and schedules
+ * all go through it, so tests move time by hand instead of sleeping.
  */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Runs `fn` once after `ms` milliseconds. */
+  /** Runs `fn` once after `ms` milliseconds (a negative delay counts as 0). */
   setTimer(ms: number, fn: () => void): Timer;
   /** Resolves after `ms` milliseconds; rejects with the signal's reason when aborted. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Options of {@link createSystemClock}. */
+export interface SystemClockOptions {
+  /**
+   * Unref the Node timers, so a pending timer (an idle stop, the next health
+   * probe) never keeps the process alive by itself. Default false: a pending
+   * timer keeps the process running, as plain `setTimeout` does.
+   */
+  unref?: boolean;
 }
 
 function sleepWith(clock: Pick<Clock, "setTimer">, ms: number, signal?: AbortSignal): Promise<void> {
@@ -31,12 +42,14 @@ function sleepWith(clock: Pick<Clock, "setTimer">, ms: number, signal?: AbortSig
   });
 }
 
-/** The real clock: Date.now and Node timers. */
-export function createSystemClock(): Clock {
+/** The real clock: `Date.now` and Node timers. */
+export function createSystemClock(options: SystemClockOptions = {}): Clock {
+  const unref = options.unref ?? false;
   const clock: Clock = {
     now: () => Date.now(),
     setTimer(ms, fn) {
       const handle = setTimeout(fn, Math.max(0, ms));
+      if (unref) handle.unref();
       return { cancel: () => clearTimeout(handle) };
     },
     sleep: (ms, signal) => sleepWith(clock, ms, signal),
@@ -48,7 +61,7 @@ export function createSystemClock(): Clock {
 export interface FakeClock extends Clock {
   /** Moves time forward, firing every due timer in due-time order (ties in creation order). */
   advance(ms: number): void;
-  /** Timers not yet fired or cancelled. */
+  /** How many timers are neither fired nor cancelled. */
   pending(): number;
 }
 
