@@ -2,7 +2,7 @@
 // process started (performance.timeOrigin) and when it began listening, as
 // epoch milliseconds, to the file named by BENCH_TIMES_FILE.
 import { writeFileSync } from "node:fs";
-import { serveUnit, unitService } from "../../packages/server/src/index.ts";
+import { serveUnit, unitService } from "@hsu/server";
 import { EchoService } from "../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 
 const unitId = process.env.HSU_UNIT_ID ?? "wake-echo";

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRegistrar, launchUnit, type LaunchedUnit } from "../../packages/client/src/index.ts";
-import { createIntegratedUnit, createLaunchStart } from "../../packages/client/src/integrated/index.ts";
+import { createRegistrar, launchUnit, type LaunchedUnit } from "@hsu/client";
+import { createIntegratedUnit, createLaunchStart } from "@hsu/client";
 import { EchoService } from "../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 
 const coldRuns = Number(process.argv[2] ?? 10);

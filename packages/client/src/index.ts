@@ -65,6 +65,7 @@ export { attachUnmanaged, validateUnmanagedSpec, type UnmanagedUnit, type Unmana
 // Integrated units: on-demand start, idle stop, discovery.
 export {
   createIntegratedUnit,
+  createLaunchStart,
   discoverUnit,
   discoverUnits,
   scanSocketDir,

@@ -1,0 +1,11 @@
+"""The HSU runtime of this unit: environment, listener, Core API, health,
+reflection, the handshake and graceful stop (docs: the unit contract).
+
+It is part of your project, so you may read and change it, but your own code
+normally lives in the services package.
+"""
+
+from .server import UnitSpec, main
+from .unit import Unit
+
+__all__ = ["Unit", "UnitSpec", "main"]

@@ -1,0 +1,62 @@
+"""hsu.core.v1.CoreService: Ping, GetInfo and the token-checked Shutdown."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import Callable
+
+import grpc
+
+from ..gen.hsu.core.v1 import core_pb2, core_pb2_grpc
+from .stopper import DEFAULT_DRAIN_S, Stopper
+
+SERVICE_NAME = core_pb2.DESCRIPTOR.services_by_name["CoreService"].full_name
+
+log = logging.getLogger("hsu.core")
+
+
+def bearer_token(context: grpc.aio.ServicerContext) -> str | None:
+    """The token of an `authorization: Bearer <token>` header, or None without one."""
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == "authorization" and isinstance(value, str):
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class CoreServicer(core_pb2_grpc.CoreServiceServicer):
+    """Answers the master's questions about this unit and stops it on request."""
+
+    def __init__(self, unit_id: str, token: str | None, info: Callable[[], core_pb2.UnitInfo], stopper: Stopper):
+        self._unit_id = unit_id
+        self._token = token.encode("utf-8") if token else None
+        self._info = info
+        self._stopper = stopper
+
+    async def Ping(self, request, context):
+        return core_pb2.PingResponse(unit_id=self._unit_id)
+
+    async def GetInfo(self, request, context):
+        return core_pb2.GetInfoResponse(info=self._info())
+
+    async def Shutdown(self, request, context):
+        given = bearer_token(context)
+        if given is None or self._token is None:
+            why = "no HSU_TOKEN is set, so Shutdown is refused" if self._token is None else (
+                "Shutdown needs the metadata authorization: Bearer <HSU_TOKEN>"
+            )
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
+        if not hmac.compare_digest(given.encode("utf-8"), self._token):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "the Shutdown token is wrong")
+        grace = DEFAULT_DRAIN_S
+        if request.HasField("deadline") and request.deadline.ToNanoseconds() > 0:
+            grace = request.deadline.ToNanoseconds() / 1e9
+        reply = core_pb2.ShutdownResponse()
+        reply.deadline.FromNanoseconds(int((time.time() + grace) * 1e9))
+        log.info("Shutdown requested (%s), draining for up to %.3g s", request.reason or "no reason given", grace)
+        # The stop only starts the drain; this call is in flight, so it still completes.
+        self._stopper.request_stop(f"Shutdown: {request.reason or 'no reason given'}", grace)
+        return reply
