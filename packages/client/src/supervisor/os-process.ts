@@ -150,6 +150,8 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
  * no live member remains. Returns the pids that outlived `timeoutMs` (normally none).
  */
 export async function sweepGroup(pgid: number, timeoutMs: number, clock: Clock = systemClock): Promise<number[]> {
+  // The common case - the whole group is gone - costs one syscall, not a scan of /proc.
+  if (!groupExists(pgid)) return [];
   let members = groupMembers(pgid);
   if (members.length === 0) return [];
   signalGroup(pgid, "SIGKILL");
@@ -160,6 +162,16 @@ export async function sweepGroup(pgid: number, timeoutMs: number, clock: Clock =
     members = groupMembers(pgid);
   }
   return members;
+}
+
+/** Whether any process (zombies included) is still in group `pgid`. */
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ESRCH";
+  }
 }
 
 /** Live pids in group `pgid` (from /proc on Linux; a bare existence probe elsewhere). */
