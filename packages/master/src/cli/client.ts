@@ -6,21 +6,37 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadDeployment, type Deployment } from "../config/index.ts";
 
+/** The spec file's path, or an error that says where hsu looked and how to point it elsewhere. */
+export function requireSpecFile(file: string): string {
+  if (existsSync(file)) return file;
+  const where = file === "hsu.yaml" ? `no hsu.yaml in ${process.cwd()}` : `no spec file at ${resolve(file)}`;
+  throw new HsuError("not_found", `${where}; run hsu in your project's directory or name the file with -f path/to/hsu.yaml`);
+}
+
+/** True for host:port (TCP) rather than a Unix socket path. */
+export const isAddress = (s: string): boolean => s.includes(":") && !s.startsWith("/");
+
 /** Where the CLI finds the master: --socket, HSU_CONTROL, or hsu.yaml's state dir. */
 export async function controlSocketFor(file: string, socket?: string): Promise<{ socket: string; deployment?: Deployment }> {
-  if (socket) return { socket: resolve(socket) };
-  if (process.env.HSU_CONTROL) return { socket: resolve(process.env.HSU_CONTROL) };
-  const deployment = await loadDeployment(file);
+  if (socket) return { socket: isAddress(socket) ? socket : resolve(socket) };
+  if (process.env.HSU_CONTROL) return { socket: isAddress(process.env.HSU_CONTROL) ? process.env.HSU_CONTROL : resolve(process.env.HSU_CONTROL) };
+  const deployment = await loadDeployment(requireSpecFile(file));
   return { socket: deployment.master.controlSocket, deployment };
 }
 
 /** The typed control client the CLI (and any user code) uses. */
 export function controlClient(socket: string, token?: string): Client<typeof ControlService> {
-  if (socket.includes(":") && !socket.startsWith("/")) {
+  if (isAddress(socket)) {
     return createClient(ControlService, createUnitTransport(socket, { ...(token ? { token } : {}), connectTimeoutMs: 2000 }));
   }
   if (!existsSync(socket)) {
-    throw new HsuError("unavailable", `no master is running (no control socket at ${socket}); start one with \`hsu up\``);
+    throw new HsuError("unavailable", `no master is running (no control socket at ${socket}); start one with \`hsu up\` (or \`hsu up -d\` to run it in the background)`);
   }
   return createClient(ControlService, createUnitTransport(`unix:${socket}`, { connectTimeoutMs: 2000 }));
+}
+
+/** The control client for the master that hsu.yaml (or --socket) names; `local` when it runs on this host. */
+export async function connect(values: { file?: unknown; socket?: unknown }): Promise<{ c: Client<typeof ControlService>; local: boolean }> {
+  const { socket: path } = await controlSocketFor(String(values.file), values.socket as string | undefined);
+  return { c: controlClient(path), local: !isAddress(path) };
 }

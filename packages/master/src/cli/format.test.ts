@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatDuration, paint, table } from "./format.ts";
+import { closest, formatBytes, formatDuration, paint, relativeTime, stateColor, table } from "./format.ts";
 
 describe("format", () => {
   it("aligns columns, ignoring colour codes", () => {
@@ -14,5 +14,26 @@ describe("format", () => {
     expect(formatDuration(5_000)).toBe("5s");
     expect(formatDuration(93_000)).toBe("1m33s");
     expect(formatDuration(3 * 3600_000 + 60_000)).toBe("3h01m");
+  });
+  it("says times relative to now", () => {
+    expect(relativeTime(10_000 + 4_200, 10_000)).toBe("in 4s");
+    expect(relativeTime(10_000 + 300, 10_000)).toBe("in <1s");
+    expect(relativeTime(10_000 - 300, 10_000)).toBe("just now");
+    expect(relativeTime(10_000, 10_000 + 192_000)).toBe("3m12s ago");
+  });
+  it("suggests the closest command for a typo, and nothing for a wild guess", () => {
+    const names = ["up", "ps", "logs", "start", "stop", "restart", "scale", "apply", "down", "validate", "schema"];
+    expect(closest("pss", names)).toBe("ps");
+    expect(closest("sotp", names)).toBe("stop");
+    expect(closest("log", names)).toBe("logs");
+    expect(closest("valdate", names)).toBe("validate");
+    expect(closest("kubectl", names)).toBeUndefined();
+  });
+  it("colours states by what they ask of a person", () => {
+    expect(stateColor("running")).toBe("green");
+    expect(stateColor("backoff")).toBe("yellow");
+    expect(stateColor("failed")).toBe("red");
+    expect(stateColor("idle")).toBe("cyan");
+    expect(stateColor("stopped")).toBe("gray");
   });
 });

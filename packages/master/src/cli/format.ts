@@ -4,7 +4,22 @@ export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
   return !!stream.isTTY && !process.env.NO_COLOR;
 }
 
-const codes = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, gray: 90, bold: 1, dim: 2 } as const;
+const codes = {
+  red: 31,
+  green: 32,
+  yellow: 33,
+  blue: 34,
+  magenta: 35,
+  cyan: 36,
+  gray: 90,
+  brightGreen: 92,
+  brightYellow: 93,
+  brightBlue: 94,
+  brightMagenta: 95,
+  brightCyan: 96,
+  bold: 1,
+  dim: 2,
+} as const;
 /** A colour name for {@link paint}. */
 export type Color = keyof typeof codes;
 
@@ -31,11 +46,12 @@ export function table(header: string[], rows: string[][], opts: { right?: number
   return [paint(line(header), "bold", opts.color ?? false), ...rows.map(line)].join("\n");
 }
 
-/** The colour a unit state is shown in. */
+/** The colour a unit state is shown in: green is doing its job, yellow is on its way, red needs a person. */
 export function stateColor(state: string): Color {
   if (["ready", "running", "attached", "succeeded"].includes(state)) return "green";
-  if (["starting", "stopping", "backoff", "scheduled"].includes(state)) return "yellow";
-  if (["failed", "gone"].includes(state)) return "red";
+  if (["starting", "stopping", "backoff"].includes(state)) return "yellow";
+  if (["scheduled", "idle"].includes(state)) return "cyan";
+  if (["failed", "gone", "unhealthy"].includes(state)) return "red";
   return "gray";
 }
 
@@ -64,20 +80,69 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)}d${h % 24}h`;
 }
 
-/** A spinner on a terminal line; a no-op when not a terminal. */
-export function spinner(text: string, stream: NodeJS.WriteStream = process.stderr): { update(t: string): void; stop(final?: string): void } {
+/** "in 4s" for a time ahead of `now`, "3m12s ago" for one behind. */
+export function relativeTime(at: number, now: number): string {
+  const d = at - now;
+  if (d >= 0 && d < 1000) return "in <1s";
+  if (d < 0 && d > -1000) return "just now";
+  return d > 0 ? `in ${formatDuration(d)}` : `${formatDuration(-d)} ago`;
+}
+
+/** The candidate closest to a mistyped word (edit distance at most 2, or a prefix), if any. */
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 2 ? 1 : editDistance(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** A live status line on a terminal; other output goes through `log` so it never lands inside the spinner. */
+export interface Spinner {
+  update(text: string): void;
+  /** Writes a whole line above the spinner (to `out`, default the spinner's own stream). */
+  log(line: string, out?: NodeJS.WritableStream): void;
+  stop(final?: string): void;
+}
+
+/** A spinner on a terminal line; on a pipe it draws nothing and only prints lines. */
+export function spinner(text: string, stream: NodeJS.WriteStream = process.stderr): Spinner {
   if (!stream.isTTY) {
-    return { update() {}, stop: (final) => void (final && stream.write(`${final}\n`)) };
+    return { update() {}, log: (line, out = stream) => void out.write(`${line}\n`), stop: (final) => void (final && stream.write(`${final}\n`)) };
   }
   const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
   let i = 0;
   let current = text;
+  let stopped = false;
   const draw = () => stream.write(`\r\x1b[2K${paint(frames[i++ % frames.length]!, "cyan", useColor(stream))} ${current}`);
   draw();
-  const timer = setInterval(draw, 80);
+  // A forgotten spinner must not keep the process alive.
+  const timer = setInterval(draw, 80).unref();
   return {
     update: (t) => void (current = t),
+    log(line, out = stream) {
+      if (stopped) return void out.write(`${line}\n`);
+      stream.write("\r\x1b[2K");
+      out.write(`${line}\n`);
+      draw();
+    },
     stop(final) {
+      if (stopped) return;
+      stopped = true;
       clearInterval(timer);
       stream.write(`\r\x1b[2K${final ? `${final}\n` : ""}`);
     },

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const main = join(import.meta.dirname, "main.ts");
+const main = join(import.meta.dirname, "bin.ts");
 const broken = join(import.meta.dirname, "..", "config", "testdata", "broken");
 
 interface Result {
@@ -18,8 +18,12 @@ interface Result {
 }
 
 async function hsu(cwd: string, ...args: string[]): Promise<Result> {
+  return hsuEnv(cwd, { NO_COLOR: "1" }, ...args);
+}
+
+async function hsuEnv(cwd: string, env: Record<string, string | undefined>, ...args: string[]): Promise<Result> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args], { cwd, env: { ...process.env, NO_COLOR: "1" } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args], { cwd, env: { ...process.env, FORCE_COLOR: undefined, ...env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -42,7 +46,7 @@ const spec = (tickerArgs: string) => `units:
     args: ["-c", "${tickerArgs}"]
   steady:
     command: sh
-    args: ["-c", "echo steady; exec sleep 600"]
+    args: ["-c", "echo steady; echo warming up >&2; exec sleep 600"]
   workers:
     command: sh
     args: ["-c", "echo worker $HSU_INDEX up; exec sleep 600"]
@@ -72,6 +76,70 @@ describe("hsu validate", () => {
     expect(up.code).toBe(1);
     expect(existsSync(join(dir, ".hsu"))).toBe(false);
   });
+});
+
+describe("hsu without a master or a spec", () => {
+  it("shows per-command help, suggests a command for a typo, and says what to do when nothing runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-help-"));
+    const help = await hsu(dir, "logs", "--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: hsu logs \[unit\.\.\.\] \[options\]/);
+    expect(help.stdout).toMatch(/-f, --follow\s+keep printing/);
+    expect((await hsu(dir, "help", "scale")).stdout).toMatch(/^Usage: hsu scale <pool> <N>/);
+    const typo = await hsu(dir, "pss");
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe('hsu: unknown command "pss". Did you mean `hsu ps`? Run `hsu --help` for the list.\n');
+    const noSpec = await hsu(dir, "ps");
+    expect(noSpec.code).toBe(1);
+    expect(noSpec.stderr).toContain(`no hsu.yaml in ${dir}; run hsu in your project's directory or name the file with -f`);
+    writeFileSync(join(dir, "hsu.yaml"), "units:\n  a:\n    command: sh\n");
+    const noMaster = await hsu(dir, "ps");
+    expect(noMaster.code).toBe(1);
+    expect(noMaster.stderr).toMatch(/^hsu ps: no master is running \(no control socket at .*\); start one with `hsu up`/);
+  });
+});
+
+describe("hsu up in the foreground", () => {
+  it("prefixes logs in aligned columns, prints a summary, and stops everything on Ctrl-C", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-fg-"));
+    writeFileSync(
+      join(dir, "hsu.yaml"),
+      `units:
+  talker:
+    command: sh
+    args: ["-c", "echo hello; echo oops >&2; exec sleep 600"]
+  workers:
+    command: sh
+    args: ["-c", "echo worker $HSU_INDEX; exec sleep 600"]
+    replicas: 2
+`,
+    );
+    const up = spawn(process.execPath, ["--conditions=@hsu/source", main, "up"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" }, detached: true });
+    let out = "";
+    let err = "";
+    const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (/Ctrl-C stops them all\n[\s\S]*workers-1/.test(err) && out.includes("talker    ! oops") && out.includes("workers-1 | worker 1")) resolve();
+        };
+        up.stdout.on("data", (d: Buffer) => ((out += d.toString()), check()));
+        up.stderr.on("data", (d: Buffer) => ((err += d.toString()), check()));
+      });
+      expect(err).toMatch(/✔ up in \S+ · 3 units: 3 running · Ctrl-C stops them all/);
+      expect(out).toContain("talker    | hello\n");
+      const pids = [...err.matchAll(/^(?:talker|workers-\d)\s+\S+\s+running\s+(\d+)/gm)].map((m) => Number(m[1]));
+      expect(pids).toHaveLength(3);
+      up.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect(err).toContain("✔ stopped every unit and the master; none of their");
+      expect(err).not.toContain("unit removed");
+      expect(pids.filter(alive)).toEqual([]);
+      expect(out + err).not.toContain("\x1b");
+    } finally {
+      if (up.exitCode === null) process.kill(-up.pid!, "SIGKILL");
+    }
+  }, 60_000);
 });
 
 describe("hsu against a running master", () => {
@@ -114,6 +182,60 @@ describe("hsu against a running master", () => {
     follow.kill();
     const numbers = [...got.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
     expect(numbers[1]).toBe(numbers[0]! + 1);
+  });
+
+  it("prints a table with a summary line and no escape codes on a pipe, even without NO_COLOR", async () => {
+    const r = await hsuEnv(dir, { NO_COLOR: undefined }, "ps");
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("\x1b");
+    expect(r.stdout).toMatch(/^steady\s+managed\s+running\s+\d+\s+\d+s\s+0\s/m);
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("4 units: 4 running");
+    const wide = await hsu(dir, "ps", "--wide");
+    expect(wide.stdout).toMatch(/ADDRESS\s+LAST EXIT\s+DESCRIPTION/);
+  });
+
+  it("marks stderr lines with ! and filters logs by age with --since", async () => {
+    const r = await hsu(dir, "logs", "steady");
+    expect(r.stdout).toContain("steady | steady\n");
+    expect(r.stdout).toContain("steady ! warming up\n");
+    const recent = await hsu(dir, "logs", "--since", "10m", "-t", "steady");
+    expect(recent.stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} steady ! warming up$/m);
+    const json = (await hsu(dir, "logs", "--json", "steady")).stdout.trim().split("\n").map((l) => JSON.parse(l) as { stream: string; text: string });
+    expect(json).toContainEqual(expect.objectContaining({ stream: "stderr", text: "warming up" }));
+    expect((await hsu(dir, "logs", "--since", "soon")).code).toBe(2);
+    const unknown = await hsu(dir, "logs", "nope");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no unit "nope"; units are: steady, ticker, workers-0, workers-1');
+  });
+
+  it("refuses a second master, in the foreground or detached, and returns at once", async () => {
+    for (const args of [["up"], ["up", "--detach"]]) {
+      const r = await hsu(dir, ...args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^hsu up: a master is already running on .*control\.sock; /);
+    }
+  });
+
+  it("answers usage mistakes with exit code 2 and what to type", async () => {
+    const scale = await hsu(dir, "scale", "workers", "many");
+    expect(scale.code).toBe(2);
+    expect(scale.stderr).toContain("usage: hsu scale <pool> <N>");
+    expect((await hsu(dir, "stop")).code).toBe(2);
+    expect((await hsu(dir, "ps", "--bogus")).code).toBe(2);
+    const notFound = await hsu(dir, "restart", "nope");
+    expect(notFound.code).toBe(1);
+    expect(notFound.stderr).toMatch(/^hsu restart: .*no unit "nope"/);
+  });
+
+  it("apply --dry-run says what would change and changes nothing", async () => {
+    const before = await ps(dir);
+    writeFileSync(join(dir, "hsu.yaml"), spec(tick.replace("tick $i", "tuck $i")));
+    const r = await hsu(dir, "apply", "--dry-run");
+    writeFileSync(join(dir, "hsu.yaml"), spec(tick));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^would restart\s+ticker$/m);
+    expect(r.stdout).toContain("dry run: nothing was changed");
+    expect(pidOf(await ps(dir), "ticker")).toBe(pidOf(before, "ticker"));
   });
 
   it("stops, starts and restarts one unit", async () => {

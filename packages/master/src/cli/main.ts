@@ -1,46 +1,68 @@
-#!/usr/bin/env node
-import { parseArgs } from "node:util";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client";
-import { ConnectError } from "@connectrpc/connect";
-import { commands, usage } from "./commands.ts";
+import { parseArgs } from "node:util";
+import { commands } from "./commands.ts";
+import { paint, useColor } from "./format.ts";
+import { commandHelp, unknownCommand, usage } from "./help.ts";
 
 /** The `hsu` command line: one subcommand, its flags, and exit codes (0 ok, 1 failure, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === "-h" || name === "--help" || name === "help") {
-    process.stdout.write(usage());
-    return name ? 0 : 2;
+  const [first, ...rest] = argv;
+  if (!first || first === "-h" || first === "--help") {
+    (first ? process.stdout : process.stderr).write(usage(commands, useColor(first ? process.stdout : process.stderr)));
+    return first ? 0 : 2;
   }
-  const command = commands[name];
-  if (!command) {
-    process.stderr.write(`hsu: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+  if (first === "help") {
+    const about = rest[0] ? commands[rest[0]] : undefined;
+    if (rest[0] && !about) return fail(unknownCommand(rest[0], commands), 2);
+    process.stdout.write(about ? commandHelp(rest[0]!, about) : usage(commands, useColor()));
+    return 0;
   }
+  if (first === "--version" || first === "-V") {
+    process.stdout.write(`hsu ${await version()}\n`);
+    return 0;
+  }
+  const command = commands[first];
+  if (!command) return fail(unknownCommand(first, commands), 2);
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (e) {
-    process.stderr.write(`hsu ${name}: ${(e as Error).message}\n`);
-    return 2;
+    return fail(`${label(first)} ${cleanParseError((e as Error).message)}\nRun \`hsu ${first} --help\` for its options.\n`, 2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(commandHelp(first, command));
+    return 0;
   }
   try {
     return await command.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
   } catch (e) {
-    const message = e instanceof ConnectError ? e.rawMessage : HsuError.is(e) || e instanceof Error ? e.message : String(e);
-    process.stderr.write(`hsu ${name}: ${message}\n`);
-    return 1;
+    const usageMistake = HsuError.is(e) && e.code === "invalid_argument";
+    return fail(`${label(first)} ${explain(e)}\n`, usageMistake ? 2 : 1);
   }
 }
 
-const invokedDirectly = process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()!);
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`hsu: ${(e as Error).stack ?? e}\n`);
-      process.exitCode = 1;
-    },
-  );
+/** A failure as one readable message: what went wrong and what to do, never a stack trace. */
+export function explain(e: unknown): string {
+  if (e instanceof ConnectError) {
+    if (e.code === Code.Unavailable) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
+    return e.rawMessage;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+const label = (name: string) => paint(`hsu ${name}:`, "red", useColor(process.stderr));
+
+function fail(message: string, code: number): number {
+  process.stderr.write(message);
+  return code;
+}
+
+// parseArgs explains '--' escaping in every message; a person who typed a wrong flag needs only the first sentence.
+const cleanParseError = (m: string) => m.replace(/\. To specify a positional argument.*$/s, "");
+
+async function version(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
 }

@@ -13,7 +13,7 @@ export class SpecError extends HsuError {
   constructor(file: string, issues: readonly SpecIssue[]) {
     super(
       "invalid_config",
-      `${issues.length} problem${issues.length === 1 ? "" : "s"} in ${file}:\n` +
+      `${issues.length} problem${issues.length === 1 ? "" : "s"}:\n` +
         issues.map((i) => `  ${file}:${i.line}:${i.column}: ${i.path}: ${i.message}`).join("\n"),
       { file },
     );

@@ -157,6 +157,14 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   }, 1000);
   sampleTimer.unref();
 
+  // A slot being closed (apply, shutdown) may already be gone from the supervisor: it shows nothing.
+  const viewsOf = (s: Slot): UnitView[] => {
+    try {
+      return s.views();
+    } catch {
+      return [];
+    }
+  };
   const withUsage = (v: UnitView): UnitStatusView => ({ ...v, ...(v.pid !== undefined ? usage.get(v.pid) : undefined) ?? { cpuPercent: 0, rssBytes: 0 } });
   // Processes of a previous life of this master: taken over at their unit's start, or stopped.
   const wanted = (unit: string) => {
@@ -188,7 +196,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
       }
     },
-    list: () => [...slots.values()].flatMap((s) => s.views()).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
+    list: () => [...slots.values()].flatMap(viewsOf).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
     get: (id) => {
       const s = slot(id);
       const views = s.views().map(withUsage);
@@ -258,7 +266,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       shuttingDown ??= (async () => {
         clearInterval(sampleTimer);
         const ids = [...slots.keys()];
-        await stopInReverse(graph, { stop: async (id) => await slot(id).close() });
+        await stopInReverse(graph, {
+          stop: async (id) => {
+            await slot(id).close();
+            slots.delete(id);
+          },
+        });
         await supervisor.shutdown();
         await registrar.close();
         await logs.close();

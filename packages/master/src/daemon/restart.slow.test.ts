@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { masterAnswers } from "./run.ts";
 
-const main = join(import.meta.dirname, "..", "cli", "main.ts");
+const main = join(import.meta.dirname, "..", "cli", "bin.ts");
 const run = randomBytes(6).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "hsu-restart-"));
 const socket = join(dir, ".hsu", "control.sock");

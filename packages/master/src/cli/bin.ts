@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// The `hsu` executable: runs the CLI with this process's arguments.
+import { main } from "./main.ts";
+
+// `hsu logs | head` closes the pipe early: that is the reader being done, not a failure.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") throw e;
+  process.exit(0);
+});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`hsu: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,77 @@
+import { HsuError } from "@hsu/client";
+import { closest, paint } from "./format.ts";
+
+type Options = NonNullable<Parameters<typeof import("node:util").parseArgs>[0]>["options"];
+
+/** One `hsu` subcommand. */
+export interface Command {
+  summary: string;
+  args?: string;
+  options: Options;
+  /** Example invocations shown by `hsu <command> --help`. */
+  examples?: string[];
+  /** Hidden from `hsu --help` (internal commands). */
+  hidden?: boolean;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+}
+
+// One description per option name: the same flag means the same thing in every command.
+const optionDocs: Record<string, { value?: string; text: string }> = {
+  file: { value: "FILE", text: "the spec file (default hsu.yaml in this directory)" },
+  socket: { value: "PATH|HOST:PORT", text: "talk to this control socket instead of the one hsu.yaml names (also HSU_CONTROL)" },
+  json: { text: "print JSON instead of a table, for scripts" },
+  detach: { text: "run the master in the background and return once units are up" },
+  follow: { text: "keep printing new lines until Ctrl-C" },
+  since: { value: "DURATION", text: 'only lines newer than this, e.g. "10m", "2h"' },
+  tail: { value: "N", text: "the last N lines of each unit (default 100; 0 with -f: only new ones)" },
+  timestamps: { text: "prefix each line with the time it was written" },
+  wide: { text: "add ADDRESS, LAST EXIT and DESCRIPTION columns" },
+  "dry-run": { text: "show what would change, change nothing" },
+  help: { text: "show this help" },
+};
+
+/** Help for one command: usage line, what it does, its options and examples. */
+export function commandHelp(name: string, command: Command): string {
+  const opts = Object.entries({ ...command.options, help: { type: "boolean", short: "h" } }).map(([long, o]) => {
+    const doc = optionDocs[long];
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${long}${o.type === "string" && doc?.value ? ` ${doc.value}` : ""}`;
+    return `  ${flag.padEnd(30)} ${doc?.text ?? ""}`.trimEnd();
+  });
+  const examples = command.examples?.length ? `\nExamples:\n${command.examples.map((e) => `  ${e}`).join("\n")}\n` : "";
+  return `Usage: hsu ${name}${command.args ? ` ${command.args}` : ""} [options]\n\n${capitalize(command.summary)}.\n\nOptions:\n${opts.join("\n")}\n${examples}`;
+}
+
+/** The `hsu --help` text. */
+export function usage(commands: Record<string, Command>, color = false): string {
+  const lines = Object.entries(commands)
+    .filter(([, c]) => !c.hidden)
+    .map(([name, c]) => `  ${paint(`${name}${c.args ? ` ${c.args}` : ""}`.padEnd(22), "bold", color)} ${c.summary}`);
+  return [
+    "hsu - run the native processes of an application from one hsu.yaml",
+    "",
+    "Usage: hsu <command> [options]",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Every command reads ./hsu.yaml; -f/--file names another (hsu logs: --file).",
+    "`hsu <command> --help` shows a command's options. Exit codes: 0 ok, 1 failure, 2 usage error.",
+    "",
+  ].join("\n");
+}
+
+/** The reply to an unknown command: the closest real one, if any. */
+export function unknownCommand(name: string, commands: Record<string, Command>): string {
+  const guess = closest(
+    name,
+    Object.keys(commands).filter((c) => !commands[c]!.hidden),
+  );
+  return `hsu: unknown command "${name}".${guess ? ` Did you mean \`hsu ${guess}\`?` : ""} Run \`hsu --help\` for the list.\n`;
+}
+
+/** A mistake in how hsu was called (exit code 2), with the command's usage line appended. */
+export function usageError(command: string, message: string, args?: string): HsuError {
+  return new HsuError("invalid_argument", `${message}\nusage: hsu ${command}${args ? ` ${args}` : ""} (see \`hsu ${command} --help\`)`);
+}
+
+const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -1,0 +1,164 @@
+import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { UnitKind, UnitStatusSchema, type UnitStatus } from "@hsu/proto";
+import { readFileSync } from "node:fs";
+import type { UnitStatusView } from "../daemon/master.ts";
+import { formatBytes, formatDuration, paint, relativeTime, stateColor, table, type Color } from "./format.ts";
+
+const kindName: Record<number, string> = {
+  [UnitKind.MANAGED]: "managed",
+  [UnitKind.UNMANAGED]: "unmanaged",
+  [UnitKind.INTEGRATED]: "integrated",
+  [UnitKind.POOL_REPLICA]: "pool",
+  [UnitKind.SCHEDULED]: "scheduled",
+};
+
+/** One unit as `--json` prints it: stable field names, ISO times, null for "none". */
+export interface StatusJson {
+  id: string;
+  kind: string;
+  state: string;
+  pid: number | null;
+  startedAt: string | null;
+  uptimeMs: number | null;
+  restarts: number;
+  cpuPercent: number;
+  rssBytes: number;
+  health: string | null;
+  address: string | null;
+  lastExit: string | null;
+  pool: string | null;
+  description: string | null;
+  nextRun: string | null;
+}
+
+/** How the table learns when a process really started (adopted processes predate the master). */
+export type StartTimeOf = (pid: number) => number | undefined;
+
+/** Converts a unit's status to its JSON form; `now` and `startTimeOf` are injected so tests need no clock. */
+export function statusJson(u: UnitStatus, now: number = Date.now(), startTimeOf?: StartTimeOf): StatusJson {
+  // The master reports when a process started; when it could not tell (an adopted process), ask /proc.
+  const started = u.startedAt ? timestampDate(u.startedAt).getTime() : u.pid ? startTimeOf?.(u.pid) : undefined;
+  return {
+    id: u.id,
+    kind: kindName[u.kind] ?? "unknown",
+    state: u.state,
+    pid: u.pid || null,
+    startedAt: started !== undefined ? new Date(started).toISOString() : null,
+    uptimeMs: started !== undefined && u.pid ? Math.max(0, now - started) : null,
+    restarts: u.restarts,
+    cpuPercent: Math.round(u.cpuPercent * 10) / 10,
+    rssBytes: Number(u.rssBytes),
+    health: u.health || null,
+    address: u.address || null,
+    lastExit: u.lastExit || null,
+    pool: u.pool || null,
+    description: u.description || null,
+    nextRun: u.nextRun ? timestampDate(u.nextRun).toISOString() : null,
+  };
+}
+
+/** Options of {@link psTable}. */
+export interface PsTableOptions {
+  color: boolean;
+  /** Adds ADDRESS, LAST EXIT and DESCRIPTION. */
+  wide?: boolean;
+  now?: number;
+  startTimeOf?: StartTimeOf;
+  /** The terminal's width: a --wide DESCRIPTION is cut to fit instead of wrapping. */
+  maxWidth?: number;
+}
+
+const healthColor = (h: string): Color => (h === "healthy" ? "green" : h === "unhealthy" ? "red" : "gray");
+// "code 1" reads as "exit 1" next to a state.
+const exitText = (lastExit: string) => lastExit.replace(/^code /, "exit ");
+
+/** The `hsu ps` table: a failed unit is red with its last exit, a cron job shows when it runs next. */
+export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | boolean): string {
+  const options = typeof optionsOrColor === "boolean" ? { color: optionsOrColor } : optionsOrColor;
+  const now = options.now ?? Date.now();
+  const { color } = options;
+  const rows = units.map((u) => {
+    const j = statusJson(u, now, options.startTimeOf);
+    const troubled = ["failed", "backoff", "gone"].includes(j.state) && j.lastExit;
+    const state = troubled ? `${j.state} (${exitText(j.lastExit!)})` : j.state;
+    const time =
+      j.uptimeMs !== null ? formatDuration(j.uptimeMs) : j.nextRun ? `next ${relativeTime(Date.parse(j.nextRun), now)}` : j.state === "idle" ? "on demand" : "-";
+    const row = [
+      paint(j.id, "bold", color),
+      paint(j.kind, "gray", color),
+      paint(state, stateColor(j.state), color),
+      j.pid ? String(j.pid) : "-",
+      time,
+      j.restarts ? paint(String(j.restarts), "yellow", color) : "0",
+      j.pid ? `${j.cpuPercent.toFixed(1)}%` : "-",
+      formatBytes(j.rssBytes),
+      j.health ? paint(j.health, healthColor(j.health), color) : "-",
+    ];
+    if (options.wide) row.push(j.address ?? "-", j.lastExit ? exitText(j.lastExit) : "-", j.description ?? "");
+    return row;
+  });
+  const header = ["UNIT", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "RSS", "HEALTH"];
+  if (options.wide) header.push("ADDRESS", "LAST EXIT", "DESCRIPTION");
+  const out = table(header, rows, { right: [3, 5, 6, 7], color });
+  const widest = Math.max(...out.split("\n").map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").length));
+  if (!options.wide || !options.maxWidth || widest <= options.maxWidth) return out;
+  const overflow = widest - options.maxWidth;
+  const longest = Math.max(...rows.map((r) => r[11]!.length));
+  const keep = Math.max(11, longest - overflow);
+  for (const r of rows) if (r[11]!.length > keep) r[11] = `${r[11]!.slice(0, keep - 1).trimEnd()}…`;
+  return table(header, rows, { right: [3, 5, 6, 7], color });
+}
+
+const summaryOrder = ["running", "ready", "attached", "starting", "backoff", "stopping", "idle", "scheduled", "stopped", "exited", "failed", "gone"];
+
+/** "8 units: 6 running, 1 idle, 1 failed" - the line under a table, so trouble shows without reading every row. */
+export function summaryLine(units: { state: string }[], color: boolean): string {
+  const counts = new Map<string, number>();
+  for (const u of units) counts.set(u.state, (counts.get(u.state) ?? 0) + 1);
+  const states = [...counts.keys()].sort((a, b) => rank(a) - rank(b));
+  const parts = states.map((s) => paint(`${counts.get(s)} ${s}`, stateColor(s), color));
+  return `${units.length} unit${units.length === 1 ? "" : "s"}${parts.length ? `: ${parts.join(", ")}` : ""}`;
+}
+const rank = (s: string) => (summaryOrder.includes(s) ? summaryOrder.indexOf(s) : summaryOrder.length);
+
+/** The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`. */
+export function viewToStatus(v: UnitStatusView): UnitStatus {
+  const kinds = { managed: UnitKind.MANAGED, unmanaged: UnitKind.UNMANAGED, integrated: UnitKind.INTEGRATED, pool_replica: UnitKind.POOL_REPLICA, scheduled: UnitKind.SCHEDULED };
+  return create(UnitStatusSchema, {
+    id: v.id,
+    kind: kinds[v.kind],
+    state: v.state,
+    pid: v.pid ?? 0,
+    ...(v.startedAt !== undefined ? { startedAt: timestampFromMs(v.startedAt) } : {}),
+    restarts: v.restarts,
+    cpuPercent: v.cpuPercent,
+    rssBytes: BigInt(Math.round(v.rssBytes)),
+    health: v.health,
+    address: v.address,
+    lastExit: v.lastExit,
+    pool: v.pool,
+    description: v.description,
+    ...(v.nextRun !== undefined ? { nextRun: timestampFromMs(v.nextRun) } : {}),
+  });
+}
+
+/**
+ * When a local process started, from /proc (Linux), in ms since the epoch.
+ * An adopted process may have run for days before the master found it; the
+ * master's own clock only knows when it attached.
+ */
+export function procStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses; fields after its last ")" are fixed.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[19]);
+    const btime = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1];
+    if (!Number.isFinite(ticks) || !btime) return undefined;
+    // USER_HZ is 100 on every Linux architecture Node.js supports.
+    return Number(btime) * 1000 + ticks * 10;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,184 @@
+import type { UnitStatus } from "@hsu/proto";
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadDeployment, type Deployment } from "../config/index.ts";
+import type { MasterEvent } from "../daemon/slot.ts";
+import { masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
+import { controlClient, requireSpecFile } from "./client.ts";
+import { formatDuration, paint, spinner, stateColor, useColor } from "./format.ts";
+import type { Command } from "./help.ts";
+import { createPrefixer, expectedUnitIds } from "./prefix.ts";
+import { procStartTime, psTable, statusJson, summaryLine, viewToStatus } from "./status.ts";
+
+const settledUp = ["running", "ready", "attached"];
+
+/** "3 of 6 up, 2 starting" - what the spinner says while units come up. */
+export function progressText(units: { state: string }[]): string {
+  const active = units.filter((u) => !["idle", "scheduled"].includes(u.state));
+  const up = active.filter((u) => settledUp.includes(u.state)).length;
+  const starting = active.filter((u) => u.state === "starting").length;
+  return `starting units: ${up} of ${active.length} up${starting ? `, ${starting} starting` : ""}`;
+}
+
+/** The `hsu up` command. */
+export const upCommand: Command = {
+  summary: "start the master and every auto-start unit (foreground, or --detach)",
+  options: { file: { type: "string", short: "f", default: "hsu.yaml" }, detach: { type: "boolean", short: "d" }, json: { type: "boolean" } },
+  examples: ["hsu up                # run in this terminal; Ctrl-C stops everything", "hsu up -d              # run in the background; then hsu ps, hsu logs -f, hsu down"],
+  async run(values) {
+    const file = requireSpecFile(String(values.file));
+    const deployment = await loadDeployment(file);
+    return values.detach ? upDetached(deployment, file, !!values.json) : upForeground(deployment);
+  },
+};
+
+async function upDetached(deployment: Deployment, file: string, json: boolean): Promise<number> {
+  const color = useColor(process.stderr);
+  const started = Date.now();
+  const socket = deployment.master.controlSocket;
+  if (await masterAnswers(socket)) throw new Error(`a master is already running on ${socket}; \`hsu ps\` shows it, \`hsu apply\` changes it, \`hsu down\` stops it`);
+  mkdirSync(deployment.master.stateDir, { recursive: true, mode: 0o700 });
+  const logFile = join(deployment.master.stateDir, "master.log");
+  const out = openSync(logFile, "a");
+  const self = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js", import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, self, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out] });
+  child.unref();
+  const spin = spinner("starting the master");
+  const exited = new Promise<number>((r) => child.once("exit", (c) => r(c ?? 1)));
+  for (;;) {
+    const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+    if (code !== null) {
+      spin.stop(`${paint("✘", "red", color)} the master exited (code ${code}) before it was ready; the end of ${logFile}:`);
+      process.stderr.write(`${readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")}\n`);
+      return 1;
+    }
+    if (await masterAnswers(socket)) break;
+  }
+  const c = controlClient(socket);
+  let units: UnitStatus[];
+  for (const until = Date.now() + 60_000; ; ) {
+    units = (await c.listUnits({})).units;
+    spin.update(progressText(units));
+    if (!units.some((u) => u.state === "starting") || Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const failed = units.filter((u) => u.state === "failed");
+  const mark = failed.length ? paint("!", "yellow", color) : paint("✔", "green", color);
+  spin.stop(`${mark} master running (pid ${child.pid}) in ${formatDuration(Date.now() - started).replace(/^0s$/, "<1s")}, log ${logFile}`);
+  if (json) process.stdout.write(`${JSON.stringify(units.map((u) => statusJson(u, Date.now(), procStartTime)), null, 2)}\n`);
+  else {
+    const outColor = useColor();
+    process.stdout.write(`${psTable(units, { color: outColor, startTimeOf: procStartTime })}\n${summaryLine(units, outColor)}\n`);
+    process.stderr.write(`${paint("next: hsu ps · hsu logs -f · hsu down", "gray", color)}\n`);
+  }
+  return 0;
+}
+
+async function upForeground(deployment: Deployment): Promise<number> {
+  const color = useColor(process.stderr);
+  const started = Date.now();
+  const prefix = createPrefixer(["hsu", ...expectedUnitIds(deployment)], useColor());
+  const hsuTag = paint(`${"hsu".padEnd(prefix.width())} »`, "bold", color);
+  let spin = spinner("starting the master");
+  const say = (line: string) => spin.log(`${hsuTag} ${line}`);
+  let running: RunningMaster;
+  try {
+    running = await runMaster(deployment, { log: say });
+  } catch (e) {
+    spin.stop();
+    throw e;
+  }
+  const { master } = running;
+  // While the master shuts down, list() can meet a unit that is half removed; the last good list is close enough.
+  let lastList = master.list();
+  const list = () => {
+    try {
+      return (lastList = master.list());
+    } catch {
+      return lastList;
+    }
+  };
+  const kinds = new Map(lastList.map((u) => [u.id, u.kind as string]));
+  let phase: "starting" | "running" | "stopping" = "starting";
+  master.onEvent((e) => {
+    if (!kinds.has(e.unit)) kinds.set(e.unit, list().find((u) => u.id === e.unit)?.kind ?? "");
+    // The master removes every unit as it shuts down; "unit removed" would read as if hsu.yaml had changed.
+    const shown = phase === "stopping" && e.reason === "unit removed" ? { ...e, reason: "shutting down" } : e;
+    if (!quiet(e, kinds.get(e.unit), phase)) say(describeEvent(shown, color));
+    if (phase === "starting") spin.update(progressText(list()));
+  });
+  // Logs go to stdout, the master's own lines to stderr: `hsu up > app.log` keeps them apart.
+  const logsDone = (async () => {
+    const controller = new AbortController();
+    void running.done.then(() => controller.abort());
+    for await (const line of master.logLines([], 0, true, controller.signal)) {
+      spin.log(`${prefix.format(line.unit, line.stream === "stderr")} ${line.text}`, process.stdout);
+    }
+  })();
+  spin.update(progressText(list()));
+  let failure: unknown;
+  await master.up().catch((e: unknown) => (failure = e));
+  phase = "running";
+  const units = list().map(viewToStatus);
+  const took = formatDuration(Date.now() - started).replace(/^0s$/, "<1s");
+  if (failure) spin.stop(`${paint("✘", "red", color)} up: ${(failure as Error).message}`);
+  else spin.stop(`${paint("✔", "green", color)} up in ${took} · ${summaryLine(units, color)} · Ctrl-C stops them all`);
+  process.stderr.write(`${psTable(units, { color, startTimeOf: procStartTime })}\n`);
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    const left = list().filter((u) => u.pid && u.kind !== "unmanaged");
+    if (interrupts === 1) {
+      phase = "stopping";
+      process.stderr.write("\n");
+      spin = spinner(`stopping ${left.length} processes (Ctrl-C again to see what is left)`);
+    } else if (interrupts === 2) say(`still stopping: ${left.map((u) => u.id).join(", ") || "the master"}; Ctrl-C again to quit without waiting`);
+    else process.exit(130);
+  };
+  // runMaster stops the master on the first SIGINT; these only report and offer a way out.
+  process.on("SIGINT", onInterrupt);
+  process.on("SIGTERM", onInterrupt);
+  // Adopted (unmanaged) processes are not the master's to stop; every other pid must be gone at the end.
+  const pids = new Set<number>();
+  const remember = () => list().forEach((u) => u.pid && u.kind !== "unmanaged" && pids.add(u.pid));
+  const track = setInterval(remember, 200);
+  remember();
+  await running.done;
+  clearInterval(track);
+  await logsDone.catch(() => {});
+  const alive = [...pids].filter(isAlive);
+  spin.stop(
+    alive.length
+      ? `${paint("✘", "red", color)} master stopped, but ${alive.length} of its processes still run: pid ${alive.join(", ")}`
+      : `${paint("✔", "green", color)} stopped every unit and the master; none of their ${pids.size} processes is left`,
+  );
+  process.off("SIGINT", onInterrupt);
+  process.off("SIGTERM", onInterrupt);
+  return alive.length || failure ? 1 : 0;
+}
+
+/** One master event as a person reads it: "flaky running -> exited: pid 5023 ended with exit code 1". */
+export function describeEvent(e: MasterEvent, color: boolean): string {
+  const to = paint(e.to, stateColor(e.to), color);
+  // A cron run's reason starts with its ISO due time; the line is printed when it happens, so the time is noise.
+  const reason = e.reason.replace(/^run due \S+: /, "run ");
+  return `${paint(e.unit, "bold", color)} ${e.from === e.to ? to : `${e.from} -> ${to}`}: ${reason}`;
+}
+
+// A cron job's every start and exit would drown the screen; its run results say what matters.
+// While units come up the spinner counts them, so "stopped -> starting" adds nothing.
+function quiet(e: MasterEvent, kind: string | undefined, phase: string): boolean {
+  if (kind === "scheduled") return e.from !== "scheduled" && e.to !== "failed";
+  return phase === "starting" && e.from === "stopped" && e.to === "starting";
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
