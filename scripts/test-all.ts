@@ -44,7 +44,8 @@ suite("contracts", () => {
   const breaking = run("buf", ["breaking", "proto", "--against", "proto/baseline.binpb"]);
   record("contracts", "buf breaking against proto/baseline.binpb", breaking.ok, breaking.out);
   const gen = run("pnpm", ["-r", "--if-present", "run", "generate"]);
-  const dirty = run("git", ["status", "--porcelain", "--", "packages/proto/src/gen", "examples/echo/src/gen"]);
+  // Every generated folder in the tree, committed and checked: packages, examples, conformance.
+  const dirty = run("git", ["status", "--porcelain", "--", ":(glob)**/gen/**"]);
   const stale = dirty.out.trim();
   record(
     "contracts",

@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// src/ and dist/ both sit one level below the package root.
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const repoRoot = resolve(packageRoot, "../..");
+
+/** The HSU contract files every generated project gets a copy of, relative to `proto/`. */
+export const contractProtoFiles: readonly string[] = [
+  "hsu/core/v1/core.proto",
+  "hsu/master/v1/registration.proto",
+  "grpc/health/v1/health.proto",
+  "grpc/reflection/v1/reflection.proto",
+];
+
+/**
+ * Where the templates and HSU's protos are. A packed package carries its own
+ * copies (made by `prepack`); in the monorepo they are read from the repo, so
+ * editing a template needs no copy step.
+ */
+export interface AssetDirs {
+  templates: string;
+  proto: string;
+}
+
+/** Finds the asset directories, preferring the monorepo's when running from source. */
+export function findAssetDirs(): AssetDirs {
+  const inRepo =
+    resolve(repoRoot, "packages/create-hsu-unit") === packageRoot &&
+    existsSync(join(repoRoot, "pnpm-workspace.yaml")) &&
+    existsSync(join(repoRoot, "templates"));
+  const base = inRepo ? repoRoot : packageRoot;
+  return { templates: join(base, "templates"), proto: join(base, "proto") };
+}
+
+/** The HSU SDK version the generated projects depend on (this package's version). */
+export function hsuVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/** The languages that have a template, in a stable order. */
+export const languages = ["go", "python", "rust", "ts"] as const;
+
+/** A language create-hsu-unit can emit. */
+export type Language = (typeof languages)[number];
+
+/** Whether `value` names a known language. */
+export function isLanguage(value: string): value is Language {
+  return (languages as readonly string[]).includes(value);
+}

@@ -1,0 +1,254 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { contractProtoFiles, findAssetDirs, hsuVersion, type Language } from "./assets.ts";
+import { compileProto, type FileDescriptorJson } from "./buf.ts";
+import { buildContext, isContractFile, type TemplateContext, type UnitOptions } from "./context.ts";
+import { GeneratorError } from "./errors.ts";
+import { loadManifest, type TemplateManifest } from "./manifest.ts";
+import { createRenderer, renderTree, type RenderedFile, type RenderFn } from "./render.ts";
+import { runCommand } from "./run-command.ts";
+import { npmSpecs } from "./sdk.ts";
+import { starterProto } from "./starter.ts";
+import { formatUnitFile, readUnitFile, unitFileName } from "./unit-file.ts";
+import { insertMissingStubs } from "./stubs.ts";
+
+/** Options of `createUnit`: what `create-hsu-unit` asks for or takes as flags. */
+export interface CreateUnitOptions {
+  /** Kebab-case unit name, e.g. `echo-unit`. */
+  name: string;
+  language: Language;
+  /** The user's .proto; undefined for the built-in starter proto. */
+  protoFile?: string;
+  /** Target directory (created if missing). */
+  dir: string;
+  /** Overwrite existing files instead of refusing. */
+  force?: boolean;
+  /** Run the template's install/generate commands (default true). */
+  generate?: boolean;
+  /** Directory of `pnpm pack` tarballs to depend on instead of published versions. */
+  sdkDir?: string;
+  /** Go module path (default `example.com/<name>`). */
+  goModule?: string;
+  /** Base for relative paths (default `process.cwd()`). */
+  cwd?: string;
+  /** Where progress lines go (default: stdout). */
+  log?: (line: string) => void;
+  /** Whether template commands show their output (default "inherit"). */
+  stdio?: "inherit" | "pipe";
+}
+
+/** What a create or regen did. */
+export interface GenerateResult {
+  dir: string;
+  manifest: TemplateManifest;
+  context: TemplateContext;
+  /** Project-relative paths written. */
+  written: string[];
+  /** `Service.Method` names that got a new stub (regen). */
+  stubsAdded: string[];
+  /** Project-relative implementation file of each service, in `context.services` order. */
+  implFiles: string[];
+}
+
+const unitNamePattern = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Rejects names that cannot be a unit id, a package and a directory at once. */
+export function checkUnitName(name: string): void {
+  if (!unitNamePattern.test(name) || name.endsWith("-") || name.includes("--")) {
+    throw new GeneratorError(
+      "usage",
+      `unit name "${name}" is not valid: use kebab-case, a lowercase letter first, then letters, digits and single dashes (at most 63), e.g. "echo-unit".`,
+    );
+  }
+}
+
+interface UserProto {
+  /** Files to place under the project's proto/, by path relative to proto/. */
+  files: Map<string, string>;
+  descriptors: FileDescriptorJson[];
+}
+
+/**
+ * Compiles the user's proto (or the starter) and decides where it goes under
+ * proto/: at its package path when it imports nothing local, otherwise with
+ * its imports at their original relative paths so imports still resolve.
+ */
+function loadUserProto(protoFile: string | undefined, name: string, cwd: string): UserProto {
+  if (protoFile === undefined) {
+    const starter = starterProto(name);
+    const tmp = mkdtempSync(join(tmpdir(), "hsu-starter-"));
+    try {
+      mkdirSync(join(tmp, dirname(starter.path)), { recursive: true });
+      writeFileSync(join(tmp, starter.path), starter.text);
+      const descriptors = compileProto(tmp, cwd);
+      return { files: new Map([[starter.path, starter.text]]), descriptors };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const abs = resolve(cwd, protoFile);
+  if (!existsSync(abs)) throw new GeneratorError("usage", `--proto ${protoFile}: file not found (looked at ${abs}).`);
+  const descriptors = compileProto(protoFile, cwd);
+  // buf names the file relative to its module root: the file's own directory,
+  // or an enclosing buf.yaml module.
+  const main = descriptors
+    .filter((d) => abs === resolve("/", d.name) || abs.endsWith(`/${d.name}`))
+    .sort((a, b) => b.name.length - a.name.length)[0];
+  const local = descriptors.filter((d) => !d.name.startsWith("google/protobuf/") && d !== main);
+  if (main === undefined) throw new GeneratorError("bad_proto", `${protoFile}: buf did not report the file itself.`);
+  if (local.length === 0) {
+    const pkgPath = main.package ? main.package.replace(/\./g, "/") + "/" : "";
+    const path = pkgPath + basename(main.name);
+    return { files: new Map([[path, readFileSync(abs, "utf8")]]), descriptors: [{ ...main, name: path }] };
+  }
+  const root = abs.slice(0, abs.length - main.name.length);
+  const files = new Map<string, string>();
+  for (const d of [main, ...local]) {
+    if (isContractFile(d.name)) continue;
+    files.set(d.name, readFileSync(join(root, d.name), "utf8"));
+  }
+  return { files, descriptors: [main, ...local] };
+}
+
+function templateDirFor(language: string): string {
+  return join(findAssetDirs().templates, language);
+}
+
+/** A renderer with the template's method-stub.hbs as the `methodStub` partial. */
+function rendererFor(templateDir: string): Promise<RenderFn> {
+  const stub = join(templateDir, "method-stub.hbs");
+  return createRenderer(existsSync(stub) ? { methodStub: readFileSync(stub, "utf8") } : {});
+}
+
+/** The HSU contract protos, keyed by their path under proto/. */
+function contractFiles(): RenderedFile[] {
+  const protoDir = findAssetDirs().proto;
+  return contractProtoFiles.map((file) => ({ path: `proto/${file}`, content: readFileSync(join(protoDir, file)) }));
+}
+
+function renderServiceFiles(
+  templateDir: string,
+  manifest: TemplateManifest,
+  render: RenderFn,
+  context: TemplateContext,
+): RenderedFile[] {
+  const serviceTemplate = readFileSync(join(templateDir, "service.hbs"), "utf8");
+  return context.services.map((service) => {
+    const data = { ...context, service };
+    return { path: render(manifest.implFile, data), content: render(serviceTemplate, data) };
+  });
+}
+
+function writeFiles(dir: string, files: RenderedFile[]): string[] {
+  for (const file of files) {
+    const target = join(dir, file.path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, file.content);
+  }
+  return files.map((f) => f.path);
+}
+
+async function runGenerate(dir: string, manifest: TemplateManifest, stdio: "inherit" | "pipe", log: (l: string) => void) {
+  if (manifest.install) {
+    log(`Installing: ${manifest.install.join(" ")}`);
+    await runCommand(manifest.install, { cwd: dir, env: manifest.env, stdio, step: "install" });
+  }
+  log(`Generating code: ${manifest.generate.join(" ")}`);
+  await runCommand(manifest.generate, { cwd: dir, env: manifest.env, stdio, step: "generate" });
+}
+
+/**
+ * Creates a new unit project: copies the proto and HSU's contracts, renders
+ * the template's project/, one implementation file per service and regen/,
+ * records the options in hsu-unit.json, then runs the template's generate.
+ * Refuses to overwrite any existing file unless `force`.
+ */
+export async function createUnit(options: CreateUnitOptions): Promise<GenerateResult> {
+  const cwd = options.cwd ?? process.cwd();
+  const log = options.log ?? ((line: string) => console.log(line));
+  checkUnitName(options.name);
+  const templateDir = templateDirFor(options.language);
+  const manifest = loadManifest(templateDir);
+  const userProto = loadUserProto(options.protoFile, options.name, cwd);
+  const version = hsuVersion();
+  const sdkDir = options.sdkDir === undefined ? undefined : resolve(cwd, options.sdkDir);
+  const unitOptions: UnitOptions = {
+    name: options.name,
+    language: options.language,
+    hsuVersion: version,
+    goModule: options.goModule ?? `example.com/${options.name}`,
+    pyPackage: options.name.replace(/-/g, "_"),
+    crateName: options.name.replace(/-/g, "_"),
+    ...npmSpecs(version, sdkDir),
+  };
+  const context = buildContext(userProto.descriptors, unitOptions);
+  const render = await rendererFor(templateDir);
+  const files: RenderedFile[] = [
+    ...[...userProto.files].map(([path, content]) => ({ path: `proto/${path}`, content })),
+    ...contractFiles(),
+    ...renderTree(join(templateDir, "project"), render, context),
+    ...renderServiceFiles(templateDir, manifest, render, context),
+    ...(existsSync(join(templateDir, "regen")) ? renderTree(join(templateDir, "regen"), render, context) : []),
+    { path: unitFileName, content: formatUnitFile(unitOptions) },
+  ];
+  const dir = resolve(cwd, options.dir);
+  const clashes = files.map((f) => f.path).filter((p) => existsSync(join(dir, p)));
+  if (clashes.length > 0 && !options.force) {
+    throw new GeneratorError(
+      "clash",
+      `${dir} already has ${clashes.length} of the files to write:\n${clashes.map((c) => `  ${c}`).join("\n")}\nChoose another --dir, or pass --force to overwrite them.`,
+    );
+  }
+  const written = writeFiles(dir, files);
+  if (options.generate !== false) await runGenerate(dir, manifest, options.stdio ?? "inherit", log);
+  const implFiles = context.services.map((service) => render(manifest.implFile, { ...context, service }));
+  return { dir, manifest, context, written, stubsAdded: [], implFiles };
+}
+
+/** Options of `regenUnit`. */
+export interface RegenUnitOptions {
+  /** The project dir (holds hsu-unit.json). */
+  dir: string;
+  generate?: boolean;
+  log?: (line: string) => void;
+  stdio?: "inherit" | "pipe";
+}
+
+/**
+ * Brings a project up to date with its proto: re-renders regen/** and the
+ * contract protos, adds an implementation file for each new service and a
+ * stub for each new RPC (user code is never rewritten), then runs generate.
+ */
+export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResult> {
+  const dir = resolve(options.dir);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const unitOptions = readUnitFile(dir);
+  const templateDir = templateDirFor(unitOptions.language);
+  const manifest = loadManifest(templateDir);
+  const descriptors = compileProto("proto", dir);
+  const context = buildContext(descriptors, unitOptions);
+  const render = await rendererFor(templateDir);
+  const toolOwned: RenderedFile[] = [
+    ...contractFiles(),
+    ...(existsSync(join(templateDir, "regen")) ? renderTree(join(templateDir, "regen"), render, context) : []),
+  ];
+  const written = writeFiles(dir, toolOwned);
+  const stubsAdded: string[] = [];
+  for (const file of renderServiceFiles(templateDir, manifest, render, context)) {
+    if (!existsSync(join(dir, file.path))) {
+      written.push(...writeFiles(dir, [file]));
+      const service = context.services.find((s) => render(manifest.implFile, { ...context, service: s }) === file.path);
+      stubsAdded.push(...(service?.methods.map((m) => `${service.name}.${m.name}`) ?? []));
+    }
+  }
+  const methodStub = readFileSync(join(templateDir, "method-stub.hbs"), "utf8");
+  for (const service of context.services) {
+    const added = insertMissingStubs({ dir, manifest, render, context, service, methodStub });
+    if (added.length > 0) written.push(render(manifest.implFile, { ...context, service }));
+    stubsAdded.push(...added.map((m) => `${service.name}.${m}`));
+  }
+  if (options.generate !== false) await runGenerate(dir, manifest, options.stdio ?? "inherit", log);
+  const implFiles = context.services.map((service) => render(manifest.implFile, { ...context, service }));
+  return { dir, manifest, context, written: [...new Set(written)], stubsAdded: [...new Set(stubsAdded)], implFiles };
+}
