@@ -2,6 +2,7 @@ import type { UnitInfo } from "@hsu/proto";
 import { newToken } from "@hsu/transport";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
@@ -57,12 +58,14 @@ export interface LaunchedUnit {
  */
 export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUnit> {
   const token = newToken();
-  const listen =
-    options.listen === undefined || options.listen === "unix"
-      ? `unix:${join(options.socketDir ?? mkdtempSync(join(tmpdir(), "hsu-u-")), `${options.id}.sock`)}`
-      : options.listen === "tcp"
-        ? "127.0.0.1:0"
-        : options.listen;
+  const unixSocket = options.listen === undefined || options.listen === "unix";
+  // A temp dir of our own for the socket, removed once the unit has exited.
+  const ownDir = unixSocket && !options.socketDir ? mkdtempSync(join(tmpdir(), "hsu-u-")) : undefined;
+  const listen: string = unixSocket
+    ? `unix:${join(options.socketDir ?? ownDir!, `${options.id}.sock`)}`
+    : options.listen === "tcp"
+      ? "127.0.0.1:0"
+      : options.listen!;
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     ...options.env,
@@ -96,6 +99,7 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     child.once("exit", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: null, signal: null }));
   });
+  if (ownDir) void exited.then(() => rm(ownDir, { recursive: true, force: true }));
   const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
   void exited.then(({ code, signal }) => pending.cancel(`exited before registering (${signal ?? `code ${code}`})`));
   let info: UnitInfo;

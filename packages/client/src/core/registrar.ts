@@ -3,6 +3,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { RegistrationService, type UnitInfo } from "@hsu/proto";
 import { checkBearer, listenH2c, type H2cListener } from "@hsu/transport";
 import { mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
@@ -62,7 +63,9 @@ export async function createRegistrar(options: RegistrarOptions = {}): Promise<R
         return { masterId };
       },
     });
-  const listen = options.listen ?? `unix:${join(mkdtempSync(join(tmpdir(), "hsu-")), "master.sock")}`;
+  // A private temp dir of our own, removed again on close.
+  const ownDir = options.listen ? undefined : mkdtempSync(join(tmpdir(), "hsu-"));
+  const listen = options.listen ?? `unix:${join(ownDir!, "master.sock")}`;
   const listener: H2cListener = await listenH2c(listen, connectNodeAdapter({ routes, grpc: true, connect: false, grpcWeb: false }));
   return {
     address: listener.address,
@@ -102,6 +105,7 @@ export async function createRegistrar(options: RegistrarOptions = {}): Promise<R
       for (const [id, w] of waiters) w.reject(new HsuError("cancelled", "the master is closing", { unit: id }));
       waiters.clear();
       await listener.close();
+      if (ownDir) await rm(ownDir, { recursive: true, force: true });
     },
   };
 }
