@@ -141,7 +141,10 @@ suite("python", () => {
 
 suite("rust", () => {
   for (const dir of examples("Cargo.toml")) {
-    const r = run("cargo", ["test", "--locked", "--release", "--target-dir", "target", "--workspace"], { cwd: dir, env: { ...process.env, CARGO_TERM_COLOR: "never" } });
+    // Reuse the dependencies the conformance suite already compiled for a unit of the same template.
+    const shared = join(root, ".cache", "conformance", "rust", "unit", "target");
+    const target = existsSync(shared) ? shared : "target";
+    const r = run("cargo", ["test", "--locked", "--release", "--target-dir", target, "--workspace"], { cwd: dir, env: { ...process.env, CARGO_TERM_COLOR: "never" } });
     let n = 0;
     for (const m of r.out.matchAll(/^test (\S+) \.\.\. (ok|FAILED)$/gm)) {
       n++;
