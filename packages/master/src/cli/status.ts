@@ -1,8 +1,6 @@
-import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { create } from "@bufbuild/protobuf";
-import { UnitKind, UnitStatusSchema, type UnitStatus } from "@hsu/proto";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { UnitKind, type UnitStatus } from "@hsu/proto";
 import { readFileSync } from "node:fs";
-import type { UnitStatusView } from "../daemon/master.ts";
 import { formatBytes, formatDuration, paint, relativeTime, stateColor, table, type Color } from "./format.ts";
 
 const kindName: Record<number, string> = {
@@ -123,25 +121,7 @@ export function summaryLine(units: { state: string }[], color: boolean): string 
 const rank = (s: string) => (summaryOrder.includes(s) ? summaryOrder.indexOf(s) : summaryOrder.length);
 
 /** The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`. */
-export function viewToStatus(v: UnitStatusView): UnitStatus {
-  const kinds = { managed: UnitKind.MANAGED, unmanaged: UnitKind.UNMANAGED, integrated: UnitKind.INTEGRATED, pool_replica: UnitKind.POOL_REPLICA, scheduled: UnitKind.SCHEDULED };
-  return create(UnitStatusSchema, {
-    id: v.id,
-    kind: kinds[v.kind],
-    state: v.state,
-    pid: v.pid ?? 0,
-    ...(v.startedAt !== undefined ? { startedAt: timestampFromMs(v.startedAt) } : {}),
-    restarts: v.restarts,
-    cpuPercent: v.cpuPercent,
-    rssBytes: BigInt(Math.round(v.rssBytes)),
-    health: v.health,
-    address: v.address,
-    lastExit: v.lastExit,
-    pool: v.pool,
-    description: v.description,
-    ...(v.nextRun !== undefined ? { nextRun: timestampFromMs(v.nextRun) } : {}),
-  });
-}
+export { toStatus as viewToStatus } from "../control/service.ts";
 
 /**
  * When a local process started, from /proc (Linux), in ms since the epoch.
