@@ -4,7 +4,7 @@ import { createRegistrar, launchUnit, type LaunchedUnit, type Registrar } from "
 import { HealthCheckResponse_ServingStatus as Status } from "@hsu/proto";
 import { parseAddress } from "@hsu/transport";
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
@@ -30,10 +30,12 @@ async function start(listen: "unix" | "tcp" = "unix", id = `echo-${launched.leng
   return unit;
 }
 
+/** Whether the process still runs: a zombie has exited, it only waits for its parent (here a slow init) to reap it. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
   } catch {
     return false;
   }

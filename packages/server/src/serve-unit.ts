@@ -6,6 +6,7 @@ import * as v1alpha from "@hsu/proto/gen/grpc/reflection/v1alpha/reflection_pb.j
 import { listenH2c, type H2cListener } from "@hsu/transport";
 import { coreService, describeUnit } from "./core.ts";
 import { DrainGate } from "./drain.ts";
+import { createFastUnary } from "./fast-unary.ts";
 import { readUnitEnvironment, UnitEnvironmentError, type UnitEnvironment } from "./env.ts";
 import { registerWithMaster } from "./handshake.ts";
 import { HealthRegistry } from "./health.ts";
@@ -43,6 +44,11 @@ export interface ServeUnitOptions {
   handleSignals?: boolean;
   /** Exit the process once stopped (code 0; 2 bad environment; 3 handshake). Default true. */
   exitProcess?: boolean;
+  /**
+   * Serve unary gRPC calls on the node:http2 fast path (see fast-unary.ts)
+   * instead of connect-node's generic pipeline. Default true.
+   */
+  fastUnary?: boolean;
   /** Where the unit's own messages go. Default stderr. */
   log?: (line: string) => void;
 }
@@ -127,8 +133,8 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
     return stopping;
   };
 
-  const routes = (router: ConnectRouter) => {
-    router.service(
+  const served: UnitService[] = [
+    unitService(
       CoreService,
       coreService({
         info: () => info!,
@@ -136,22 +142,31 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
         defaultDeadlineMs: options.shutdownDeadlineMs ?? 5000,
         shutdown: (ms, reason) => void shutdown(ms, reason),
       }),
-    );
-    router.service(Health, health.service());
-    router.service(ServerReflection, reflection.v1());
-    router.service(v1alpha.ServerReflection, reflection.v1alpha());
-    for (const d of domain) router.service(d.service, d.impl as ServiceImpl<DescService>);
+    ),
+    unitService(Health, health.service()),
+    unitService(ServerReflection, reflection.v1()),
+    unitService(v1alpha.ServerReflection, reflection.v1alpha()),
+    ...domain,
+  ];
+  const routes = (router: ConnectRouter) => {
+    for (const s of served) router.service(s.service, s.impl as ServiceImpl<DescService>);
   };
+  const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
+  const interceptors = [gate.interceptor()];
   const handler = connectNodeAdapter({
     routes,
     grpc: true,
     grpcWeb: false,
     connect: true,
-    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
-    interceptors: [gate.interceptor()],
+    readMaxBytes,
+    interceptors,
     shutdownSignal: shutdownController.signal,
   });
-  listener = await listenH2c(env.listen, handler);
+  const streamFilter =
+    (options.fastUnary ?? true)
+      ? createFastUnary({ services: served, readMaxBytes, interceptors, shutdownSignal: shutdownController.signal })
+      : undefined;
+  listener = await listenH2c(env.listen, handler, streamFilter ? { streamFilter } : {});
   info = describeUnit({
     unitId: env.unitId,
     name: options.name,

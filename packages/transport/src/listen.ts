@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
 import * as http2 from "node:http2";
+import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { formatAddress, parseAddress, type UnitAddress } from "./address.ts";
 
@@ -23,6 +24,11 @@ export interface H2cListener {
 export interface ListenH2cOptions {
   /** HTTP/2 settings and server options passed to node:http2. */
   serverOptions?: http2.ServerOptions;
+  /**
+   * Sees every new stream before the request handler: returns true when it
+   * answered the stream itself (a fast path), false to pass it on.
+   */
+  streamFilter?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 }
 
 /**
@@ -37,6 +43,25 @@ export async function listenH2c(
 ): Promise<H2cListener> {
   const parsed = typeof address === "string" ? parseAddress(address) : address;
   const server = http2.createServer({ ...options.serverOptions }, handler);
+  const filter = options.streamFilter;
+  // node:http2 turns each stream into a compat request/response with its own
+  // "stream" listener; ours runs first, so a stream the filter answers never
+  // becomes a request.
+  const compat = server.listeners("stream") as Array<(...args: unknown[]) => void>;
+  server.removeAllListeners("stream");
+  server.on("stream", function (this: http2.Http2Server, stream, headers, ...rest: unknown[]) {
+    // Some clients (grpcio over a Unix socket) send the socket path as :authority;
+    // request URLs are built from it, so it must parse as a host.
+    const authority = headers[":authority"];
+    if (authority !== undefined && !URL.canParse(`http://${authority}`)) headers[":authority"] = "localhost";
+    if (filter?.(stream, headers)) return;
+    for (const listener of compat) listener.call(this, stream, headers, ...rest);
+  });
+  // Nagle off on accepted TCP connections (a no-op on Unix sockets): replies
+  // are small frames that should leave at once.
+  server.on("connection", (socket: net.Socket) => {
+    if (parsed.kind === "tcp") socket.setNoDelay(true);
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);

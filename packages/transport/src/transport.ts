@@ -2,6 +2,8 @@ import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as net from "node:net";
 import { parseAddress, type UnitAddress } from "./address.ts";
+import { createFastUnaryTransport } from "./fast-transport.ts";
+import { createSessionCache } from "./h2-session.ts";
 
 /** Options for {@link createUnitTransport}. */
 export interface UnitTransportOptions {
@@ -19,13 +21,20 @@ export interface UnitTransportOptions {
   connectTimeoutMs?: number;
   /** Default deadline for calls that set none. */
   defaultTimeoutMs?: number;
+  /**
+   * Make unary calls straight on node:http2 (see fast-transport.ts) rather
+   * than through connect-node's pipeline; streaming calls use connect-node
+   * either way. Default true.
+   */
+  fastUnary?: boolean;
 }
 
 const MiB = 1024 * 1024;
 
 /**
- * A gRPC (HTTP/2) transport to an HSU address, Unix socket or TCP. One
- * transport keeps one HTTP/2 connection and multiplexes every call over it.
+ * A gRPC (HTTP/2) transport to an HSU address, Unix socket or TCP. Unary
+ * calls share one HTTP/2 connection (the node:http2 fast path); streaming
+ * calls share a second one, connect-node's.
  */
 export function createUnitTransport(address: string | UnitAddress, options: UnitTransportOptions = {}): Transport {
   const parsed = typeof address === "string" ? parseAddress(address) : address;
@@ -39,18 +48,37 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     writeMaxBytes: options.writeMaxBytes ?? 4 * MiB,
     idleConnectionTimeoutMs: options.idleConnectionTimeoutMs ?? 15 * 60_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    // No grpc-accept-encoding header on every call: units and masters share a
+    // machine, where compressing costs more CPU than the bytes it saves.
+    acceptCompression: [],
     ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
   };
+  let baseUrl: string;
+  let connect: () => net.Socket;
   if (parsed.kind === "unix") {
     const path = parsed.path;
-    return createGrpcTransport({
-      ...common,
-      baseUrl: "http://localhost",
-      nodeOptions: { createConnection: () => net.connect(path) },
-    });
+    baseUrl = "http://localhost";
+    connect = () => net.connect(path);
+  } else {
+    const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
+    const { host: tcpHost, port } = parsed;
+    baseUrl = `http://${host}:${port}`;
+    // Nagle off, as grpc-js does: a call is a few small frames, and waiting
+    // to coalesce them only adds latency on loopback.
+    connect = () => net.connect({ host: tcpHost, port, noDelay: true });
   }
-  const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
-  return createGrpcTransport({ ...common, baseUrl: `http://${host}:${parsed.port}` });
+  const streams = createGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } });
+  if (options.fastUnary === false) return streams;
+  return createFastUnaryTransport({
+    sessions: createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs }),
+    baseUrl,
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: common.readMaxBytes,
+    writeMaxBytes: common.writeMaxBytes,
+    ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
+    streams,
+  });
 }
 
 /** An interceptor that sends `authorization: Bearer <token>`. */
