@@ -1,4 +1,6 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+const digest = (text: string) => createHash("sha256").update(text).digest();
 
 /** The outcome of checking a call's bearer token. */
 export type TokenCheck = "ok" | "missing" | "wrong";
@@ -11,11 +13,8 @@ export function checkBearer(header: string | null | undefined, expected: string 
   if (!expected) return "missing";
   const m = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
   if (!m) return "missing";
-  const a = Buffer.from(m[1]!);
-  const b = Buffer.from(expected);
-  // Compare equal-length buffers so the time does not leak the length either.
-  const same = a.length === b.length && timingSafeEqual(a, b);
-  if (a.length !== b.length) timingSafeEqual(b, b);
+  // Digests have one length whatever the inputs, so the comparison time says nothing about the token.
+  const same = timingSafeEqual(digest(m[1]!), digest(expected));
   return same ? "ok" : "wrong";
 }
 

@@ -16,8 +16,10 @@ export interface LaunchUnitOptions {
   command: string;
   args?: readonly string[];
   cwd?: string;
-  /** Merged over the master's environment. */
+  /** Merged over the master's environment (or, with `inheritEnv: false`, all the unit gets besides HSU_*). */
   env?: Record<string, string>;
+  /** Start from the master's environment (default true); false gives the unit only `env` and the contract's variables. */
+  inheritEnv?: boolean;
   /** "unix" (default): a socket in `socketDir`; "tcp": 127.0.0.1:0; or an explicit address. */
   listen?: "unix" | "tcp" | string;
   /** Where Unix sockets go. Default: a fresh private temp dir. */
@@ -67,7 +69,7 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
       ? "127.0.0.1:0"
       : options.listen!;
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
+    ...(options.inheritEnv === false ? {} : (process.env as Record<string, string>)),
     ...options.env,
     HSU_UNIT_ID: options.id,
     HSU_LISTEN: listen,

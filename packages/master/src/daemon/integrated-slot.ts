@@ -18,7 +18,6 @@ export function createIntegratedSlot(
   let restarts = 0;
   let lastExit = "";
   let startedAt: number | undefined;
-  const env: Record<string, string> = cfg.envMode === "replace" ? { ...cfg.env } : { ...cfg.env };
   const unit = createIntegratedUnit({
     id: cfg.id,
     registrar,
@@ -26,7 +25,8 @@ export function createIntegratedSlot(
       command: cfg.command!,
       args: [...cfg.args],
       cwd: cfg.cwd,
-      env,
+      env: { ...cfg.env },
+      inheritEnv: cfg.envMode !== "replace",
       listen: cfg.listen,
       socketDir,
       stdio: "pipe",

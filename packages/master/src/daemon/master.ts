@@ -238,7 +238,11 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
     async *logLines(units, tail, follow, signal) {
       // A pool's name stands for its replicas.
-      const expand = (u: string) => (slots.has(u) ? slots.get(u)!.views().map((v) => v.id) : [slot(u) && u]);
+      const expand = (u: string): string[] => {
+        if (slots.has(u)) return slots.get(u)!.views().map((v) => v.id);
+        slot(u); // an unknown id is an error, not an empty stream
+        return [u];
+      };
       const wanted = units.length ? units.flatMap(expand) : [...slots.values()].flatMap((s) => s.views().map((v) => v.id));
       if (!follow) {
         const lines = wanted.flatMap((u) => logs.tail(u, tail)).sort((a, b) => a.time - b.time || a.seq - b.seq);
