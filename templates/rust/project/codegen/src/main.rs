@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use prost::Message;
 
 fn main() -> ExitCode {
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read at run time (cargo run sets it): a value baked in at compile time
+    // would point at wherever the project was first built, so a moved or
+    // copied project (with its target/) would regenerate the old location.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let project = Path::new(&manifest_dir).join("..");
     match generate(&project) {
         Ok(count) => {
             println!("hsu-codegen: generated src/gen from {count} proto file(s)");
