@@ -97,14 +97,16 @@ describe("master restart without loss", () => {
     }
     // The last life: everything comes up once, then goes down completely.
     const master = startMaster();
+    // Listen for the exit now: after `hsu down` the master may be gone before the next line runs.
+    const masterExited = new Promise((r) => master.once("exit", r));
     await until("the master answers", () => masterAnswers(socket));
     await until("every unit runs", allRunning);
     const p = unitProcesses();
     expect(units.map((u) => p.get(u)?.length)).toEqual([1, 1, 1, 1]);
     expect([...p.keys()].sort()).toEqual(units);
     expect(adoptedOnce).toBe(true);
-    await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir });
-    await new Promise((r) => master.once("exit", r));
+    await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 60_000 });
+    await masterExited;
     await until("no unit process is left", () => unitProcesses().size === 0, 10_000);
   }, 300_000);
 });
