@@ -12,8 +12,8 @@ export interface ProxyTarget {
 export type ResolveTarget = (unit: string, signal: AbortSignal) => Promise<ProxyTarget>;
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
-// Connection-level and pseudo headers are not forwarded as such.
-const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", ":authority", ":scheme", ":path", ":method", "hsu-unit"]);
+// Connection-level headers (and, below, every pseudo-header) are not forwarded as such.
+const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "hsu-unit"]);
 
 function forwardable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {};

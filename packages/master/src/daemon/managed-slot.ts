@@ -57,10 +57,9 @@ export async function createManagedSlot(
   cfg: UnitConfig,
   supervisor: Supervisor,
   spec: Record<string, unknown>,
-  overrides: Parameters<Supervisor["add"]>[1],
   emit: (e: MasterEvent) => void,
 ): Promise<Slot> {
-  await supervisor.add(spec, overrides);
+  await supervisor.add(spec);
   const off = relayManaged(supervisor, cfg.id, emit);
   return {
     id: cfg.id,

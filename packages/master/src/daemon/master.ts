@@ -129,7 +129,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     const spec = toManagedSpec(cfg);
     if (cfg.replicas !== undefined) return createPoolSlot(cfg, supervisor, spec, emit);
     if (cfg.schedule) return createScheduledSlot(cfg, supervisor, spec, emit);
-    return createManagedSlot(cfg, supervisor, spec, {}, emit);
+    return createManagedSlot(cfg, supervisor, spec, emit);
   };
 
   const setGraph = (d: Deployment) => {

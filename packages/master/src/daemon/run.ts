@@ -81,6 +81,5 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
   }
-  void master.onEvent(() => {});
   return { master, control, done: done.then(() => undefined), stop };
 }
