@@ -58,6 +58,8 @@ export {
   type ResourceUsage,
   type HostCapabilities,
 } from "./resources/index.ts";
+// The one /proc reader, for masters that look for processes (their units, a lock holder) themselves.
+export { listPidsSync, readEnvironSync, readStatSync, isRunning, type ProcStat } from "./resources/proc.ts";
 
 // Unmanaged units: processes the master finds and watches.
 export { attachUnmanaged, validateUnmanagedSpec, type UnmanagedUnit, type UnmanagedEvent } from "./unmanaged/index.ts";

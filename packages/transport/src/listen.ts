@@ -1,4 +1,4 @@
-import { rm } from "node:fs/promises";
+import { lstat, unlink } from "node:fs/promises";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
@@ -32,9 +32,10 @@ export interface ListenH2cOptions {
 }
 
 /**
- * Binds an h2c server on an HSU address. A stale Unix socket file at the path
- * is removed first (a previous run that was killed leaves one behind), and the
- * file is removed again on close.
+ * Binds an h2c server on an HSU address. A stale Unix socket at the path is
+ * removed first (a previous run that was killed leaves one behind), and again
+ * on close; anything else at the path (a file, a directory, a symlink) is never
+ * deleted: binding fails with EEXIST.
  */
 export async function listenH2c(
   address: string | UnitAddress,
@@ -67,7 +68,9 @@ export async function listenH2c(
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  if (parsed.kind === "unix") await rm(parsed.path, { force: true });
+  if (parsed.kind === "unix" && (await unlinkSocket(parsed.path)) === "not a socket") {
+    throw Object.assign(new Error(`${parsed.path} exists and is not a socket; refusing to replace it`), { code: "EEXIST", path: parsed.path });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     const done = () => {
@@ -91,9 +94,21 @@ export async function listenH2c(
         else s.close();
       }
       closing ??= new Promise<void>((resolve) => server.close(() => resolve())).then(async () => {
-        if (bound.kind === "unix") await rm(bound.path, { force: true });
+        if (bound.kind === "unix") await unlinkSocket(bound.path);
       });
       return closing;
     },
   };
+}
+
+/** Removes the Unix socket at `path`, and only a socket: lstat, so a symlink is never followed. */
+async function unlinkSocket(path: string): Promise<"removed" | "absent" | "not a socket"> {
+  try {
+    if (!(await lstat(path)).isSocket()) return "not a socket";
+    await unlink(path);
+    return "removed";
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return "absent";
+    throw e;
+  }
 }

@@ -7,6 +7,7 @@ import { paint, useColor } from "./format.ts";
 import { usageError, type Command } from "./help.ts";
 import { procStartTime, psTable, statusJson, summaryLine } from "./status.ts";
 import { logsCommand } from "./logs.ts";
+import { downCommand } from "./down.ts";
 import { upCommand } from "./up.ts";
 
 export type { Command } from "./help.ts";
@@ -88,25 +89,7 @@ export const commands: Record<string, Command> = {
       return 0;
     },
   },
-  down: {
-    summary: "stop every unit the master owns, then the master",
-    options: { ...file, ...socket, ...json },
-    async run(values) {
-      const { socket: path } = await controlSocketFor(String(values.file), values.socket as string | undefined);
-      // Like any "make it so": stopping what is already stopped succeeds.
-      if (!isAddress(path) && !existsSync(path)) {
-        process.stdout.write(values.json ? `${JSON.stringify({ stopped: [] })}\n` : `nothing to stop: no master is running (no control socket at ${path})\n`);
-        return 0;
-      }
-      const { c } = await client(values);
-      const res = await c.shutdownMaster({});
-      const color = useColor();
-      process.stdout.write(
-        values.json ? `${JSON.stringify({ stopped: res.stopped })}\n` : `${paint("✔", "green", color)} stopped ${res.stopped.length} unit${res.stopped.length === 1 ? "" : "s"} and the master\n`,
-      );
-      return 0;
-    },
-  },
+  down: downCommand,
   validate: {
     summary: "check hsu.yaml and report every problem with its path and line",
     options: { ...file, ...json },

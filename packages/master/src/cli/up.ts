@@ -1,11 +1,14 @@
+import { createSystemClock } from "@hsu/client";
 import type { UnitStatus } from "@hsu/proto";
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync, readFileSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadDeployment, type Deployment } from "../config/index.ts";
 import type { MasterEvent } from "../daemon/slot.ts";
-import { masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
+import { lockStateDir, masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
+import { checkStateDir } from "../daemon/state-dir.ts";
+import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlClient, requireSpecFile } from "./client.ts";
 import { formatDuration, paint, spinner, stateColor, useColor } from "./format.ts";
 import type { Command } from "./help.ts";
@@ -13,6 +16,8 @@ import { createPrefixer, expectedUnitIds } from "./prefix.ts";
 import { procStartTime, psTable, statusJson, summaryLine, viewToStatus } from "./status.ts";
 
 const settledUp = ["running", "ready", "attached"];
+// How long a detached master may take to serve its control socket.
+const READY_MS = 60_000;
 
 /** "3 of 6 up, 2 starting" - what the spinner says while units come up. */
 export function progressText(units: { state: string }[]): string {
@@ -38,8 +43,11 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   const color = useColor(process.stderr);
   const started = Date.now();
   const socket = deployment.master.controlSocket;
-  if (await masterAnswers(socket)) throw new Error(`a master is already running on ${socket}; \`hsu ps\` shows it, \`hsu apply\` changes it, \`hsu down\` stops it`);
-  mkdirSync(deployment.master.stateDir, { recursive: true, mode: 0o700 });
+  const clock = createSystemClock();
+  // The lock decides, not an answer: a stopped master answers nothing but still holds it. The daemon takes it for good.
+  checkStateDir(deployment.master.stateDir);
+  (await lockStateDir(deployment)).release();
+  await checkControlSocketPath(socket);
   const logFile = join(deployment.master.stateDir, "master.log");
   const out = openSync(logFile, "a");
   const self = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js", import.meta.url));
@@ -47,14 +55,18 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   child.unref();
   const spin = spinner("starting the master");
   const exited = new Promise<number>((r) => child.once("exit", (c) => r(c ?? 1)));
-  for (;;) {
-    const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+  for (const until = clock.now() + READY_MS; ; ) {
+    const code = await Promise.race([exited, clock.sleep(100).then(() => null)]);
     if (code !== null) {
       spin.stop(`${paint("✘", "red", color)} the master exited (code ${code}) before it was ready; the end of ${logFile}:`);
       process.stderr.write(`${readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")}\n`);
       return 1;
     }
     if (await masterAnswers(socket)) break;
+    if (clock.now() > until) {
+      spin.stop(`${paint("✘", "red", color)} the master (pid ${child.pid}) still runs but did not answer on ${socket} within ${READY_MS / 1000}s; \`hsu down\` or \`kill ${child.pid}\` stops it; see ${logFile}`);
+      return 1;
+    }
   }
   const c = controlClient(socket);
   let units: UnitStatus[];

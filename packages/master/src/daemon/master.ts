@@ -19,16 +19,16 @@ import {
   type ResourceSamplerGroup,
   type Supervisor,
 } from "@hsu/client";
-import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, realpathSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Deployment, UnitConfig } from "../config/index.ts";
 import { createIntegratedSlot, type IntegratedSlot } from "./integrated-slot.ts";
 import { createManagedSlot } from "./managed-slot.ts";
+import { openRunDir } from "./run-dir.ts";
 import { createPoolSlot, type PoolSlot } from "./pool-slot.ts";
 import { createScheduledSlot } from "./scheduled-slot.ts";
 import type { MasterEvent, Slot, UnitView } from "./slot.ts";
+import { checkStateDir, ownerMark } from "./state-dir.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 
@@ -76,27 +76,18 @@ export interface MasterOptions {
   log?: (line: string) => void;
 }
 
-function shortRunDir(stateDir: string): string {
-  // Unix socket paths are limited to 107 bytes; a deep state dir falls back to a private temp dir.
-  const run = join(stateDir, "run");
-  if (Buffer.byteLength(join(run, "x".repeat(64) + ".sock")) < 107) {
-    mkdirSync(run, { recursive: true, mode: 0o700 });
-    return run;
-  }
-  return mkdtempSync(join(tmpdir(), "hsu-run-"));
-}
-
 /** Creates the master for a deployment; nothing starts until `up()`. */
 export async function createMaster(options: MasterOptions): Promise<Master> {
   let deployment = options.deployment;
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const m = deployment.master;
-  mkdirSync(m.stateDir, { recursive: true, mode: 0o700 });
-  const runDir = shortRunDir(m.stateDir);
+  checkStateDir(m.stateDir);
+  const run = openRunDir(m.stateDir);
+  const runDir = run.path;
   mkdirSync(join(m.stateDir, "logs"), { recursive: true, mode: 0o700 });
   const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines });
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
-  const owner = createHash("sha256").update(realpathSync(m.stateDir)).digest("hex").slice(0, 16);
+  const owner = ownerMark(m.stateDir);
   const os = createDurableOs({ stateDir: m.stateDir, owner });
   // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
   const healthMonitorFactory = (unit: string, target: { pid: number }) =>
@@ -279,6 +270,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         await supervisor.shutdown();
         await registrar.close();
         await logs.close();
+        run.remove();
         return ids;
       })();
       return shuttingDown;

@@ -7,9 +7,12 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Deployment } from "../config/index.ts";
 import { listenControl, type ControlListeners } from "../control/listen.ts";
+import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlService } from "../control/service.ts";
 import { createUnitProxy } from "../control/unit-proxy.ts";
+import { acquireStateLock, type StateLock } from "./lock.ts";
 import { createMaster, type Master } from "./master.ts";
+import { checkStateDir } from "./state-dir.ts";
 
 /** A master serving its control API. */
 export interface RunningMaster {
@@ -20,7 +23,11 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
-/** True when a master already answers on this control socket. */
+/**
+ * True when a master answers on this control socket within 2 s: a readiness
+ * probe. It never decides whether a master runs (a stopped one does not
+ * answer); the state dir's lock does (see `acquireStateLock`).
+ */
 export async function masterAnswers(socketPath: string): Promise<boolean> {
   const client = createClient(ControlService, createUnitTransport(`unix:${socketPath}`, { connectTimeoutMs: 1000 }));
   try {
@@ -33,17 +40,26 @@ export async function masterAnswers(socketPath: string): Promise<boolean> {
 
 /**
  * Starts a master for a deployment and serves its control API (and the unit
- * proxy) on the control socket. Refuses to start a second master for the
- * same state directory. `up()` is left to the caller, so it can show progress.
+ * proxy) on the control socket. The state dir's exclusive lock is taken
+ * before anything else touches the state dir and held until `stop()` ends
+ * (or the process dies): a second master for the same state dir - while this
+ * one runs, is stopped or starves - is refused, naming our pid. `up()` is left
+ * to the caller, so it can show progress.
  */
 export async function runMaster(deployment: Deployment, options: { log?: (line: string) => void; handleSignals?: boolean } = {}): Promise<RunningMaster> {
   const m = deployment.master;
-  if (await masterAnswers(m.controlSocket)) {
-    throw new HsuError("already_exists", `a master is already running on ${m.controlSocket}; use \`hsu apply\` to change it or \`hsu down\` to stop it`);
-  }
+  checkStateDir(m.stateDir);
+  const lock = await lockStateDir(deployment);
+  let master: Master;
   let token: string | undefined;
-  if (m.tokenFile) token = (await readFile(m.tokenFile, "utf8")).trim();
-  const master = await createMaster({ deployment, ...(options.log ? { log: options.log } : {}) });
+  try {
+    await checkControlSocketPath(m.controlSocket);
+    if (m.tokenFile) token = (await readFile(m.tokenFile, "utf8")).trim();
+    master = await createMaster({ deployment, ...(options.log ? { log: options.log } : {}) });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
@@ -54,6 +70,7 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       await master.shutdown().catch((e: unknown) => options.log?.(`shutdown: ${(e as Error).message}`));
       await control?.close();
       await rm(pidFile, { force: true });
+      lock.release();
       resolveDone();
     })());
   const proxy = createUnitProxy(async (unit, signal) => {
@@ -66,13 +83,19 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       throw new ConnectError(err.message, err.code === "not_found" ? Code.NotFound : err.grpcCode);
     }
   });
-  control = await listenControl({
-    socketPath: m.controlSocket,
-    ...(m.controlTcp ? { tcp: m.controlTcp } : {}),
-    ...(token ? { token } : {}),
-    routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
-    fallback: proxy,
-  });
+  try {
+    control = await listenControl({
+      socketPath: m.controlSocket,
+      ...(m.controlTcp ? { tcp: m.controlTcp } : {}),
+      ...(token ? { token } : {}),
+      routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
+      fallback: proxy,
+    });
+  } catch (e) {
+    await master.shutdown().catch(() => {});
+    lock.release();
+    throw e;
+  }
   await writeFile(pidFile, `${process.pid}\n`);
   // Scripts (and `hsu --socket`) learn the TCP port here when port 0 was asked for.
   if (control.tcpAddress) await writeFile(join(m.stateDir, "control-tcp.addr"), `${control.tcpAddress}\n`);
@@ -82,4 +105,14 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
     process.once("SIGTERM", onSignal);
   }
   return { master, control, done: done.then(() => undefined), stop };
+}
+
+/** The state dir's lock, or the refusal of a second master: who holds it and what to do. */
+export async function lockStateDir(deployment: Deployment): Promise<StateLock> {
+  try {
+    return await acquireStateLock(deployment.master.stateDir);
+  } catch (e) {
+    if (!HsuError.is(e, "already_exists")) throw e;
+    throw new HsuError("already_exists", `a master is already running on ${deployment.master.controlSocket}; ${e.message}`, {}, { cause: e });
+  }
 }

@@ -1,0 +1,133 @@
+import { HsuError, readStatSync } from "@hsu/client";
+import { spawn } from "node:child_process";
+import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/** The lock file in a state dir: whoever holds its flock is that state dir's one master. */
+export const LOCK_FILE = "master.lock";
+
+/** The state dir's lock, held by this process until `release()` or its death. */
+export interface StateLock {
+  readonly path: string;
+  /** Releases the lock (closing the file); the kernel does the same when the process dies. */
+  release(): void;
+}
+
+/** Who holds a state dir's lock, as far as the lock file says. */
+export interface LockHolder {
+  /** The pid written by the holder; undefined while it has not written it yet. */
+  readonly pid: number | undefined;
+  /** True when that process is stopped (SIGSTOP, a debugger): state T or t in /proc/<pid>/stat. */
+  readonly stopped: boolean;
+}
+
+// flock(1)'s exit code when the lock is taken (-E), told apart from its own failures.
+const CONFLICT = 75;
+
+/**
+ * Runs `flock` on an open file descriptor of ours. A flock(2) lock belongs to
+ * the open file description, which this process and the short-lived `flock`
+ * child share: when the child exits the lock stays with us, and the kernel
+ * drops it when our last descriptor closes - on release or on our death, kill
+ * -9 included. libuv opens every file close-on-exec, so units never inherit it.
+ */
+function flockFd(fd: number, args: string[]): Promise<"locked" | "conflict"> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("flock", ["--conflict-exit-code", String(CONFLICT), ...args, "3"], { stdio: ["ignore", "ignore", "pipe", fd] });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("error", (e) =>
+      reject(new HsuError("unsupported", `cannot run flock(1) to lock the state dir (${e.message}); install util-linux`, {}, { cause: e })),
+    );
+    child.once("exit", (code) => {
+      if (code === 0) resolve("locked");
+      else if (code === CONFLICT) resolve("conflict");
+      else reject(new HsuError("internal", `flock(1) failed (exit ${code}): ${err.trim()}`));
+    });
+  });
+}
+
+const openLockFile = (path: string) => openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+
+/** What the lock file says about its holder (read without locking). */
+export function lockHolder(stateDir: string): LockHolder {
+  let pid: number | undefined;
+  try {
+    const n = Number(readFileSync(join(stateDir, LOCK_FILE), "utf8").trim());
+    if (Number.isInteger(n) && n > 0) pid = n;
+  } catch {
+    // No lock file or unreadable: the holder is unknown.
+  }
+  return { pid, stopped: pid !== undefined && isStopped(pid) };
+}
+
+function isStopped(pid: number): boolean {
+  const state = readStatSync(pid)?.state;
+  return state === "T" || state === "t";
+}
+
+/** The refusal to start a second master: who holds the state dir and what to do. */
+export function describeHolder(stateDir: string, holder: LockHolder): string {
+  const who = holder.pid !== undefined ? `pid ${holder.pid}` : "another process (it has not written its pid yet)";
+  const base = `${who} holds the state dir ${stateDir} (lock ${join(stateDir, LOCK_FILE)})`;
+  if (holder.stopped) return `${base}; that master is stopped (SIGSTOP or a debugger): \`kill -CONT ${holder.pid}\` resumes it, then \`hsu ps\` shows it and \`hsu down\` stops it`;
+  return `${base}; \`hsu ps\` shows it, \`hsu apply\` changes it, \`hsu down\` stops it`;
+}
+
+/**
+ * Takes the exclusive lock of a state dir without waiting, and writes our pid
+ * into the lock file so a refused second master can name us. Throws
+ * `already_exists` naming the holder when another process has it.
+ */
+export async function acquireStateLock(stateDir: string): Promise<StateLock> {
+  const path = join(stateDir, LOCK_FILE);
+  const fd = openLockFile(path);
+  let outcome: "locked" | "conflict";
+  try {
+    outcome = await flockFd(fd, ["--exclusive", "--nonblock"]);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  if (outcome === "conflict") {
+    closeSync(fd);
+    throw new HsuError("already_exists", describeHolder(stateDir, lockHolder(stateDir)));
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`, 0);
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      closeSync(fd);
+    },
+  };
+}
+
+/** True when some process holds the state dir's lock (a probe: it takes and drops it when free). */
+export async function isStateLocked(stateDir: string): Promise<boolean> {
+  return !(await waitStateUnlocked(stateDir, 0));
+}
+
+/**
+ * Waits until no process holds the state dir's lock, at most `ms`: the kernel
+ * wakes us when the holder releases it or dies. True when it is free (a free
+ * lock is taken for an instant and dropped at once); false at the deadline.
+ */
+export async function waitStateUnlocked(stateDir: string, ms: number): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = openSync(join(stateDir, LOCK_FILE), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return true;
+    throw e;
+  }
+  try {
+    const how = ms <= 0 ? ["--nonblock"] : ["--wait", (ms / 1000).toFixed(3)];
+    return (await flockFd(fd, ["--exclusive", ...how])) === "locked";
+  } finally {
+    closeSync(fd);
+  }
+}
