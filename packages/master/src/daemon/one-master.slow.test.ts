@@ -152,8 +152,7 @@ describe("one master per state dir", () => {
 `);
     const up = await hsu(dir, "up", "--detach");
     expect(up.code, up.stderr).toBe(0);
-    const pid = lockHolder(join(dir, ".hsu")).pid!;
-    expect(up.stderr).toContain(`master running (pid ${pid})`);
+    const pid = Number(/master running \(pid (\d+)\)/.exec(up.stderr)?.[1]);
     await until("echo and steady run", () => unitProcesses().get("echo")?.length === 1 && unitProcesses().get("steady")?.length === 1);
     const before = unitProcesses();
     process.kill(pid, "SIGSTOP");
@@ -176,6 +175,7 @@ describe("one master per state dir", () => {
     }
     expect(masterProcesses(dir)).toEqual([pid]);
     expect(unitProcesses()).toEqual(before);
+    expect(lockHolder(join(dir, ".hsu"))).toEqual({ pid, stopped: false });
     const ps = await hsu(dir, "ps", "--json");
     expect(ps.code, ps.stderr).toBe(0);
     const down = await hsu(dir, "down");
