@@ -100,6 +100,14 @@ function stateOf(pid: number): string | undefined {
     return undefined;
   }
 }
+const openFiles = (pid: number) =>
+  readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return "";
+    }
+  });
 const running = (pid: number) => stateOf(pid) !== undefined && stateOf(pid) !== "Z";
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
@@ -155,6 +163,8 @@ describe("one master per state dir", () => {
     const pid = Number(/master running \(pid (\d+)\)/.exec(up.stderr)?.[1]);
     await until("echo and steady run", () => unitProcesses().get("echo")?.length === 1 && unitProcesses().get("steady")?.length === 1);
     const before = unitProcesses();
+    // The lock is the master's alone: no unit holds it open, so none can outlive the master holding it.
+    for (const unitPid of [...before.values()].flat()) expect(openFiles(unitPid).filter((f) => f.endsWith("master.lock")), `unit pid ${unitPid}`).toEqual([]);
     process.kill(pid, "SIGSTOP");
     try {
       await until("the master is stopped", () => stateOf(pid) === "T");
@@ -299,6 +309,10 @@ master:
     process.kill(pid, "SIGKILL");
     await until("the killed master is gone", () => !running(pid));
     expect(existsSync(crashed)).toBe(true);
+    // No master, but its unit lives on (to be taken over): down says so rather than "nothing to stop".
+    const orphan = await hsu(dir, "down");
+    expect(orphan.code).toBe(1);
+    expect(orphan.stderr).toMatch(/no master is running, but 1 process\(es\) of its units are left \(pid \d+ \(steady\)\)/);
     expect((await hsu(dir, "up", "--detach")).code).toBe(0);
     const next = runDirOf();
     expect(existsSync(crashed)).toBe(false);
