@@ -20,7 +20,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { isStateLocked, lockHolder } from "./lock.ts";
+import { ControlService } from "@hsu/proto";
+import { listenControl } from "../control/listen.ts";
+import { acquireStateLock, isStateLocked, lockHolder } from "./lock.ts";
 import { ownedProcesses } from "./owned-processes.ts";
 
 const main = join(import.meta.dirname, "..", "cli", "bin.ts");
@@ -319,5 +321,30 @@ master:
     expect((await hsu(dir, "down")).code).toBe(0);
     expect(existsSync(next)).toBe(false);
     expect(unitProcesses().size).toBe(0);
+  }, 120_000);
+
+  it("down gives up at its deadline when the master answers but never exits, naming what still runs", async () => {
+    const dir = project(`units:
+  steady:
+    command: sh
+    args: ["-c", "exec sleep 600"]
+    graceful_timeout: 1s
+`);
+    const stateDir = join(dir, ".hsu");
+    mkdirSync(stateDir, { mode: 0o700 });
+    // A master that says it stopped everything, and stays: it holds the lock and serves the control socket.
+    const lock = await acquireStateLock(stateDir);
+    const control = await listenControl({
+      socketPath: join(stateDir, "control.sock"),
+      routes: (router) => router.service(ControlService, { listUnits: () => ({ units: [] }), shutdownMaster: () => ({ stopped: ["steady"] }) }),
+    });
+    try {
+      const r = await hsu(dir, "down");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`hsu down: the master (pid ${process.pid}) still holds ${stateDir} 16s after \`hsu down\` asked it to stop; still alive: the master (pid ${process.pid})`);
+    } finally {
+      await control.close();
+      lock.release();
+    }
   }, 120_000);
 });
