@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { loadDeployment, type Deployment } from "../config/index.ts";
 import type { MasterEvent } from "../daemon/slot.ts";
 import { lockStateDir, masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
+import { lockHolder } from "../daemon/lock.ts";
 import { checkStateDir } from "../daemon/state-dir.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlClient, requireSpecFile } from "./client.ts";
@@ -62,7 +63,8 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
       process.stderr.write(`${readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")}\n`);
       return 1;
     }
-    if (await masterAnswers(socket)) break;
+    // Ready when our daemon holds the state dir (not a master that won a race with it) and answers.
+    if (lockHolder(deployment.master.stateDir).pid === child.pid && (await masterAnswers(socket))) break;
     if (clock.now() > until) {
       spin.stop(`${paint("✘", "red", color)} the master (pid ${child.pid}) still runs but did not answer on ${socket} within ${READY_MS / 1000}s; \`hsu down\` or \`kill ${child.pid}\` stops it; see ${logFile}`);
       return 1;

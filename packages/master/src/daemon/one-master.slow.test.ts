@@ -201,6 +201,29 @@ describe("one master per state dir", () => {
     expect(masterProcesses(dir)).toEqual([]);
   }, 180_000);
 
+  it("three `hsu up -d` at once start one master; the others fail and say who holds the state dir", async () => {
+    const dir = project(`units:
+  steady:
+    command: sh
+    args: ["-c", "exec sleep 600"]
+    env: { TEST_RUN: "${run}" }
+`);
+    const results = await Promise.all([1, 2, 3].map(() => hsu(dir, "up", "--detach")));
+    const won = results.filter((r) => r.code === 0);
+    expect(won, results.map((r) => r.stderr).join("\n---\n")).toHaveLength(1);
+    const pid = Number(/master running \(pid (\d+)\)/.exec(won[0]!.stderr)?.[1]);
+    for (const r of results.filter((x) => x.code !== 0)) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/pid \d+ holds the state dir/);
+    }
+    await until("steady runs", () => unitProcesses().get("steady")?.length === 1);
+    expect(masterProcesses(dir)).toEqual([pid]);
+    expect(lockHolder(join(dir, ".hsu")).pid).toBe(pid);
+    expect((await hsu(dir, "down")).code).toBe(0);
+    expect(masterProcesses(dir)).toEqual([]);
+    expect(unitProcesses().size).toBe(0);
+  }, 120_000);
+
   it("never deletes a regular file, a directory or a symlink at master.control.socket, nor takes over a live socket", async () => {
     const dir = project(`units:
   steady:
