@@ -1,4 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { HsuError } from "@hsu/client";
 import { UnitKind, type UnitStatus } from "@hsu/proto";
 import { readFileSync } from "node:fs";
 import { formatBytes, formatDuration, paint, relativeTime, stateColor, table, type Color } from "./format.ts";
@@ -20,14 +21,30 @@ export interface StatusJson {
   startedAt: string | null;
   uptimeMs: number | null;
   restarts: number;
-  cpuPercent: number;
-  rssBytes: number;
+  /** null when the process was never sampled (or none runs). */
+  cpuPercent: number | null;
+  rssBytes: number | null;
   health: string | null;
   address: string | null;
   lastExit: string | null;
   pool: string | null;
   description: string | null;
   nextRun: string | null;
+}
+
+/**
+ * The units `hsu ps <name...>` shows: a unit or replica id names itself, a
+ * pool name its replicas; no names, every unit. An unknown name is an error
+ * that names it (a typo must not look like an empty deployment).
+ */
+export function selectUnits(units: UnitStatus[], names: string[]): UnitStatus[] {
+  if (!names.length) return units;
+  const unknown = names.filter((n) => !units.some((u) => u.id === n || u.pool === n));
+  if (unknown.length) {
+    const list = unknown.map((n) => `"${n}"`).join(", ");
+    throw new HsuError("not_found", `no unit ${list}; \`hsu ps\` lists them`, unknown.length === 1 ? { unit: unknown[0]! } : {});
+  }
+  return units.filter((u) => names.includes(u.id) || names.includes(u.pool));
 }
 
 /** How the table learns when a process really started (adopted processes predate the master). */
@@ -45,8 +62,8 @@ export function statusJson(u: UnitStatus, now: number = Date.now(), startTimeOf?
     startedAt: started !== undefined ? new Date(started).toISOString() : null,
     uptimeMs: started !== undefined && u.pid ? Math.max(0, now - started) : null,
     restarts: u.restarts,
-    cpuPercent: Math.round(u.cpuPercent * 10) / 10,
-    rssBytes: Number(u.rssBytes),
+    cpuPercent: u.usageSampled ? Math.round(u.cpuPercent * 10) / 10 : null,
+    rssBytes: u.usageSampled ? Number(u.rssBytes) : null,
     health: u.health || null,
     address: u.address || null,
     lastExit: u.lastExit || null,
@@ -89,8 +106,8 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
       j.pid ? String(j.pid) : "-",
       time,
       j.restarts ? paint(String(j.restarts), "yellow", color) : "0",
-      j.pid ? `${j.cpuPercent.toFixed(1)}%` : "-",
-      formatBytes(j.rssBytes),
+      j.cpuPercent !== null ? `${j.cpuPercent.toFixed(1)}%` : "-",
+      j.rssBytes !== null ? formatBytes(j.rssBytes) : "-",
       j.health ? paint(j.health, healthColor(j.health), color) : "-",
     ];
     if (options.wide) row.push(j.address ?? "-", j.lastExit ? exitText(j.lastExit) : "-", j.description ?? "");

@@ -44,10 +44,13 @@ export interface Slot {
   readonly config: UnitConfig;
   /** Brings the unit up as `hsu up` would (an on-demand unit just becomes ready to wake). */
   up(): Promise<void>;
-  /** Starts it now, explicitly (`hsu start`). */
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
+  /**
+   * Starts it now, explicitly (`hsu start`). `member` is one of the ids its
+   * views show (a pool's replica): then only that one; without it, all.
+   */
+  start(member?: string): Promise<void>;
+  stop(member?: string): Promise<void>;
+  restart(member?: string): Promise<void>;
   /** Resolves when the unit reached `condition`; rejects when it cannot any more. */
   reached(condition: Condition, signal: AbortSignal): Promise<void>;
   views(): UnitView[];

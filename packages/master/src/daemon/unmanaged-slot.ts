@@ -1,6 +1,7 @@
 import { attachUnmanaged, createHealthMonitor, HsuError, type HealthCheckSpec, type HealthMonitor, type ResourceSamplerGroup, type UnmanagedUnit } from "@hsu/client";
 import { readFileSync } from "node:fs";
 import type { UnitConfig } from "../config/index.ts";
+import { inHsuYaml } from "./config-key.ts";
 import type { MasterEvent, Slot } from "./slot.ts";
 import { toUnmanagedInput } from "./unit-specs.ts";
 
@@ -52,8 +53,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
         },
       });
     } catch (e) {
-      set("gone", (e as Error).message);
-      throw e;
+      const err = inHsuYaml(e);
+      set("gone", (err as Error).message);
+      throw err;
     }
   };
   return {
@@ -63,7 +65,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
     start: attach,
     stop: async () => {
       if (!unit) throw new HsuError("failed_precondition", "not attached", { unit: cfg.id });
-      await unit.stop();
+      await unit.stop().catch((e: unknown) => {
+        throw inHsuYaml(e);
+      });
     },
     restart: async () => {
       throw new HsuError("failed_precondition", "an unmanaged unit is never restarted by the master", { unit: cfg.id });

@@ -102,6 +102,15 @@ export declare type UnitStatus = Message<"hsu.master.v1.UnitStatus"> & {
    * @generated from field: google.protobuf.Timestamp next_run = 14;
    */
   nextRun?: Timestamp | undefined;
+
+  /**
+   * True when cpu_percent and rss_bytes hold a measurement of the running
+   * process; false when it was never sampled (no process, or not yet), and
+   * then both are 0 and mean "unknown", not "idle".
+   *
+   * @generated from field: bool usage_sampled = 15;
+   */
+  usageSampled: boolean;
 };
 
 /**
@@ -195,6 +204,15 @@ export declare type UnitStatusJson = {
    * @generated from field: google.protobuf.Timestamp next_run = 14;
    */
   nextRun?: TimestampJson;
+
+  /**
+   * True when cpu_percent and rss_bytes hold a measurement of the running
+   * process; false when it was never sampled (no process, or not yet), and
+   * then both are 0 and mean "unknown", not "idle".
+   *
+   * @generated from field: bool usage_sampled = 15;
+   */
+  usageSampled?: boolean;
 };
 
 /**
@@ -316,7 +334,8 @@ export declare type GetUnitResponseJson = {
 export declare const GetUnitResponseSchema: GenMessage<GetUnitResponse, {jsonType: GetUnitResponseJson}>;
 
 /**
- * StartUnitRequest names the unit to start.
+ * StartUnitRequest names the unit to start: a unit id, a replica id
+ * (`workers-1`: that replica only) or a pool name (every replica).
  *
  * @generated from message hsu.master.v1.StartUnitRequest
  */
@@ -328,7 +347,8 @@ export declare type StartUnitRequest = Message<"hsu.master.v1.StartUnitRequest">
 };
 
 /**
- * StartUnitRequest names the unit to start.
+ * StartUnitRequest names the unit to start: a unit id, a replica id
+ * (`workers-1`: that replica only) or a pool name (every replica).
  *
  * @generated from message hsu.master.v1.StartUnitRequest
  */
@@ -352,9 +372,19 @@ export declare const StartUnitRequestSchema: GenMessage<StartUnitRequest, {jsonT
  */
 export declare type StartUnitResponse = Message<"hsu.master.v1.StartUnitResponse"> & {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatus | undefined;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units: UnitStatus[];
 };
 
 /**
@@ -364,9 +394,19 @@ export declare type StartUnitResponse = Message<"hsu.master.v1.StartUnitResponse
  */
 export declare type StartUnitResponseJson = {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatusJson;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units?: UnitStatusJson[];
 };
 
 /**
@@ -376,7 +416,7 @@ export declare type StartUnitResponseJson = {
 export declare const StartUnitResponseSchema: GenMessage<StartUnitResponse, {jsonType: StartUnitResponseJson}>;
 
 /**
- * StopUnitRequest names the unit to stop.
+ * StopUnitRequest names the unit to stop (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.StopUnitRequest
  */
@@ -388,7 +428,7 @@ export declare type StopUnitRequest = Message<"hsu.master.v1.StopUnitRequest"> &
 };
 
 /**
- * StopUnitRequest names the unit to stop.
+ * StopUnitRequest names the unit to stop (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.StopUnitRequest
  */
@@ -412,9 +452,19 @@ export declare const StopUnitRequestSchema: GenMessage<StopUnitRequest, {jsonTyp
  */
 export declare type StopUnitResponse = Message<"hsu.master.v1.StopUnitResponse"> & {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatus | undefined;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units: UnitStatus[];
 };
 
 /**
@@ -424,9 +474,19 @@ export declare type StopUnitResponse = Message<"hsu.master.v1.StopUnitResponse">
  */
 export declare type StopUnitResponseJson = {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatusJson;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units?: UnitStatusJson[];
 };
 
 /**
@@ -436,7 +496,7 @@ export declare type StopUnitResponseJson = {
 export declare const StopUnitResponseSchema: GenMessage<StopUnitResponse, {jsonType: StopUnitResponseJson}>;
 
 /**
- * RestartUnitRequest names the unit to restart.
+ * RestartUnitRequest names the unit to restart (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.RestartUnitRequest
  */
@@ -448,7 +508,7 @@ export declare type RestartUnitRequest = Message<"hsu.master.v1.RestartUnitReque
 };
 
 /**
- * RestartUnitRequest names the unit to restart.
+ * RestartUnitRequest names the unit to restart (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.RestartUnitRequest
  */
@@ -472,9 +532,19 @@ export declare const RestartUnitRequestSchema: GenMessage<RestartUnitRequest, {j
  */
 export declare type RestartUnitResponse = Message<"hsu.master.v1.RestartUnitResponse"> & {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatus | undefined;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units: UnitStatus[];
 };
 
 /**
@@ -484,9 +554,19 @@ export declare type RestartUnitResponse = Message<"hsu.master.v1.RestartUnitResp
  */
 export declare type RestartUnitResponseJson = {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatusJson;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units?: UnitStatusJson[];
 };
 
 /**
