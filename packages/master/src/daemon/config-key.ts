@@ -8,9 +8,16 @@ function hsuYamlUnitKeys(): Set<string> {
   return (unitKeys ??= new Set(Object.keys(units.units.additionalProperties.properties)));
 }
 
-/** The hsu.yaml spelling of a library field name: `canTerminate` -> `can_terminate`, `gracefulTimeoutMs` -> `graceful_timeout`. */
+/**
+ * The hsu.yaml spelling of a library field path: `canTerminate` ->
+ * `can_terminate`, `gracefulTimeoutMs` -> `graceful_timeout`,
+ * `health_check.initialDelayMs` -> `health_check.initial_delay`.
+ */
 export function yamlKey(field: string): string {
-  return field.replace(/(?<=[a-z])Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return field
+    .split(".")
+    .map((seg) => seg.replace(/(?<=[a-z])Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))
+    .join(".");
 }
 
 const prefixOf = (e: HsuError): string => {
@@ -34,8 +41,9 @@ export function inHsuYaml(e: unknown): unknown {
   const field = e.where.field;
   const key = yamlKey(field);
   const body = e.message.startsWith(prefixOf(e)) ? e.message.slice(prefixOf(e).length) : e.message;
-  const known = hsuYamlUnitKeys().has(key);
-  const text = known ? body.replace(new RegExp(`\\b${field}\\b`, "g"), key) : body;
+  const known = hsuYamlUnitKeys().has(key.split(".")[0]!);
+  const leaf = field.split(".").pop()!;
+  const text = known ? body.replace(new RegExp(`\\b${field.replace(/\./g, "\\.")}\\b`, "g"), key).replace(new RegExp(`\\b${leaf}\\b`, "g"), yamlKey(leaf)) : body;
   const { field: _drop, ...where } = e.where;
   return new HsuError(e.code, text, known ? { ...where, field: `units.${e.where.unit}.${key}` } : where, { cause: e });
 }
