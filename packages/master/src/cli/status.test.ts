@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { UnitKind, UnitStatusSchema } from "@hsu/proto";
+import { UnitKind, UnitState, UnitStatusSchema } from "@hsu/proto";
 import { describe, expect, it } from "vitest";
 import { procStartTime, psTable, selectUnits, statusJson, summaryLine } from "./status.ts";
 
@@ -63,6 +63,16 @@ describe("hsu ps table", () => {
     expect(started).toBeLessThanOrEqual(Date.now());
     expect(Math.abs(started - (Date.now() - process.uptime() * 1000))).toBeLessThan(2_000);
     expect(procStartTime(2 ** 22 + 1)).toBeUndefined();
+  });
+});
+
+describe("states on the wire", () => {
+  it("shows the typed state, falls back to the text from an older master", () => {
+    const typed = create(UnitStatusSchema, { id: "a", unitState: UnitState.BACKOFF, lastExit: "code 2" });
+    expect(statusJson(typed, now).state).toBe("backoff");
+    expect(psTable([typed], { color: false, now }).split("\n")[1]).toMatch(/^a\s+unknown\s+backoff \(exit 2\)/);
+    expect(statusJson(create(UnitStatusSchema, { id: "b", state: "attached" }), now).state).toBe("attached");
+    expect(summaryLine([{ state: "failed" }, { state: "from-the-future" }, { state: "running" }], false)).toBe("3 units: 1 running, 1 failed, 1 from-the-future");
   });
 });
 

@@ -2,6 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { HsuError } from "@hsu/client";
 import { UnitKind, type UnitStatus } from "@hsu/proto";
 import { readFileSync } from "node:fs";
+import { isUnitState, stateFromWire, unitStates, type UnitState } from "../daemon/state.ts";
 import { formatBytes, formatDuration, paint, relativeTime, stateColor, table, type Color } from "./format.ts";
 
 const kindName: Record<number, string> = {
@@ -57,7 +58,7 @@ export function statusJson(u: UnitStatus, now: number = Date.now(), startTimeOf?
   return {
     id: u.id,
     kind: kindName[u.kind] ?? "unknown",
-    state: u.state,
+    state: stateFromWire(u.unitState, u.state) ?? u.state,
     pid: u.pid || null,
     startedAt: started !== undefined ? new Date(started).toISOString() : null,
     uptimeMs: started !== undefined && u.pid ? Math.max(0, now - started) : null,
@@ -84,6 +85,8 @@ export interface PsTableOptions {
   maxWidth?: number;
 }
 
+// States whose row carries the last exit, because it is why the unit is there.
+const showsLastExit: ReadonlySet<string> = new Set<UnitState>(["failed", "backoff", "gone"]);
 const healthColor = (h: string): Color => (h === "healthy" ? "green" : h === "unhealthy" ? "red" : "gray");
 // "code 1" reads as "exit 1" next to a state.
 const exitText = (lastExit: string) => lastExit.replace(/^code /, "exit ");
@@ -95,7 +98,7 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
   const { color } = options;
   const rows = units.map((u) => {
     const j = statusJson(u, now, options.startTimeOf);
-    const troubled = ["failed", "backoff", "gone"].includes(j.state) && j.lastExit;
+    const troubled = showsLastExit.has(j.state) && j.lastExit;
     const state = troubled ? `${j.state} (${exitText(j.lastExit!)})` : j.state;
     const time =
       j.uptimeMs !== null ? formatDuration(j.uptimeMs) : j.nextRun ? `next ${relativeTime(Date.parse(j.nextRun), now)}` : j.state === "idle" ? "on demand" : "-";
@@ -125,7 +128,6 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
   return table(header, rows, { right: [3, 5, 6, 7], color });
 }
 
-const summaryOrder = ["running", "ready", "attached", "starting", "backoff", "stopping", "idle", "scheduled", "stopped", "exited", "failed", "gone"];
 
 /** "8 units: 6 running, 1 idle, 1 failed" - the line under a table, so trouble shows without reading every row. */
 export function summaryLine(units: { state: string }[], color: boolean): string {
@@ -135,7 +137,8 @@ export function summaryLine(units: { state: string }[], color: boolean): string 
   const parts = states.map((s) => paint(`${counts.get(s)} ${s}`, stateColor(s), color));
   return `${units.length} unit${units.length === 1 ? "" : "s"}${parts.length ? `: ${parts.join(", ")}` : ""}`;
 }
-const rank = (s: string) => (summaryOrder.includes(s) ? summaryOrder.indexOf(s) : summaryOrder.length);
+// The order of the one state list; a state this CLI does not know goes last.
+const rank = (s: string) => (isUnitState(s) ? unitStates.indexOf(s) : unitStates.length);
 
 /** The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`. */
 export { toStatus as viewToStatus } from "../control/service.ts";

@@ -6,6 +6,7 @@ import { ControlService, UnitKind, UnitStatusSchema, type UnitStatus } from "@hs
 import { parseDeployment, SpecError } from "../config/index.ts";
 import { inHsuYaml } from "../daemon/config-key.ts";
 import type { Master, UnitStatusView } from "../daemon/master.ts";
+import { wireState } from "../daemon/state.ts";
 
 const kinds: Record<UnitStatusView["kind"], UnitKind> = {
   managed: UnitKind.MANAGED,
@@ -21,6 +22,7 @@ export function toStatus(v: UnitStatusView): UnitStatus {
     id: v.id,
     kind: kinds[v.kind],
     state: v.state,
+    unitState: wireState(v.state),
     pid: v.pid ?? 0,
     ...(v.startedAt !== undefined ? { startedAt: timestampFromMs(v.startedAt) } : {}),
     restarts: v.restarts,
@@ -102,6 +104,8 @@ export function controlService(master: Master, onShutdown: () => void): ServiceI
               unit: e.unit,
               fromState: e.from,
               toState: e.to,
+              fromUnitState: wireState(e.from),
+              toUnitState: wireState(e.to),
               reason: e.reason,
               time: timestampFromMs(e.time),
               ...(typeof e.exitCode === "number" ? { exitCode: e.exitCode } : {}),

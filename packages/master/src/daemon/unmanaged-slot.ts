@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { UnitConfig } from "../config/index.ts";
 import { inHsuYaml } from "./config-key.ts";
 import type { MasterEvent, Slot } from "./slot.ts";
+import type { UnitState } from "./state.ts";
 import { toUnmanagedInput } from "./unit-specs.ts";
 
 /** An already-running process the master watches and, when allowed, stops. */
@@ -29,9 +30,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
     health.onChange((status, detail) => emit({ unit: cfg.id, from: state, to: state, reason: `health ${status}: ${detail}`, time: Date.now(), restarts: 0 }));
     health.start();
   };
-  let state = "detached";
+  let state: UnitState = "detached";
   let reason = "";
-  const set = (to: string, why: string) => {
+  const set = (to: UnitState, why: string) => {
     emit({ unit: cfg.id, from: state, to, reason: why, time: Date.now(), restarts: 0 });
     state = to;
     reason = why;

@@ -28,9 +28,8 @@ export declare type UnitStatus = Message<"hsu.master.v1.UnitStatus"> & {
   kind: UnitKind;
 
   /**
-   * The lifecycle state: stopped, starting, running, ready, stopping,
-   * backoff, failed, exited (managed); attached, gone (unmanaged); idle
-   * (integrated, not running until called); scheduled (batch).
+   * The lifecycle state as text: the lower-case name of `unit_state`
+   * ("running", "idle", ...). Kept for older clients; use `unit_state`.
    *
    * @generated from field: string state = 3;
    */
@@ -111,6 +110,13 @@ export declare type UnitStatus = Message<"hsu.master.v1.UnitStatus"> & {
    * @generated from field: bool usage_sampled = 15;
    */
   usageSampled: boolean;
+
+  /**
+   * The lifecycle state, typed.
+   *
+   * @generated from field: hsu.master.v1.UnitState unit_state = 16;
+   */
+  unitState: UnitState;
 };
 
 /**
@@ -130,9 +136,8 @@ export declare type UnitStatusJson = {
   kind?: UnitKindJson;
 
   /**
-   * The lifecycle state: stopped, starting, running, ready, stopping,
-   * backoff, failed, exited (managed); attached, gone (unmanaged); idle
-   * (integrated, not running until called); scheduled (batch).
+   * The lifecycle state as text: the lower-case name of `unit_state`
+   * ("running", "idle", ...). Kept for older clients; use `unit_state`.
    *
    * @generated from field: string state = 3;
    */
@@ -213,6 +218,13 @@ export declare type UnitStatusJson = {
    * @generated from field: bool usage_sampled = 15;
    */
   usageSampled?: boolean;
+
+  /**
+   * The lifecycle state, typed.
+   *
+   * @generated from field: hsu.master.v1.UnitState unit_state = 16;
+   */
+  unitState?: UnitStateJson;
 };
 
 /**
@@ -954,6 +966,19 @@ export declare type UnitEvent = Message<"hsu.master.v1.UnitEvent"> & {
    * @generated from field: uint32 restarts = 8;
    */
   restarts: number;
+
+  /**
+   * from_state and to_state, typed (UNSPECIFIED for a state this master
+   * version has no value for).
+   *
+   * @generated from field: hsu.master.v1.UnitState from_unit_state = 9;
+   */
+  fromUnitState: UnitState;
+
+  /**
+   * @generated from field: hsu.master.v1.UnitState to_unit_state = 10;
+   */
+  toUnitState: UnitState;
 };
 
 /**
@@ -1003,6 +1028,19 @@ export declare type UnitEventJson = {
    * @generated from field: uint32 restarts = 8;
    */
   restarts?: number;
+
+  /**
+   * from_state and to_state, typed (UNSPECIFIED for a state this master
+   * version has no value for).
+   *
+   * @generated from field: hsu.master.v1.UnitState from_unit_state = 9;
+   */
+  fromUnitState?: UnitStateJson;
+
+  /**
+   * @generated from field: hsu.master.v1.UnitState to_unit_state = 10;
+   */
+  toUnitState?: UnitStateJson;
 };
 
 /**
@@ -1247,6 +1285,144 @@ export declare type UnitKindJson = "UNIT_KIND_UNSPECIFIED" | "UNIT_KIND_MANAGED"
  * Describes the enum hsu.master.v1.UnitKind.
  */
 export declare const UnitKindSchema: GenEnum<UnitKind, UnitKindJson>;
+
+/**
+ * UnitState is a unit's lifecycle state, one list for every kind (a kind
+ * uses the states that apply to it).
+ *
+ * @generated from enum hsu.master.v1.UnitState
+ */
+export enum UnitState {
+  /**
+   * @generated from enum value: UNIT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not running, and not asked to run (managed).
+   *
+   * @generated from enum value: UNIT_STATE_STOPPED = 1;
+   */
+  STOPPED = 1,
+
+  /**
+   * Spawned; not yet running (or, for an integrated unit, not registered).
+   *
+   * @generated from enum value: UNIT_STATE_STARTING = 2;
+   */
+  STARTING = 2,
+
+  /**
+   * The process runs.
+   *
+   * @generated from enum value: UNIT_STATE_RUNNING = 3;
+   */
+  RUNNING = 3,
+
+  /**
+   * Running and ready: healthy, or registered (integrated).
+   *
+   * @generated from enum value: UNIT_STATE_READY = 4;
+   */
+  READY = 4,
+
+  /**
+   * Asked to stop; waiting for the process to exit.
+   *
+   * @generated from enum value: UNIT_STATE_STOPPING = 5;
+   */
+  STOPPING = 5,
+
+  /**
+   * An explicit restart is in progress.
+   *
+   * @generated from enum value: UNIT_STATE_RESTARTING = 6;
+   */
+  RESTARTING = 6,
+
+  /**
+   * Being ended because it failed (unhealthy, over a limit).
+   *
+   * @generated from enum value: UNIT_STATE_KILLING = 7;
+   */
+  KILLING = 7,
+
+  /**
+   * Exited; waiting for the restart delay.
+   *
+   * @generated from enum value: UNIT_STATE_BACKOFF = 8;
+   */
+  BACKOFF = 8,
+
+  /**
+   * Exited on its own; the restart policy does not bring it back.
+   *
+   * @generated from enum value: UNIT_STATE_EXITED = 9;
+   */
+  EXITED = 9,
+
+  /**
+   * Retries ran out or the breaker opened; needs `hsu start`.
+   *
+   * @generated from enum value: UNIT_STATE_FAILED = 10;
+   */
+  FAILED = 10,
+
+  /**
+   * Unmanaged: not attached to a process yet.
+   *
+   * @generated from enum value: UNIT_STATE_DETACHED = 11;
+   */
+  DETACHED = 11,
+
+  /**
+   * Unmanaged: watching its process.
+   *
+   * @generated from enum value: UNIT_STATE_ATTACHED = 12;
+   */
+  ATTACHED = 12,
+
+  /**
+   * Unmanaged: its process is gone (or was never found).
+   *
+   * @generated from enum value: UNIT_STATE_GONE = 13;
+   */
+  GONE = 13,
+
+  /**
+   * Integrated: not running; started by the first call.
+   *
+   * @generated from enum value: UNIT_STATE_IDLE = 14;
+   */
+  IDLE = 14,
+
+  /**
+   * Scheduled: waiting for its next run.
+   *
+   * @generated from enum value: UNIT_STATE_SCHEDULED = 15;
+   */
+  SCHEDULED = 15,
+
+  /**
+   * Released by the master; it will not run again.
+   *
+   * @generated from enum value: UNIT_STATE_CLOSED = 16;
+   */
+  CLOSED = 16,
+}
+
+/**
+ * UnitState is a unit's lifecycle state, one list for every kind (a kind
+ * uses the states that apply to it).
+ *
+ * @generated from enum hsu.master.v1.UnitState
+ */
+export declare type UnitStateJson = "UNIT_STATE_UNSPECIFIED" | "UNIT_STATE_STOPPED" | "UNIT_STATE_STARTING" | "UNIT_STATE_RUNNING" | "UNIT_STATE_READY" | "UNIT_STATE_STOPPING" | "UNIT_STATE_RESTARTING" | "UNIT_STATE_KILLING" | "UNIT_STATE_BACKOFF" | "UNIT_STATE_EXITED" | "UNIT_STATE_FAILED" | "UNIT_STATE_DETACHED" | "UNIT_STATE_ATTACHED" | "UNIT_STATE_GONE" | "UNIT_STATE_IDLE" | "UNIT_STATE_SCHEDULED" | "UNIT_STATE_CLOSED";
+
+/**
+ * Describes the enum hsu.master.v1.UnitState.
+ */
+export declare const UnitStateSchema: GenEnum<UnitState, UnitStateJson>;
 
 /**
  * ControlService is the master's one control interface. The `hsu` CLI, and
