@@ -102,6 +102,15 @@ describe("a replica id addresses that replica, the pool name the pool", () => {
   });
 });
 
+describe("hsu scale <replica>", () => {
+  it("is refused, naming the pool, and changes nothing", async () => {
+    const r = await hsu("scale", "workers-1", "5");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('"workers-1" is a replica of pool "workers"; scale the pool: `hsu scale workers N`');
+    expect(running.master.get("workers")).toHaveLength(3);
+  });
+});
+
 describe("hsu ps <name>", () => {
   it("shows only the named units; a pool name stands for its replicas", async () => {
     const r = await hsu("ps", "workers-2", "lazy", "--json");

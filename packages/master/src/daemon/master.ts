@@ -213,7 +213,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     stop: (id) => addressed(id, (s, member) => s.stop(member)),
     restart: (id) => addressed(id, (s, member) => s.restart(member)),
     async scale(pool, replicas) {
-      const s = slot(pool) as Partial<PoolSlot>;
+      const s = slot(pool) as Partial<PoolSlot> & Slot;
+      if (s.scale && s.id !== pool) throw new HsuError("failed_precondition", `"${pool}" is a replica of pool "${s.id}"; scale the pool: \`hsu scale ${s.id} N\``, { unit: pool });
       if (!s.scale) throw new HsuError("failed_precondition", `"${pool}" is not a pool (give it replicas: N in hsu.yaml)`, { unit: pool });
       await s.scale(replicas);
     },
