@@ -1,4 +1,5 @@
 export { AddressError, formatAddress, parseAddress, UNIX_PATH_MAX, type UnitAddress } from "./address.ts";
 export { listenH2c, type H2cListener, type ListenH2cOptions } from "./listen.ts";
+export type { ConnectionLimits, ConnectionStats } from "./connection-guard.ts";
 export { bearer, createUnitTransport, type UnitTransportOptions } from "./transport.ts";
 export { checkBearer, newToken, type TokenCheck } from "./token.ts";

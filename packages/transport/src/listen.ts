@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { formatAddress, parseAddress, type UnitAddress } from "./address.ts";
+import { guardConnections, type ConnectionLimits, type ConnectionStats } from "./connection-guard.ts";
 
 /** A running h2c (cleartext HTTP/2) listener. */
 export interface H2cListener {
@@ -12,6 +13,10 @@ export interface H2cListener {
   readonly server: http2.Http2Server;
   /** Number of open HTTP/2 sessions (connections). */
   sessionCount(): number;
+  /** Marks a session's connection trusted: the `untrustedTimeoutMs` deadline of {@link ListenH2cOptions.limits} stops applying. */
+  trust(session: http2.Http2Session): void;
+  /** Connections accepted, refused, expired and idled so far. */
+  connectionStats(): ConnectionStats;
   /**
    * Stops accepting connections and sends GOAWAY on every open session so
    * peers finish their streams and go; with `force`, destroys the sessions.
@@ -29,6 +34,8 @@ export interface ListenH2cOptions {
    * answered the stream itself (a fast path), false to pass it on.
    */
   streamFilter?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+  /** Caps and deadlines on connections (none by default). */
+  limits?: ConnectionLimits;
 }
 
 /**
@@ -63,6 +70,8 @@ export async function listenH2c(
   server.on("connection", (socket: net.Socket) => {
     if (parsed.kind === "tcp") socket.setNoDelay(true);
   });
+  // Last of the "connection" listeners: it decides whether the others see the socket at all.
+  const guard = guardConnections(server, options.limits ?? {});
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
@@ -88,6 +97,8 @@ export async function listenH2c(
     parsed: bound,
     server,
     sessionCount: () => sessions.size,
+    trust: (session) => guard.trust(session),
+    connectionStats: () => guard.stats(),
     close({ force = false } = {}) {
       for (const s of sessions) {
         if (force) s.destroy();

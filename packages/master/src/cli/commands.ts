@@ -5,7 +5,7 @@ import { runMaster } from "../daemon/run.ts";
 import { connect as client, controlClient, controlSocketFor, isAddress, requireSpecFile } from "./client.ts";
 import { paint, useColor } from "./format.ts";
 import { usageError, type Command } from "./help.ts";
-import { procStartTime, psTable, statusJson, summaryLine } from "./status.ts";
+import { procStartTime, psTable, selectUnits, statusJson, summaryLine } from "./status.ts";
 import { logsCommand } from "./logs.ts";
 import { downCommand } from "./down.ts";
 import { upCommand } from "./up.ts";
@@ -33,11 +33,17 @@ export const commands: Record<string, Command> = {
   up: upCommand,
   ps: {
     summary: "list units: kind, state, pid, uptime, restarts, CPU, RSS, health",
+    args: "[unit...]",
     options: { ...file, ...socket, ...json, wide: { type: "boolean", short: "w" } },
-    examples: ["hsu ps", "hsu ps --wide           # also address, last exit, description", "hsu ps --json | jq '.[] | select(.state == \"failed\")'"],
-    async run(values) {
+    examples: [
+      "hsu ps",
+      "hsu ps web workers       # only these (a pool name stands for its replicas)",
+      "hsu ps --wide           # also address, last exit, description",
+      "hsu ps --json | jq '.[] | select(.state == \"failed\")'",
+    ],
+    async run(values, names) {
       const { c, local } = await client(values);
-      const { units } = await c.listUnits({});
+      const units = selectUnits((await c.listUnits({})).units, names);
       printUnits(units, values, local);
       if (!values.json) process.stdout.write(`${summaryLine(units, useColor())}\n`);
       return 0;
@@ -134,7 +140,7 @@ export const commands: Record<string, Command> = {
   },
 };
 
-function unitCommand(name: string, summary: string, call: (c: ReturnType<typeof controlClient>, id: string) => Promise<{ unit?: UnitStatus }>): Command {
+function unitCommand(name: string, summary: string, call: (c: ReturnType<typeof controlClient>, id: string) => Promise<{ unit?: UnitStatus; units?: UnitStatus[] }>): Command {
   return {
     summary,
     args: "<unit>",
@@ -145,9 +151,11 @@ function unitCommand(name: string, summary: string, call: (c: ReturnType<typeof 
       if (extra.length) throw usageError(name, `one unit at a time; unexpected "${extra[0]}"`, "<unit>");
       const { c, local } = await client(values);
       const res = await call(c, id);
-      if (!res.unit) return 0;
-      if (values.json) process.stdout.write(`${JSON.stringify(statusJson(res.unit, Date.now(), local ? procStartTime : undefined))}\n`);
-      else printUnits([res.unit], values, local);
+      // Every unit the id addressed: one unit or replica, or each replica of a pool (older masters send only `unit`).
+      const units = res.units?.length ? res.units : res.unit ? [res.unit] : [];
+      if (!units.length) return 0;
+      if (values.json && units.length === 1) process.stdout.write(`${JSON.stringify(statusJson(units[0]!, Date.now(), local ? procStartTime : undefined))}\n`);
+      else printUnits(units, values, local);
       return 0;
     },
   };

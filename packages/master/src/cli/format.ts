@@ -1,3 +1,5 @@
+import { isUnitState, type UnitState } from "../daemon/state.ts";
+
 /** Whether to colour output: a terminal, and NO_COLOR unset (FORCE_COLOR wins). */
 export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
   if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== "0") return true;
@@ -46,13 +48,29 @@ export function table(header: string[], rows: string[][], opts: { right?: number
   return [paint(line(header), "bold", opts.color ?? false), ...rows.map(line)].join("\n");
 }
 
-/** The colour a unit state is shown in: green is doing its job, yellow is on its way, red needs a person. */
+// Green is doing its job, yellow is on its way, cyan waits by design, red needs a person.
+const stateColors: Record<UnitState, Color> = {
+  running: "green",
+  ready: "green",
+  attached: "green",
+  starting: "yellow",
+  restarting: "yellow",
+  backoff: "yellow",
+  stopping: "yellow",
+  killing: "yellow",
+  idle: "cyan",
+  scheduled: "cyan",
+  stopped: "gray",
+  exited: "gray",
+  detached: "gray",
+  closed: "gray",
+  failed: "red",
+  gone: "red",
+};
+
+/** The colour a unit state is shown in (gray for a state this CLI does not know, from a newer master). */
 export function stateColor(state: string): Color {
-  if (["ready", "running", "attached", "succeeded"].includes(state)) return "green";
-  if (["starting", "stopping", "backoff"].includes(state)) return "yellow";
-  if (["scheduled", "idle"].includes(state)) return "cyan";
-  if (["failed", "gone", "unhealthy"].includes(state)) return "red";
-  return "gray";
+  return isUnitState(state) ? stateColors[state] : "gray";
 }
 
 /** 1536 -> "1.5KiB". */

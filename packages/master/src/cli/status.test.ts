@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { UnitKind, UnitStatusSchema } from "@hsu/proto";
+import { UnitKind, UnitState, UnitStatusSchema } from "@hsu/proto";
 import { describe, expect, it } from "vitest";
-import { procStartTime, psTable, statusJson, summaryLine } from "./status.ts";
+import { procStartTime, psTable, selectUnits, statusJson, summaryLine } from "./status.ts";
 
 const now = Date.parse("2026-01-01T12:00:00Z");
 const units = [
-  create(UnitStatusSchema, { id: "api", kind: UnitKind.MANAGED, state: "running", pid: 4242, startedAt: timestampFromMs(now - 93_000), cpuPercent: 1.25, rssBytes: 3n * 1024n * 1024n, health: "healthy", description: "the public HTTP API of the shop" }),
+  create(UnitStatusSchema, { id: "api", kind: UnitKind.MANAGED, state: "running", pid: 4242, startedAt: timestampFromMs(now - 93_000), cpuPercent: 1.25, rssBytes: 3n * 1024n * 1024n, usageSampled: true, health: "healthy", description: "the public HTTP API of the shop" }),
   create(UnitStatusSchema, { id: "flaky", kind: UnitKind.MANAGED, state: "failed", restarts: 3, lastExit: "code 1" }),
   create(UnitStatusSchema, { id: "nightly", kind: UnitKind.SCHEDULED, state: "scheduled", nextRun: timestampFromMs(now + 4_000), lastExit: "code 0" }),
   create(UnitStatusSchema, { id: "echo", kind: UnitKind.INTEGRATED, state: "idle" }),
@@ -46,6 +46,14 @@ describe("hsu ps table", () => {
     expect(j).toMatchObject({ id: "api", kind: "managed", state: "running", pid: 4242, uptimeMs: 93_000, restarts: 0, cpuPercent: 1.3, health: "healthy", description: "the public HTTP API of the shop", nextRun: null });
     expect(statusJson(units[2]!, now).nextRun).toBe("2026-01-01T12:00:04.000Z");
   });
+  it("gives null CPU and RSS (and '-' in the table) until the process was sampled, never a made-up 0", () => {
+    const fresh = create(UnitStatusSchema, { id: "fresh", kind: UnitKind.MANAGED, state: "running", pid: 4243 });
+    expect(statusJson(fresh, now)).toMatchObject({ cpuPercent: null, rssBytes: null });
+    expect(statusJson(units[1]!, now)).toMatchObject({ cpuPercent: null, rssBytes: null });
+    expect(psTable([fresh], { color: false, now }).split("\n")[1]).toMatch(/^fresh\s+managed\s+running\s+4243\s+-\s+0\s+-\s+-\s+-$/);
+    const idle = create(UnitStatusSchema, { id: "calm", kind: UnitKind.MANAGED, state: "running", pid: 4244, usageSampled: true });
+    expect(statusJson(idle, now)).toMatchObject({ cpuPercent: 0, rssBytes: 0 });
+  });
   it("asks /proc when the master does not know when an adopted process started", () => {
     const adopted = create(UnitStatusSchema, { id: "legacy", kind: UnitKind.UNMANAGED, state: "attached", pid: process.pid });
     const j = statusJson(adopted, now, () => now - 86_400_000);
@@ -55,5 +63,31 @@ describe("hsu ps table", () => {
     expect(started).toBeLessThanOrEqual(Date.now());
     expect(Math.abs(started - (Date.now() - process.uptime() * 1000))).toBeLessThan(2_000);
     expect(procStartTime(2 ** 22 + 1)).toBeUndefined();
+  });
+});
+
+describe("states on the wire", () => {
+  it("shows the typed state, falls back to the text from an older master", () => {
+    const typed = create(UnitStatusSchema, { id: "a", unitState: UnitState.BACKOFF, lastExit: "code 2" });
+    expect(statusJson(typed, now).state).toBe("backoff");
+    expect(psTable([typed], { color: false, now }).split("\n")[1]).toMatch(/^a\s+unknown\s+backoff \(exit 2\)/);
+    expect(statusJson(create(UnitStatusSchema, { id: "b", state: "attached" }), now).state).toBe("attached");
+    expect(summaryLine([{ state: "failed" }, { state: "from-the-future" }, { state: "running" }], false)).toBe("3 units: 1 running, 1 failed, 1 from-the-future");
+  });
+});
+
+describe("hsu ps <name...>", () => {
+  const pool = [
+    create(UnitStatusSchema, { id: "web", state: "running" }),
+    create(UnitStatusSchema, { id: "workers-0", state: "running", pool: "workers" }),
+    create(UnitStatusSchema, { id: "workers-1", state: "running", pool: "workers" }),
+  ];
+  it("keeps only the named units; a pool name stands for its replicas", () => {
+    expect(selectUnits(pool, []).map((u) => u.id)).toEqual(["web", "workers-0", "workers-1"]);
+    expect(selectUnits(pool, ["workers-1"]).map((u) => u.id)).toEqual(["workers-1"]);
+    expect(selectUnits(pool, ["workers", "web"]).map((u) => u.id)).toEqual(["web", "workers-0", "workers-1"]);
+  });
+  it("names every unknown name", () => {
+    expect(() => selectUnits(pool, ["web", "ghost", "wrokers"])).toThrow('no unit "ghost", "wrokers"; `hsu ps` lists them');
   });
 });

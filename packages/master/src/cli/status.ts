@@ -1,6 +1,8 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { HsuError } from "@hsu/client";
 import { UnitKind, type UnitStatus } from "@hsu/proto";
 import { readFileSync } from "node:fs";
+import { isUnitState, stateFromWire, unitStates, type UnitState } from "../daemon/state.ts";
 import { formatBytes, formatDuration, paint, relativeTime, stateColor, table, type Color } from "./format.ts";
 
 const kindName: Record<number, string> = {
@@ -20,14 +22,30 @@ export interface StatusJson {
   startedAt: string | null;
   uptimeMs: number | null;
   restarts: number;
-  cpuPercent: number;
-  rssBytes: number;
+  /** null when the process was never sampled (or none runs). */
+  cpuPercent: number | null;
+  rssBytes: number | null;
   health: string | null;
   address: string | null;
   lastExit: string | null;
   pool: string | null;
   description: string | null;
   nextRun: string | null;
+}
+
+/**
+ * The units `hsu ps <name...>` shows: a unit or replica id names itself, a
+ * pool name its replicas; no names, every unit. An unknown name is an error
+ * that names it (a typo must not look like an empty deployment).
+ */
+export function selectUnits(units: UnitStatus[], names: string[]): UnitStatus[] {
+  if (!names.length) return units;
+  const unknown = names.filter((n) => !units.some((u) => u.id === n || u.pool === n));
+  if (unknown.length) {
+    const list = unknown.map((n) => `"${n}"`).join(", ");
+    throw new HsuError("not_found", `no unit ${list}; \`hsu ps\` lists them`, unknown.length === 1 ? { unit: unknown[0]! } : {});
+  }
+  return units.filter((u) => names.includes(u.id) || names.includes(u.pool));
 }
 
 /** How the table learns when a process really started (adopted processes predate the master). */
@@ -40,13 +58,13 @@ export function statusJson(u: UnitStatus, now: number = Date.now(), startTimeOf?
   return {
     id: u.id,
     kind: kindName[u.kind] ?? "unknown",
-    state: u.state,
+    state: stateFromWire(u.unitState, u.state) ?? u.state,
     pid: u.pid || null,
     startedAt: started !== undefined ? new Date(started).toISOString() : null,
     uptimeMs: started !== undefined && u.pid ? Math.max(0, now - started) : null,
     restarts: u.restarts,
-    cpuPercent: Math.round(u.cpuPercent * 10) / 10,
-    rssBytes: Number(u.rssBytes),
+    cpuPercent: u.usageSampled ? Math.round(u.cpuPercent * 10) / 10 : null,
+    rssBytes: u.usageSampled ? Number(u.rssBytes) : null,
     health: u.health || null,
     address: u.address || null,
     lastExit: u.lastExit || null,
@@ -67,6 +85,8 @@ export interface PsTableOptions {
   maxWidth?: number;
 }
 
+// States whose row carries the last exit, because it is why the unit is there.
+const showsLastExit: ReadonlySet<string> = new Set<UnitState>(["failed", "backoff", "gone"]);
 const healthColor = (h: string): Color => (h === "healthy" ? "green" : h === "unhealthy" ? "red" : "gray");
 // "code 1" reads as "exit 1" next to a state.
 const exitText = (lastExit: string) => lastExit.replace(/^code /, "exit ");
@@ -78,7 +98,7 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
   const { color } = options;
   const rows = units.map((u) => {
     const j = statusJson(u, now, options.startTimeOf);
-    const troubled = ["failed", "backoff", "gone"].includes(j.state) && j.lastExit;
+    const troubled = showsLastExit.has(j.state) && j.lastExit;
     const state = troubled ? `${j.state} (${exitText(j.lastExit!)})` : j.state;
     const time =
       j.uptimeMs !== null ? formatDuration(j.uptimeMs) : j.nextRun ? `next ${relativeTime(Date.parse(j.nextRun), now)}` : j.state === "idle" ? "on demand" : "-";
@@ -89,8 +109,8 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
       j.pid ? String(j.pid) : "-",
       time,
       j.restarts ? paint(String(j.restarts), "yellow", color) : "0",
-      j.pid ? `${j.cpuPercent.toFixed(1)}%` : "-",
-      formatBytes(j.rssBytes),
+      j.cpuPercent !== null ? `${j.cpuPercent.toFixed(1)}%` : "-",
+      j.rssBytes !== null ? formatBytes(j.rssBytes) : "-",
       j.health ? paint(j.health, healthColor(j.health), color) : "-",
     ];
     if (options.wide) row.push(j.address ?? "-", j.lastExit ? exitText(j.lastExit) : "-", j.description ?? "");
@@ -108,7 +128,6 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
   return table(header, rows, { right: [3, 5, 6, 7], color });
 }
 
-const summaryOrder = ["running", "ready", "attached", "starting", "backoff", "stopping", "idle", "scheduled", "stopped", "exited", "failed", "gone"];
 
 /** "8 units: 6 running, 1 idle, 1 failed" - the line under a table, so trouble shows without reading every row. */
 export function summaryLine(units: { state: string }[], color: boolean): string {
@@ -118,7 +137,8 @@ export function summaryLine(units: { state: string }[], color: boolean): string 
   const parts = states.map((s) => paint(`${counts.get(s)} ${s}`, stateColor(s), color));
   return `${units.length} unit${units.length === 1 ? "" : "s"}${parts.length ? `: ${parts.join(", ")}` : ""}`;
 }
-const rank = (s: string) => (summaryOrder.includes(s) ? summaryOrder.indexOf(s) : summaryOrder.length);
+// The order of the one state list; a state this CLI does not know goes last.
+const rank = (s: string) => (isUnitState(s) ? unitStates.indexOf(s) : unitStates.length);
 
 /** The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`. */
 export { toStatus as viewToStatus } from "../control/service.ts";

@@ -2,10 +2,11 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HsuError } from "@hsu/client";
-import { checkBearer, listenH2c, type H2cListener } from "@hsu/transport";
+import { checkBearer, listenH2c, type ConnectionLimits, type ConnectionStats, type H2cListener } from "@hsu/transport";
 import { chmod, mkdir } from "node:fs/promises";
 import type * as http2 from "node:http2";
 import { dirname } from "node:path";
+import { openFileLimit, tcpControlLimits, unixControlLimits } from "./fd-budget.ts";
 
 /** Options for {@link listenControl}. */
 export interface ControlListenOptions {
@@ -18,12 +19,16 @@ export interface ControlListenOptions {
   routes: (router: ConnectRouter) => void;
   /** Requests no route matched (the unit proxy); always HTTP/2 here. */
   fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  /** Connection caps and deadlines of the TCP port (default: sized from the fd limit, see tcpControlLimits). */
+  tcpLimits?: ConnectionLimits;
 }
 
 /** The master's control endpoints. */
 export interface ControlListeners {
   readonly socketPath: string;
   readonly tcpAddress: string | undefined;
+  /** What the TCP port's connection limits did so far (undefined without TCP). */
+  tcpStats(): ConnectionStats | undefined;
   close(): Promise<void>;
 }
 
@@ -57,7 +62,7 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
   const previous = process.umask(0o177);
   let unix: H2cListener;
   try {
-    unix = await listenH2c(`unix:${options.socketPath}`, handler([]));
+    unix = await listenH2c(`unix:${options.socketPath}`, handler([]), { limits: unixControlLimits });
   } finally {
     process.umask(previous);
   }
@@ -70,18 +75,27 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
     }
     const tcpHandler = handler([requireToken(options.token)]);
     // The unit proxy over TCP needs the token too.
-    tcp = await listenH2c(options.tcp, (req, res) => {
-      if (checkBearer(req.headers.authorization, options.token) !== "ok" && req.headers["hsu-unit"]) {
-        res.writeHead(200, { "content-type": "application/grpc", "grpc-status": String(Code.Unauthenticated), "grpc-message": "missing or wrong token" });
-        res.end();
-        return;
-      }
-      tcpHandler(req, res);
-    });
+    // Until a connection has sent one request with the token it is a stranger: capped, and cut after a few seconds.
+    const tcpListener: H2cListener = await listenH2c(
+      options.tcp,
+      (req, res) => {
+        const authorized = checkBearer(req.headers.authorization, options.token) === "ok";
+        if (authorized && req.stream.session) tcpListener.trust(req.stream.session);
+        if (!authorized && req.headers["hsu-unit"]) {
+          res.writeHead(200, { "content-type": "application/grpc", "grpc-status": String(Code.Unauthenticated), "grpc-message": "missing or wrong token" });
+          res.end();
+          return;
+        }
+        tcpHandler(req, res);
+      },
+      { limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()) },
+    );
+    tcp = tcpListener;
   }
   return {
     socketPath: options.socketPath,
     tcpAddress: tcp?.address,
+    tcpStats: () => tcp?.connectionStats(),
     async close() {
       await Promise.all([unix.close(), tcp?.close()]);
     },

@@ -4,7 +4,9 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client";
 import { ControlService, UnitKind, UnitStatusSchema, type UnitStatus } from "@hsu/proto";
 import { parseDeployment, SpecError } from "../config/index.ts";
+import { inHsuYaml } from "../daemon/config-key.ts";
 import type { Master, UnitStatusView } from "../daemon/master.ts";
+import { wireState } from "../daemon/state.ts";
 
 const kinds: Record<UnitStatusView["kind"], UnitKind> = {
   managed: UnitKind.MANAGED,
@@ -20,11 +22,13 @@ export function toStatus(v: UnitStatusView): UnitStatus {
     id: v.id,
     kind: kinds[v.kind],
     state: v.state,
+    unitState: wireState(v.state),
     pid: v.pid ?? 0,
     ...(v.startedAt !== undefined ? { startedAt: timestampFromMs(v.startedAt) } : {}),
     restarts: v.restarts,
-    cpuPercent: v.cpuPercent,
-    rssBytes: BigInt(Math.round(v.rssBytes)),
+    cpuPercent: v.cpuPercent ?? 0,
+    rssBytes: BigInt(Math.round(v.rssBytes ?? 0)),
+    usageSampled: v.cpuPercent !== undefined && v.rssBytes !== undefined,
     health: v.health,
     address: v.address,
     lastExit: v.lastExit,
@@ -40,7 +44,7 @@ async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof ConnectError) throw e;
-    throw HsuError.from(e).toConnectError();
+    throw HsuError.from(inHsuYaml(e)).toConnectError();
   }
 }
 
@@ -51,12 +55,17 @@ export function controlService(master: Master, onShutdown: () => void): ServiceI
     if (!views.length) throw new ConnectError(`no unit "${id}"`, Code.NotFound);
     return toStatus(views[0]!);
   };
+  // Every unit an id addressed (a pool name: each replica), first as `unit` for older clients.
+  const addressed = (id: string) => {
+    const units = master.get(id).map(toStatus);
+    return { ...(units[0] ? { unit: units[0] } : {}), units };
+  };
   return {
     listUnits: () => guard(() => ({ units: master.list().map(toStatus) })),
     getUnit: (req) => guard(() => ({ unit: one(req.id) })),
-    startUnit: (req) => guard(async () => (await master.start(req.id), { unit: one(req.id) })),
-    stopUnit: (req) => guard(async () => (await master.stop(req.id), { unit: one(req.id) })),
-    restartUnit: (req) => guard(async () => (await master.restart(req.id), { unit: one(req.id) })),
+    startUnit: (req) => guard(async () => (await master.start(req.id), addressed(req.id))),
+    stopUnit: (req) => guard(async () => (await master.stop(req.id), addressed(req.id))),
+    restartUnit: (req) => guard(async () => (await master.restart(req.id), addressed(req.id))),
     scalePool: (req) =>
       guard(async () => {
         await master.scale(req.pool, req.replicas);
@@ -95,6 +104,8 @@ export function controlService(master: Master, onShutdown: () => void): ServiceI
               unit: e.unit,
               fromState: e.from,
               toState: e.to,
+              fromUnitState: wireState(e.from),
+              toUnitState: wireState(e.to),
               reason: e.reason,
               time: timestampFromMs(e.time),
               ...(typeof e.exitCode === "number" ? { exitCode: e.exitCode } : {}),

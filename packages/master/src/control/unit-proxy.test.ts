@@ -1,6 +1,7 @@
-import { Code, createClient } from "@connectrpc/connect";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@hsu/proto";
-import { mkdtempSync } from "node:fs";
+import { createUnitTransport } from "@hsu/transport";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,12 +11,24 @@ import { parseDeployment } from "../config/index.ts";
 import { runMaster, type RunningMaster } from "../daemon/run.ts";
 
 const unitScript = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "unit.ts");
+const headersScript = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "test-fixtures", "headers-unit.ts");
+const token = "control-token-that-must-stay-with-the-master";
 let running: RunningMaster;
 let socket: string;
+let dir: string;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "hsu-proxy-"));
-  const spec = `units:
+  dir = mkdtempSync(join(tmpdir(), "hsu-proxy-"));
+  writeFileSync(join(dir, "token"), `${token}\n`, { mode: 0o600 });
+  const spec = `master:
+  control:
+    tcp: 127.0.0.1:0
+    token_file: token
+units:
+  headers:
+    kind: integrated
+    command: ${process.execPath}
+    args: ["--conditions=@hsu/source", "${headersScript}"]
   echo:
     kind: integrated
     command: ${process.execPath}
@@ -30,7 +43,10 @@ beforeAll(async () => {
   await running.master.up();
   socket = running.control.socketPath;
 });
-afterAll(() => running.stop());
+afterAll(async () => {
+  await running.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const stateOf = (id: string) => running.master.get(id)[0]!.state;
 
@@ -88,5 +104,50 @@ describe("calls to units through the master", () => {
     expect(stateOf("echo")).toBe("idle");
     await echo.echo({ message: "again" });
     expect(running.master.get("echo")[0]!.pid).not.toBe(first);
+  });
+});
+
+describe("what the proxy forwards to a unit", () => {
+  // The headers unit answers with every request header it received.
+  const seenBy = async (transport: ReturnType<typeof createUnitTransport>) =>
+    JSON.parse((await createClient(EchoService, transport).echo({ message: "" })).message) as Record<string, string>;
+  const metadata = (set: Record<string, string>) => ({
+    interceptors: [
+      ((next) => (req) => {
+        for (const [k, v] of Object.entries(set)) req.header.set(k, v);
+        return next(req);
+      }) satisfies Interceptor,
+    ],
+  });
+  const hostile = {
+    "hsu-unit": "headers",
+    cookie: "session=secret",
+    "proxy-authorization": "Basic c2VjcmV0",
+    "hsu-caller": "reserved for the master",
+    "x-request-id": "req-42",
+    "tenant-bin": Buffer.from([1, 2, 3]).toString("base64"),
+  };
+
+  it("over TCP with the control token: the unit never sees the token, custom metadata arrives", async () => {
+    const tcp = running.control.tcpAddress!;
+    const seen = await seenBy(createUnitTransport(tcp, { token, ...metadata(hostile) }));
+    expect(Object.values(seen).join("\n")).not.toContain(token);
+    for (const k of ["authorization", "proxy-authorization", "cookie", "hsu-unit", "hsu-caller", "connection", "keep-alive", "upgrade"]) expect(seen).not.toHaveProperty(k);
+    expect(seen).toMatchObject({ "x-request-id": "req-42", "tenant-bin": "AQID", "content-type": expect.stringMatching(/^application\/grpc/) });
+  });
+
+  it("over the Unix socket: a caller's own authorization is not passed on either", async () => {
+    const seen = await seenBy(createUnitTransport(`unix:${socket}`, { token: "callers-own-secret", ...metadata(hostile) }));
+    expect(seen).not.toHaveProperty("authorization");
+    expect(seen).not.toHaveProperty("cookie");
+    expect(seen).not.toHaveProperty("hsu-unit");
+    expect(seen["x-request-id"]).toBe("req-42");
+  });
+
+  it("over TCP without the token: refused before the unit is reached", async () => {
+    const err = await createClient(EchoService, createUnitTransport(running.control.tcpAddress!, metadata({ "hsu-unit": "headers" })))
+      .echo({ message: "" })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: Code.Unauthenticated });
   });
 });

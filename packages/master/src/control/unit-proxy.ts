@@ -1,6 +1,7 @@
 import { parseAddress } from "@hsu/transport";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { forwardableHeaders as forwardable } from "./unit-headers.ts";
 
 /** A running unit to forward one call to; `release` marks the call ended. */
 export interface ProxyTarget {
@@ -12,14 +13,6 @@ export interface ProxyTarget {
 export type ResolveTarget = (unit: string, signal: AbortSignal) => Promise<ProxyTarget>;
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
-// Connection-level headers (and, below, every pseudo-header) are not forwarded as such.
-const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "hsu-unit"]);
-
-function forwardable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) if (!HOP.has(k) && !k.startsWith(":") && v !== undefined) out[k] = v;
-  return out;
-}
 
 function grpcError(res: http2.Http2ServerResponse, code: number, message: string): void {
   if (res.writableEnded || res.stream.destroyed) return;
@@ -46,7 +39,9 @@ function guard(res: http2.Http2ServerResponse, unit: string, step: () => void): 
  * carries `hsu-unit: <id>` metadata is forwarded, byte for byte (frames,
  * headers, trailers, streams both ways, back-pressure), to that unit - which
  * is woken first when it is started on demand, and counted as in flight until
- * the call ends, so idle shutdown never cuts a call short.
+ * the call ends, so idle shutdown never cuts a call short. Headers pass
+ * through one rule ({@link forwardable}): credentials, `hsu-*` metadata and
+ * connection headers never reach the unit.
  */
 export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
   const sessions = new Map<string, http2.ClientHttp2Session>();

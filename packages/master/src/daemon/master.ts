@@ -32,10 +32,10 @@ import { checkStateDir, ownerMark } from "./state-dir.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 
-/** A unit as `hsu ps` shows it, with its resources. */
+/** A unit as `hsu ps` shows it, with its resources (undefined until its process was sampled). */
 export interface UnitStatusView extends UnitView {
-  cpuPercent: number;
-  rssBytes: number;
+  cpuPercent: number | undefined;
+  rssBytes: number | undefined;
 }
 
 /** What `apply` changed. */
@@ -135,6 +135,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     return s;
   };
 
+  // A slot's own id addresses the whole slot (a pool); a replica id, that member only.
+  const addressed = <T>(id: string, act: (s: Slot, member: string | undefined) => T): T => {
+    const s = slot(id);
+    return act(s, s.id === id ? undefined : id);
+  };
+
   // One /proc scan a second for every unit's resources.
   const sampleTimer = setInterval(() => {
     const pids = [...slots.values()].flatMap((s) => s.views().map((v) => v.pid)).filter((p): p is number => p !== undefined);
@@ -156,7 +162,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       return [];
     }
   };
-  const withUsage = (v: UnitView): UnitStatusView => ({ ...v, ...(v.pid !== undefined ? usage.get(v.pid) : undefined) ?? { cpuPercent: 0, rssBytes: 0 } });
+  // No process, or not sampled yet: unknown, never a made-up 0.
+  const withUsage = (v: UnitView): UnitStatusView => ({ ...v, ...((v.pid !== undefined ? usage.get(v.pid) : undefined) ?? { cpuPercent: undefined, rssBytes: undefined }) });
   // Processes of a previous life of this master: taken over at their unit's start, or stopped.
   const wanted = (unit: string) => {
     const cfg = deployment.units[unit];
@@ -193,11 +200,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       const views = s.views().map(withUsage);
       return s.id === id ? views : views.filter((v) => v.id === id);
     },
-    start: (id) => slot(id).start(),
-    stop: (id) => slot(id).stop(),
-    restart: (id) => slot(id).restart(),
+    start: (id) => addressed(id, (s, member) => s.start(member)),
+    stop: (id) => addressed(id, (s, member) => s.stop(member)),
+    restart: (id) => addressed(id, (s, member) => s.restart(member)),
     async scale(pool, replicas) {
-      const s = slot(pool) as Partial<PoolSlot>;
+      const s = slot(pool) as Partial<PoolSlot> & Slot;
+      if (s.scale && s.id !== pool) throw new HsuError("failed_precondition", `"${pool}" is a replica of pool "${s.id}"; scale the pool: \`hsu scale ${s.id} N\``, { unit: pool });
       if (!s.scale) throw new HsuError("failed_precondition", `"${pool}" is not a pool (give it replicas: N in hsu.yaml)`, { unit: pool });
       await s.scale(replicas);
     },

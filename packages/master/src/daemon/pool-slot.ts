@@ -1,4 +1,4 @@
-import { createPool, type Supervisor } from "@hsu/client";
+import { createPool, HsuError, type Supervisor } from "@hsu/client";
 import type { UnitConfig } from "../config/index.ts";
 import { managedReached, managedView, relayManaged } from "./managed-slot.ts";
 import type { MasterEvent, Slot, UnitView } from "./slot.ts";
@@ -28,6 +28,12 @@ export async function createPoolSlot(
   const startAll = async () => {
     await Promise.all(pool.ids().map((id) => supervisor.start(id)));
   };
+  // A replica id addresses that replica only; no id, the whole pool.
+  const members = (member?: string): string[] => {
+    if (member === undefined) return pool.ids();
+    if (!pool.ids().includes(member)) throw new HsuError("not_found", `no replica "${member}" in pool "${cfg.id}"`, { unit: member });
+    return [member];
+  };
   const slot: PoolSlot = {
     id: cfg.id,
     config: cfg,
@@ -44,19 +50,19 @@ export async function createPoolSlot(
       if (!cfg.autoStart) return;
       await slot.scale(wanted);
     },
-    start: async () => {
-      if (pool.size !== wanted) await slot.scale(wanted);
-      for (const id of pool.ids()) {
+    start: async (member) => {
+      if (member === undefined && pool.size !== wanted) await slot.scale(wanted);
+      for (const id of members(member)) {
         const s = supervisor.get(id).state;
         if (s === "failed" || s === "exited") supervisor.reset(id);
       }
-      await startAll();
+      await Promise.all(members(member).map((id) => supervisor.start(id)));
     },
-    stop: async () => {
-      await Promise.all(pool.ids().map((id) => supervisor.stop(id)));
+    stop: async (member) => {
+      await Promise.all(members(member).map((id) => supervisor.stop(id)));
     },
-    restart: async () => {
-      await Promise.all(pool.ids().map((id) => supervisor.restart(id)));
+    restart: async (member) => {
+      await Promise.all(members(member).map((id) => supervisor.restart(id)));
     },
     reached: async (condition, signal) => {
       await Promise.all(pool.ids().map((id) => managedReached(supervisor, id, condition, signal)));

@@ -1,4 +1,5 @@
 import type { UnitConfig } from "../config/index.ts";
+import type { UnitState } from "./state.ts";
 
 /** How the master relates to a unit (mirrors hsu.master.v1.UnitKind). */
 export type SlotKind = "managed" | "unmanaged" | "integrated" | "pool_replica" | "scheduled";
@@ -7,7 +8,7 @@ export type SlotKind = "managed" | "unmanaged" | "integrated" | "pool_replica" |
 export interface UnitView {
   id: string;
   kind: SlotKind;
-  state: string;
+  state: UnitState;
   pid: number | undefined;
   startedAt: number | undefined;
   restarts: number;
@@ -19,7 +20,11 @@ export interface UnitView {
   nextRun: number | undefined;
 }
 
-/** A state change, whatever the kind of unit. */
+/**
+ * A state change, whatever the kind of unit. `from`/`to` are text because an
+ * integrated unit still reports its library's own states; the control
+ * service types them on the wire (UnitEvent.from_unit_state).
+ */
 export interface MasterEvent {
   unit: string;
   from: string;
@@ -44,10 +49,13 @@ export interface Slot {
   readonly config: UnitConfig;
   /** Brings the unit up as `hsu up` would (an on-demand unit just becomes ready to wake). */
   up(): Promise<void>;
-  /** Starts it now, explicitly (`hsu start`). */
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
+  /**
+   * Starts it now, explicitly (`hsu start`). `member` is one of the ids its
+   * views show (a pool's replica): then only that one; without it, all.
+   */
+  start(member?: string): Promise<void>;
+  stop(member?: string): Promise<void>;
+  restart(member?: string): Promise<void>;
   /** Resolves when the unit reached `condition`; rejects when it cannot any more. */
   reached(condition: Condition, signal: AbortSignal): Promise<void>;
   views(): UnitView[];

@@ -1,7 +1,9 @@
 import { attachUnmanaged, createHealthMonitor, HsuError, type HealthCheckSpec, type HealthMonitor, type ResourceSamplerGroup, type UnmanagedUnit } from "@hsu/client";
 import { readFileSync } from "node:fs";
 import type { UnitConfig } from "../config/index.ts";
+import { inHsuYaml } from "./config-key.ts";
 import type { MasterEvent, Slot } from "./slot.ts";
+import type { UnitState } from "./state.ts";
 import { toUnmanagedInput } from "./unit-specs.ts";
 
 /** An already-running process the master watches and, when allowed, stops. */
@@ -28,9 +30,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
     health.onChange((status, detail) => emit({ unit: cfg.id, from: state, to: state, reason: `health ${status}: ${detail}`, time: Date.now(), restarts: 0 }));
     health.start();
   };
-  let state = "detached";
+  let state: UnitState = "detached";
   let reason = "";
-  const set = (to: string, why: string) => {
+  const set = (to: UnitState, why: string) => {
     emit({ unit: cfg.id, from: state, to, reason: why, time: Date.now(), restarts: 0 });
     state = to;
     reason = why;
@@ -52,8 +54,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
         },
       });
     } catch (e) {
-      set("gone", (e as Error).message);
-      throw e;
+      const err = inHsuYaml(e);
+      set("gone", (err as Error).message);
+      throw err;
     }
   };
   return {
@@ -63,7 +66,9 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
     start: attach,
     stop: async () => {
       if (!unit) throw new HsuError("failed_precondition", "not attached", { unit: cfg.id });
-      await unit.stop();
+      await unit.stop().catch((e: unknown) => {
+        throw inHsuYaml(e);
+      });
     },
     restart: async () => {
       throw new HsuError("failed_precondition", "an unmanaged unit is never restarted by the master", { unit: cfg.id });

@@ -28,9 +28,8 @@ export declare type UnitStatus = Message<"hsu.master.v1.UnitStatus"> & {
   kind: UnitKind;
 
   /**
-   * The lifecycle state: stopped, starting, running, ready, stopping,
-   * backoff, failed, exited (managed); attached, gone (unmanaged); idle
-   * (integrated, not running until called); scheduled (batch).
+   * The lifecycle state as text: the lower-case name of `unit_state`
+   * ("running", "idle", ...). Kept for older clients; use `unit_state`.
    *
    * @generated from field: string state = 3;
    */
@@ -102,6 +101,22 @@ export declare type UnitStatus = Message<"hsu.master.v1.UnitStatus"> & {
    * @generated from field: google.protobuf.Timestamp next_run = 14;
    */
   nextRun?: Timestamp | undefined;
+
+  /**
+   * True when cpu_percent and rss_bytes hold a measurement of the running
+   * process; false when it was never sampled (no process, or not yet), and
+   * then both are 0 and mean "unknown", not "idle".
+   *
+   * @generated from field: bool usage_sampled = 15;
+   */
+  usageSampled: boolean;
+
+  /**
+   * The lifecycle state, typed.
+   *
+   * @generated from field: hsu.master.v1.UnitState unit_state = 16;
+   */
+  unitState: UnitState;
 };
 
 /**
@@ -121,9 +136,8 @@ export declare type UnitStatusJson = {
   kind?: UnitKindJson;
 
   /**
-   * The lifecycle state: stopped, starting, running, ready, stopping,
-   * backoff, failed, exited (managed); attached, gone (unmanaged); idle
-   * (integrated, not running until called); scheduled (batch).
+   * The lifecycle state as text: the lower-case name of `unit_state`
+   * ("running", "idle", ...). Kept for older clients; use `unit_state`.
    *
    * @generated from field: string state = 3;
    */
@@ -195,6 +209,22 @@ export declare type UnitStatusJson = {
    * @generated from field: google.protobuf.Timestamp next_run = 14;
    */
   nextRun?: TimestampJson;
+
+  /**
+   * True when cpu_percent and rss_bytes hold a measurement of the running
+   * process; false when it was never sampled (no process, or not yet), and
+   * then both are 0 and mean "unknown", not "idle".
+   *
+   * @generated from field: bool usage_sampled = 15;
+   */
+  usageSampled?: boolean;
+
+  /**
+   * The lifecycle state, typed.
+   *
+   * @generated from field: hsu.master.v1.UnitState unit_state = 16;
+   */
+  unitState?: UnitStateJson;
 };
 
 /**
@@ -316,7 +346,8 @@ export declare type GetUnitResponseJson = {
 export declare const GetUnitResponseSchema: GenMessage<GetUnitResponse, {jsonType: GetUnitResponseJson}>;
 
 /**
- * StartUnitRequest names the unit to start.
+ * StartUnitRequest names the unit to start: a unit id, a replica id
+ * (`workers-1`: that replica only) or a pool name (every replica).
  *
  * @generated from message hsu.master.v1.StartUnitRequest
  */
@@ -328,7 +359,8 @@ export declare type StartUnitRequest = Message<"hsu.master.v1.StartUnitRequest">
 };
 
 /**
- * StartUnitRequest names the unit to start.
+ * StartUnitRequest names the unit to start: a unit id, a replica id
+ * (`workers-1`: that replica only) or a pool name (every replica).
  *
  * @generated from message hsu.master.v1.StartUnitRequest
  */
@@ -352,9 +384,19 @@ export declare const StartUnitRequestSchema: GenMessage<StartUnitRequest, {jsonT
  */
 export declare type StartUnitResponse = Message<"hsu.master.v1.StartUnitResponse"> & {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatus | undefined;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units: UnitStatus[];
 };
 
 /**
@@ -364,9 +406,19 @@ export declare type StartUnitResponse = Message<"hsu.master.v1.StartUnitResponse
  */
 export declare type StartUnitResponseJson = {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatusJson;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units?: UnitStatusJson[];
 };
 
 /**
@@ -376,7 +428,7 @@ export declare type StartUnitResponseJson = {
 export declare const StartUnitResponseSchema: GenMessage<StartUnitResponse, {jsonType: StartUnitResponseJson}>;
 
 /**
- * StopUnitRequest names the unit to stop.
+ * StopUnitRequest names the unit to stop (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.StopUnitRequest
  */
@@ -388,7 +440,7 @@ export declare type StopUnitRequest = Message<"hsu.master.v1.StopUnitRequest"> &
 };
 
 /**
- * StopUnitRequest names the unit to stop.
+ * StopUnitRequest names the unit to stop (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.StopUnitRequest
  */
@@ -412,9 +464,19 @@ export declare const StopUnitRequestSchema: GenMessage<StopUnitRequest, {jsonTyp
  */
 export declare type StopUnitResponse = Message<"hsu.master.v1.StopUnitResponse"> & {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatus | undefined;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units: UnitStatus[];
 };
 
 /**
@@ -424,9 +486,19 @@ export declare type StopUnitResponse = Message<"hsu.master.v1.StopUnitResponse">
  */
 export declare type StopUnitResponseJson = {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatusJson;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units?: UnitStatusJson[];
 };
 
 /**
@@ -436,7 +508,7 @@ export declare type StopUnitResponseJson = {
 export declare const StopUnitResponseSchema: GenMessage<StopUnitResponse, {jsonType: StopUnitResponseJson}>;
 
 /**
- * RestartUnitRequest names the unit to restart.
+ * RestartUnitRequest names the unit to restart (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.RestartUnitRequest
  */
@@ -448,7 +520,7 @@ export declare type RestartUnitRequest = Message<"hsu.master.v1.RestartUnitReque
 };
 
 /**
- * RestartUnitRequest names the unit to restart.
+ * RestartUnitRequest names the unit to restart (ids as in StartUnitRequest).
  *
  * @generated from message hsu.master.v1.RestartUnitRequest
  */
@@ -472,9 +544,19 @@ export declare const RestartUnitRequestSchema: GenMessage<RestartUnitRequest, {j
  */
 export declare type RestartUnitResponse = Message<"hsu.master.v1.RestartUnitResponse"> & {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatus | undefined;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units: UnitStatus[];
 };
 
 /**
@@ -484,9 +566,19 @@ export declare type RestartUnitResponse = Message<"hsu.master.v1.RestartUnitResp
  */
 export declare type RestartUnitResponseJson = {
   /**
+   * The first of `units` (kept for older clients).
+   *
    * @generated from field: hsu.master.v1.UnitStatus unit = 1;
    */
   unit?: UnitStatusJson;
+
+  /**
+   * Every unit the id addressed: the unit itself, one replica, or each
+   * replica of a pool.
+   *
+   * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
+   */
+  units?: UnitStatusJson[];
 };
 
 /**
@@ -874,6 +966,19 @@ export declare type UnitEvent = Message<"hsu.master.v1.UnitEvent"> & {
    * @generated from field: uint32 restarts = 8;
    */
   restarts: number;
+
+  /**
+   * from_state and to_state, typed (UNSPECIFIED for a state this master
+   * version has no value for).
+   *
+   * @generated from field: hsu.master.v1.UnitState from_unit_state = 9;
+   */
+  fromUnitState: UnitState;
+
+  /**
+   * @generated from field: hsu.master.v1.UnitState to_unit_state = 10;
+   */
+  toUnitState: UnitState;
 };
 
 /**
@@ -923,6 +1028,19 @@ export declare type UnitEventJson = {
    * @generated from field: uint32 restarts = 8;
    */
   restarts?: number;
+
+  /**
+   * from_state and to_state, typed (UNSPECIFIED for a state this master
+   * version has no value for).
+   *
+   * @generated from field: hsu.master.v1.UnitState from_unit_state = 9;
+   */
+  fromUnitState?: UnitStateJson;
+
+  /**
+   * @generated from field: hsu.master.v1.UnitState to_unit_state = 10;
+   */
+  toUnitState?: UnitStateJson;
 };
 
 /**
@@ -1167,6 +1285,144 @@ export declare type UnitKindJson = "UNIT_KIND_UNSPECIFIED" | "UNIT_KIND_MANAGED"
  * Describes the enum hsu.master.v1.UnitKind.
  */
 export declare const UnitKindSchema: GenEnum<UnitKind, UnitKindJson>;
+
+/**
+ * UnitState is a unit's lifecycle state, one list for every kind (a kind
+ * uses the states that apply to it).
+ *
+ * @generated from enum hsu.master.v1.UnitState
+ */
+export enum UnitState {
+  /**
+   * @generated from enum value: UNIT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not running, and not asked to run (managed).
+   *
+   * @generated from enum value: UNIT_STATE_STOPPED = 1;
+   */
+  STOPPED = 1,
+
+  /**
+   * Spawned; not yet running (or, for an integrated unit, not registered).
+   *
+   * @generated from enum value: UNIT_STATE_STARTING = 2;
+   */
+  STARTING = 2,
+
+  /**
+   * The process runs.
+   *
+   * @generated from enum value: UNIT_STATE_RUNNING = 3;
+   */
+  RUNNING = 3,
+
+  /**
+   * Running and ready: healthy, or registered (integrated).
+   *
+   * @generated from enum value: UNIT_STATE_READY = 4;
+   */
+  READY = 4,
+
+  /**
+   * Asked to stop; waiting for the process to exit.
+   *
+   * @generated from enum value: UNIT_STATE_STOPPING = 5;
+   */
+  STOPPING = 5,
+
+  /**
+   * An explicit restart is in progress.
+   *
+   * @generated from enum value: UNIT_STATE_RESTARTING = 6;
+   */
+  RESTARTING = 6,
+
+  /**
+   * Being ended because it failed (unhealthy, over a limit).
+   *
+   * @generated from enum value: UNIT_STATE_KILLING = 7;
+   */
+  KILLING = 7,
+
+  /**
+   * Exited; waiting for the restart delay.
+   *
+   * @generated from enum value: UNIT_STATE_BACKOFF = 8;
+   */
+  BACKOFF = 8,
+
+  /**
+   * Exited on its own; the restart policy does not bring it back.
+   *
+   * @generated from enum value: UNIT_STATE_EXITED = 9;
+   */
+  EXITED = 9,
+
+  /**
+   * Retries ran out or the breaker opened; needs `hsu start`.
+   *
+   * @generated from enum value: UNIT_STATE_FAILED = 10;
+   */
+  FAILED = 10,
+
+  /**
+   * Unmanaged: not attached to a process yet.
+   *
+   * @generated from enum value: UNIT_STATE_DETACHED = 11;
+   */
+  DETACHED = 11,
+
+  /**
+   * Unmanaged: watching its process.
+   *
+   * @generated from enum value: UNIT_STATE_ATTACHED = 12;
+   */
+  ATTACHED = 12,
+
+  /**
+   * Unmanaged: its process is gone (or was never found).
+   *
+   * @generated from enum value: UNIT_STATE_GONE = 13;
+   */
+  GONE = 13,
+
+  /**
+   * Integrated: not running; started by the first call.
+   *
+   * @generated from enum value: UNIT_STATE_IDLE = 14;
+   */
+  IDLE = 14,
+
+  /**
+   * Scheduled: waiting for its next run.
+   *
+   * @generated from enum value: UNIT_STATE_SCHEDULED = 15;
+   */
+  SCHEDULED = 15,
+
+  /**
+   * Released by the master; it will not run again.
+   *
+   * @generated from enum value: UNIT_STATE_CLOSED = 16;
+   */
+  CLOSED = 16,
+}
+
+/**
+ * UnitState is a unit's lifecycle state, one list for every kind (a kind
+ * uses the states that apply to it).
+ *
+ * @generated from enum hsu.master.v1.UnitState
+ */
+export declare type UnitStateJson = "UNIT_STATE_UNSPECIFIED" | "UNIT_STATE_STOPPED" | "UNIT_STATE_STARTING" | "UNIT_STATE_RUNNING" | "UNIT_STATE_READY" | "UNIT_STATE_STOPPING" | "UNIT_STATE_RESTARTING" | "UNIT_STATE_KILLING" | "UNIT_STATE_BACKOFF" | "UNIT_STATE_EXITED" | "UNIT_STATE_FAILED" | "UNIT_STATE_DETACHED" | "UNIT_STATE_ATTACHED" | "UNIT_STATE_GONE" | "UNIT_STATE_IDLE" | "UNIT_STATE_SCHEDULED" | "UNIT_STATE_CLOSED";
+
+/**
+ * Describes the enum hsu.master.v1.UnitState.
+ */
+export declare const UnitStateSchema: GenEnum<UnitState, UnitStateJson>;
 
 /**
  * ControlService is the master's one control interface. The `hsu` CLI, and
