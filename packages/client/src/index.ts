@@ -43,8 +43,9 @@ export {
   type HealthStatus,
 } from "./health/index.ts";
 
-// Resources: /proc sampling, limits (cgroups, rlimits, monitor).
+// Resources: /proc sampling, containment and limits (cgroups, rlimits, monitor).
 export {
+  createCgroupHome,
   createResourceSampler,
   createResourceSamplerGroup,
   createLimitPlanner,
@@ -56,6 +57,8 @@ export {
   type ResourceSampler,
   type ResourceSamplerGroup,
   type ResourceUsage,
+  type CgroupHome,
+  type CgroupReapReport,
   type HostCapabilities,
 } from "./resources/index.ts";
 
