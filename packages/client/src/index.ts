@@ -51,6 +51,7 @@ export {
   createLimitPlanner,
   createLimitMonitorFactory,
   describeHostCapabilities,
+  describeLeftovers,
   formatHostCapabilities,
   validateResourceLimits,
   type ResourceLimits,

@@ -1,5 +1,6 @@
 import {
   buildDependencyGraph,
+  createCgroupHome,
   createDurableOs,
   createLimitMonitorFactory,
   createLimitPlanner,
@@ -13,6 +14,8 @@ import {
   startInOrder,
   stopInReverse,
   type DependencyGraph,
+  describeLeftovers,
+  type CgroupReapReport,
   type LogCollector,
   type LogLine,
   type Registrar,
@@ -98,6 +101,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = createHash("sha256").update(realpathSync(m.stateDir)).digest("hex").slice(0, 16);
   const os = createDurableOs({ stateDir: m.stateDir, owner });
+  // Every unit's cgroup is hsu-<owner>/<unit>: the next master with this state dir finds what a crash left.
+  const cgroups = createCgroupHome({ owner });
   // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
   const healthMonitorFactory = (unit: string, target: { pid: number }) =>
     createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
@@ -105,7 +110,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     logSink: logs,
     os,
     healthMonitorFactory,
-    limitPlanner: createLimitPlanner(),
+    limitPlanner: createLimitPlanner({ cgroups }),
     limitMonitorFactory: createLimitMonitorFactory(),
   });
   const registrar: Registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
@@ -177,6 +182,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const recovery = await os.recover(m.onRestart, wanted);
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
   if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
+  // The re-adopted keep their cgroups; every other one the previous life left is emptied (setsid escapees too) and removed.
+  const reaped = async (why: string, report: CgroupReapReport) => {
+    if (report.removed.length) log(`removed ${report.removed.length} cgroup(s) ${why}: ${report.removed.join(", ")}${report.killed.length ? ` (killed ${report.killed.join(", ")})` : ""}`);
+    if (report.survivors.length) log(`warning: ${describeLeftovers(report.survivors)}`);
+  };
+  await reaped("left by the previous master", await cgroups.reap(recovery.adoptable));
 
   const upSet = async (ids?: Set<string>) => {
     const controller = new AbortController();
@@ -194,6 +205,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       } finally {
         const dropped = await os.dropUnclaimed();
         if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
+        await reaped("of the previous master's units that are not started", await cgroups.reap());
       }
     },
     list: () => [...slots.values()].flatMap(viewsOf).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
@@ -277,6 +289,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
           },
         });
         await supervisor.shutdown();
+        await reaped("at shutdown", await cgroups.close());
         await registrar.close();
         await logs.close();
         return ids;
