@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { chown, mkdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createSystemClock, type Clock } from "../clock.ts";
@@ -82,6 +83,8 @@ export interface CgroupHome {
   reap(keep?: Iterable<string>): Promise<CgroupReapReport>;
   /** reap() of everything not in use, then removes the `hsu-<owner>` directories themselves. */
   close(): Promise<CgroupReapReport>;
+  /** The unit cgroup name of this owner that process `pid` is in (from /proc), if any. */
+  unitOf(pid: number): string | undefined;
 }
 
 /** The directory name of a unit's cgroup: the id where it is a safe name, else a readable prefix plus a hash. */
@@ -205,6 +208,20 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
       return { dirs, joinDirs, ...(uncontained !== undefined ? { uncontained } : {}), release };
     },
     reap,
+    unitOf(pid) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+      } catch {
+        return undefined;
+      }
+      const marker = `/${group}/`;
+      for (const line of text.split("\n")) {
+        const at = line.indexOf(marker);
+        if (at >= 0) return line.slice(at + marker.length).split("/")[0];
+      }
+      return undefined;
+    },
     async close() {
       const report = await reap();
       await removeGroupDirs();

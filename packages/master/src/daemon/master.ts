@@ -100,9 +100,13 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines });
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = createHash("sha256").update(realpathSync(m.stateDir)).digest("hex").slice(0, 16);
-  const os = createDurableOs({ stateDir: m.stateDir, owner });
   // Every unit's cgroup is hsu-<owner>/<unit>: the next master with this state dir finds what a crash left.
   const cgroups = createCgroupHome({ owner });
+  const sameUnit = (a: number, b: number) => {
+    const unit = cgroups.unitOf(a);
+    return unit !== undefined && unit === cgroups.unitOf(b);
+  };
+  const os = createDurableOs({ stateDir: m.stateDir, owner, sameUnit });
   // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
   const healthMonitorFactory = (unit: string, target: { pid: number }) =>
     createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
