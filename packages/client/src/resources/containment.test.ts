@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -133,6 +133,41 @@ describe.skipIf(!contained)(`containment on this host (${host.containment.reason
       expect(existsSync(dir)).toBe(false);
     });
   }
+
+  const freezer = host.containment.version === "v2" ? v1Containment("freezer", "freeze") : undefined;
+  it.skipIf(!freezer)("names a process that cannot die by the deadline (frozen elsewhere) and still reports the stop", async () => {
+    const home = createCgroupHome({ owner: `test-${process.pid}-frozen`, emptyTimeoutMs: 300 });
+    homes.push(home);
+    const { id, unit, escaped, events } = makeUnit("stay", { home, drainMs: 100 });
+    await unit.start();
+    const pid = await escaped();
+    // A v1-frozen process takes its SIGKILL only once thawed.
+    const ice = join(freezer!.containment.parentDir!, `hsu-test-${process.pid}-ice`);
+    mkdirSync(ice);
+    try {
+      writeFileSync(join(ice, "cgroup.procs"), String(pid));
+      writeFileSync(join(ice, "freezer.state"), "FROZEN");
+      const end = Date.now() + 5000;
+      while (readFileSync(join(ice, "freezer.state"), "utf8").trim() !== "FROZEN" && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      const s = await unit.stop();
+      expect(s.state).toBe("stopped");
+      const dir = await unitDir(home, id);
+      // And, as it still holds the unit's output, the pipes are closed after the drain timeout.
+      expect(warnings(events)).toEqual([
+        `the unit's cgroup could not be emptied: unit "${id}": processes ${pid} survived SIGKILL in cgroup ${dir}`,
+        expect.stringMatching(/^output of pid \d+ still open after its process group ended/),
+      ]);
+      expect(alive(pid)).toBe(true);
+    } finally {
+      writeFileSync(join(ice, "freezer.state"), "THAWED");
+      const end = Date.now() + 5000;
+      while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      rmdirSync(ice);
+    }
+    expect(alive(pid)).toBe(false);
+    // The cgroup left behind goes with the next reap.
+    expect((await home.reap()).removed).toEqual([id]);
+  });
 
   it("a restarted owner reaps the cgroups of units it does not keep, and keeps the others", async () => {
     const owner = `test-${process.pid}-crash`;
