@@ -43,19 +43,23 @@ export {
   type HealthStatus,
 } from "./health/index.ts";
 
-// Resources: /proc sampling, limits (cgroups, rlimits, monitor).
+// Resources: /proc sampling, containment and limits (cgroups, rlimits, monitor).
 export {
+  createCgroupHome,
   createResourceSampler,
   createResourceSamplerGroup,
   createLimitPlanner,
   createLimitMonitorFactory,
   describeHostCapabilities,
+  describeLeftovers,
   formatHostCapabilities,
   validateResourceLimits,
   type ResourceLimits,
   type ResourceSampler,
   type ResourceSamplerGroup,
   type ResourceUsage,
+  type CgroupHome,
+  type CgroupReapReport,
   type HostCapabilities,
 } from "./resources/index.ts";
 // The one /proc reader, for masters that look for processes (their units, a lock holder) themselves.

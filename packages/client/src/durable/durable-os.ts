@@ -20,6 +20,11 @@ export interface DurableOsOptions {
   base?: OsProcessApi;
   /** Time source of offset flushes, stop deadlines and polling (the system clock by default). */
   clock?: Clock;
+  /**
+   * Whether two processes belong to one unit (e.g. both in its cgroup). A marked process that
+   * left the group of a unit being re-adopted (setsid) is then kept with it, not stopped as a duplicate.
+   */
+  sameUnit?: (leader: number, other: number) => boolean;
 }
 
 /** What recovery found and did after a master restart. */
@@ -187,7 +192,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       for (const p of markedLeaders(options.owner)) {
         if (known.has(p.pid)) continue;
         const waiting = p.unit ? pending.get(p.unit) : undefined;
-        if (waiting?.pid === p.pid) continue;
+        if (waiting && (waiting.pid === p.pid || options.sameUnit?.(waiting.pid, p.pid))) continue;
         await stopLeader(p.pid, p.startTime, gracefulMs, clock);
         report.stopped.push(p.pid);
       }

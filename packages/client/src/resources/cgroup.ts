@@ -1,17 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { chown, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { HsuError } from "../errors.ts";
+import { readdir, readFile } from "node:fs/promises";
 import type { CgroupController, HostCapabilities } from "./host.ts";
 import type { IoBandwidth, ResourceLimits } from "./limits.ts";
-
-/** The cgroups created for one unit (one per v1 hierarchy, or one v2 cgroup). */
-export interface UnitCgroups {
-  /** Directories whose cgroup.procs the unit's process must join. */
-  dirs: string[];
-  /** Kills anything left inside and removes the cgroups. */
-  release(): Promise<void>;
-}
 
 /** A setting to write into a unit's cgroup: file name and content. */
 export interface CgroupSetting {
@@ -88,84 +77,4 @@ async function wholeDisks(): Promise<string[]> {
   const names = (await readdir("/sys/block").catch(() => [] as string[])).filter((n) => !/^(loop|ram|zram)/.test(n));
   const devs = await Promise.all(names.map((n) => readFile(`/sys/block/${n}/dev`, "utf8").then((t) => t.trim(), () => "")));
   return devs.filter(Boolean);
-}
-
-/**
- * Creates the cgroups of one unit (`hsu-<unit>-<random>` under the master's
- * own cgroup in each hierarchy) and writes its settings. On any failure the
- * cgroups created so far are removed again.
- */
-export async function createUnitCgroups(
-  unit: string,
-  settings: CgroupSetting[],
-  host: HostCapabilities,
-  owner?: { uid: number; gid: number },
-): Promise<UnitCgroups> {
-  const name = `hsu-${unit.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64)}-${randomBytes(4).toString("hex")}`;
-  const byParent = new Map<string, CgroupSetting[]>();
-  for (const s of settings) {
-    const parent = host.controllers[s.controller].parentDir!;
-    byParent.set(parent, [...(byParent.get(parent) ?? []), s]);
-  }
-  const dirs: string[] = [];
-  const release = () => removeCgroups(unit, dirs);
-  try {
-    for (const [parent, list] of byParent) {
-      const dir = join(parent, name);
-      await mkdir(dir);
-      dirs.push(dir);
-      for (const s of list) await writeFile(join(dir, s.file), s.value);
-      // A unit running as another user moves itself in (the join wrapper), so it needs write access to cgroup.procs.
-      if (owner) await chown(join(dir, "cgroup.procs"), owner.uid, owner.gid);
-    }
-  } catch (error) {
-    await release().catch(() => undefined);
-    throw new HsuError("internal", `cannot set up the unit's cgroup (${(error as Error).message}); resource limits could not be applied`, { unit }, { cause: error });
-  }
-  return { dirs, release };
-}
-
-/** Pids currently in a cgroup (empty if it is gone). */
-export async function cgroupPids(dir: string): Promise<number[]> {
-  try {
-    return (await readFile(join(dir, "cgroup.procs"), "utf8")).split("\n").filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function removeCgroups(unit: string, dirs: string[]): Promise<void> {
-  const failures: string[] = [];
-  for (const dir of dirs.splice(0)) {
-    if (!(await removeOne(dir))) failures.push(dir);
-  }
-  if (failures.length) {
-    throw new HsuError("internal", `cannot remove cgroup(s) ${failures.join(", ")}: processes keep running in them`, { unit });
-  }
-}
-
-async function removeOne(dir: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await rmdir(dir);
-      return true;
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === "ENOENT") return true;
-      if (code !== "EBUSY") throw error;
-    }
-    // Leftover processes (or ones just exiting): kill them, then wait for the kernel to empty the cgroup.
-    const killed = await writeFile(join(dir, "cgroup.kill"), "1").then(() => true, () => false);
-    if (!killed) {
-      for (const pid of await cgroupPids(dir)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // Already exited between the read and the kill.
-        }
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return false;
 }

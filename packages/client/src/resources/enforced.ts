@@ -1,8 +1,10 @@
 import { readFile } from "node:fs/promises";
+import { describeHostCapabilities, type CgroupController, type HostCapabilities } from "./host.ts";
 import { isVanishedError } from "./proc.ts";
 import type { ResourceLimits } from "./limits.ts";
 
-const unitCgroup = /\/hsu-[^/]+$/;
+// A unit's cgroups are <own cgroup>/hsu-<owner>/<unit> (see cgroup-home.ts).
+const unitCgroup = /\/hsu-[^/]+\/[^/]+$/;
 
 /**
  * The limits the kernel already enforces for this very process: it sits in
@@ -11,7 +13,12 @@ const unitCgroup = /\/hsu-[^/]+$/;
  * CPU quota is not violating it, and RSS (which counts shared file pages)
  * can exceed a memory cgroup's charge without any violation.
  */
-export async function kernelEnforcedLimits(pid: number, limits: ResourceLimits, procRoot = "/proc"): Promise<Set<string>> {
+export async function kernelEnforcedLimits(
+  pid: number,
+  limits: ResourceLimits,
+  procRoot = "/proc",
+  host?: HostCapabilities,
+): Promise<Set<string>> {
   const enforced = new Set<string>();
   let cgroups: string;
   let rlimits: string;
@@ -24,12 +31,16 @@ export async function kernelEnforcedLimits(pid: number, limits: ResourceLimits, 
     if (isVanishedError(error)) return enforced;
     throw error;
   }
-  const inUnitCgroup = (controller: string) =>
-    cgroups.split("\n").some((line) => {
+  const h = host ?? (await describeHostCapabilities());
+  // Only the hierarchy that carries the controller on this host counts: a hybrid host's cgroup2 line
+  // (id 0) names the unit's containment cgroup, which enforces nothing.
+  const inUnitCgroup = (controller: CgroupController) => {
+    const version = h.controllers[controller].version;
+    return version !== undefined && cgroups.split("\n").some((line) => {
       const [id, controllers = "", path = ""] = line.split(":");
-      // On cgroup v2 (id 0) one cgroup carries every controller.
-      return unitCgroup.test(path) && (id === "0" || controllers.split(",").includes(controller));
+      return unitCgroup.test(path) && (version === "v2" ? id === "0" : controllers.split(",").includes(controller));
     });
+  };
   if (limits.memoryBytes !== undefined && inUnitCgroup("memory")) enforced.add("memoryBytes");
   if (limits.cpuCores !== undefined && inUnitCgroup("cpu")) enforced.add("cpuCores");
   if (limits.maxProcesses !== undefined && inUnitCgroup("pids")) enforced.add("maxProcesses");

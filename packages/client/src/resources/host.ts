@@ -18,6 +18,26 @@ export interface ControllerSupport {
   reason: string;
 }
 
+/**
+ * Where every unit gets a cgroup of its own so that stop kills all of its
+ * processes, also those that left its process group (setsid, double fork).
+ * Needs no controller: cgroup v2's core files (cgroup.procs, cgroup.kill,
+ * cgroup.freeze) or any writable v1 hierarchy (freezer preferred) do.
+ */
+export interface ContainmentSupport {
+  /** "v2" / "v1" when unit cgroups can be created, undefined when not (stop falls back to the process group). */
+  version?: "v2" | "v1";
+  /** The cgroup under which unit cgroups are created (the master's own). */
+  parentDir?: string;
+  /**
+   * How a unit cgroup is emptied: "cgroup.kill" (v2, Linux 5.14+: one write kills all), "freeze" (freeze,
+   * SIGKILL every pid, thaw: nothing can fork in between), "signal" (SIGKILL every pid until none is left).
+   */
+  kill?: "cgroup.kill" | "freeze" | "signal";
+  /** Why it is (not) usable. */
+  reason: string;
+}
+
 /** How a limit is applied on this host. */
 export type Enforcement = "cgroup-v2" | "cgroup-v1" | "rlimit" | "monitor" | "none";
 
@@ -27,6 +47,8 @@ export interface HostCapabilities {
   /** One line, e.g. "cgroup v1 (hybrid: cgroup2 at /sys/fs/cgroup/unified has controllers: hugetlb)". */
   cgroupSummary: string;
   controllers: Record<CgroupController, ControllerSupport>;
+  /** Where unit cgroups that contain (and kill) all of a unit's processes are created. */
+  containment: ContainmentSupport;
   /** Path of util-linux prlimit, used as an exec wrapper to set rlimits; undefined if missing. */
   prlimitPath?: string;
   /** False as root: the kernel exempts root (CAP_SYS_RESOURCE/CAP_SYS_ADMIN) from RLIMIT_NPROC. */
@@ -78,12 +100,14 @@ export async function detectHostCapabilities(options: HostDetectionOptions = {})
   for (const controller of ["cpu", "memory", "pids", "io"] as const) {
     controllers[controller] = await detectController(controller, mounts, own, v2Controllers, cgroupSummary);
   }
+  const containment = await detectContainment(mounts, own, cgroupSummary);
   const prlimitPath = await findExecutable("prlimit", options.searchPath);
   const nprocRlimitEffective = uid !== 0;
   return {
     uid,
     cgroupSummary,
     controllers,
+    containment,
     ...(prlimitPath ? { prlimitPath } : {}),
     nprocRlimitEffective,
     limits: planEnforcement(controllers, prlimitPath, nprocRlimitEffective),
@@ -186,6 +210,38 @@ async function detectController(
   return { files: [], reason: reasons.join("; ") };
 }
 
+// v1 hierarchies tried for containment, best first: the freezer stops forks while pids are killed; cpuset is
+// left out because a new cpuset cgroup takes no process before cpuset.cpus and cpuset.mems are set.
+const v1Containers = ["freezer", "pids", "memory", "cpu", "cpuacct", "devices", "blkio"];
+
+async function detectContainment(mounts: CgroupMount[], own: { v2?: string; v1: Map<string, string> }, summary: string): Promise<ContainmentSupport> {
+  const reasons: string[] = [];
+  const v2 = mounts.find((m) => m.v2);
+  if (v2 && own.v2 !== undefined) {
+    const dir = cgroupDir(v2.mountPoint, v2.root, own.v2);
+    const probe = await probeChild(dir);
+    if (probe.ok) {
+      const kill = probe.files.includes("cgroup.kill") ? "cgroup.kill" : probe.files.includes("cgroup.freeze") ? "freeze" : "signal";
+      return { version: "v2", parentDir: dir, kill, reason: `cgroup v2 under ${dir} (${kill})` };
+    }
+    reasons.push(`cannot create a cgroup under ${dir}: ${probe.error}`);
+  }
+  for (const name of v1Containers) {
+    const mount = mounts.find((m) => !m.v2 && m.controllers.includes(name));
+    const ownPath = own.v1.get(name);
+    if (!mount || ownPath === undefined) continue;
+    const dir = cgroupDir(mount.mountPoint, mount.root, ownPath);
+    const probe = await probeChild(dir);
+    if (probe.ok) {
+      const kill = probe.files.includes("freezer.state") ? "freeze" : "signal";
+      return { version: "v1", parentDir: dir, kill, reason: `cgroup v1 ${name} under ${dir} (${kill})` };
+    }
+    reasons.push(`cgroup v1 ${name} at ${dir} is not writable: ${probe.error}`);
+  }
+  if (reasons.length === 0) reasons.push(`no cgroup hierarchy to create unit cgroups in (found ${summary})`);
+  return { reason: reasons.join("; ") };
+}
+
 async function enableSubtreeController(dir: string, controller: string): Promise<true | string> {
   if ((await readWords(join(dir, "cgroup.subtree_control"))).includes(controller)) return true;
   try {
@@ -259,7 +315,12 @@ export function planEnforcement(
 
 /** A few lines for people (e.g. `hsu doctor`): how each limit is enforced on this host and why. */
 export function formatHostCapabilities(host: HostCapabilities): string {
-  const lines = [`cgroups: ${host.cgroupSummary}`, `prlimit: ${host.prlimitPath ?? "not found"}`];
+  const c = host.containment;
+  const lines = [
+    `cgroups: ${host.cgroupSummary}`,
+    `containment: ${c.version ? c.reason : `none, processes that leave their unit's process group can escape stop (${c.reason})`}`,
+    `prlimit: ${host.prlimitPath ?? "not found"}`,
+  ];
   for (const [name, { enforcement, detail }] of Object.entries(host.limits)) {
     lines.push(`${name}: ${enforcement === "none" ? "not enforced" : enforcement} (${detail})`);
   }

@@ -19,10 +19,21 @@ export {
   describeHostCapabilities,
   formatHostCapabilities,
   type CgroupController,
+  type ContainmentSupport,
   type ControllerSupport,
   type Enforcement,
   type HostCapabilities,
 } from "./host.ts";
+export {
+  createCgroupHome,
+  describeLeftovers,
+  unitCgroupName,
+  type CgroupHome,
+  type CgroupHomeOptions,
+  type CgroupReapReport,
+  type Leftover,
+  type UnitCgroups,
+} from "./cgroup-home.ts";
 export { createLimitPlanner, type LimitPlan, type LimitPlanner, type LimitPlannerOptions } from "./planner.ts";
 export {
   createJudge,

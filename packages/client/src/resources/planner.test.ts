@@ -61,8 +61,8 @@ describe("limit planner on this host", () => {
     for (const controller of ["memory", "cpu", "pids"] as const) {
       const support = host.controllers[controller];
       const line = lines.find((l) => (support.version === "v2" ? l.startsWith("0::") : l.split(":")[1]!.split(",").includes(controller)));
-      expect(line).toMatch(/\/hsu-cg-[0-9a-f]{8}$/);
-      dirs.push(`${support.parentDir}/${line!.split("/").pop()}`);
+      expect(line).toMatch(/\/hsu-[0-9a-f]{16}\/cg$/);
+      dirs.push(`${support.parentDir}/${line!.split("/").slice(-2).join("/")}`);
     }
     if (host.controllers.memory.version === "v1") {
       expect(readFileSync(`${dirs[0]}/memory.limit_in_bytes`, "utf8").trim()).toBe(String(64 * MB));
@@ -83,9 +83,9 @@ describe("limit planner on this host", () => {
     const p = await plan("late", { memoryBytes: 64 * MB });
     const t = spawnTestChild("sleep", ["300"]);
     const memoryLine = () => readFileSync(`/proc/${t.pid}/cgroup`, "utf8").split("\n").find((l) => /(^0::|:memory:)/.test(l) && l !== "0::/");
-    expect(memoryLine()).not.toMatch(/hsu-late-/);
+    expect(memoryLine()).not.toMatch(/\/late$/);
     await p.afterSpawn(t.pid);
-    expect(memoryLine()).toMatch(/\/hsu-late-[0-9a-f]{8}$/);
+    expect(memoryLine()).toMatch(/\/hsu-[0-9a-f]{16}\/late$/);
     await p.release();
     expect(await t.exited).toEqual({ code: null, signal: "SIGKILL" });
     await p.release();
@@ -98,7 +98,7 @@ describe("limit planner on this host", () => {
     // setpriv first, so the join wrapper already runs as the unit's user.
     const t = spawnTestChild("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", wrapped.command, ...wrapped.args]);
     expect(await t.exited).toEqual({ code: 0, signal: null });
-    expect(t.stdout()).toMatch(/\/hsu-nobody-[0-9a-f]{8}$/m);
+    expect(t.stdout()).toMatch(/\/hsu-[0-9a-f]{16}\/nobody$/m);
   });
 
   it.skipIf(!cgroupsFor("memory"))("lets the kernel OOM-kill a child that allocates past memoryBytes", async () => {
@@ -154,6 +154,7 @@ describe("limit planner on a host without cgroups or prlimit", () => {
       pids: { files: [], reason: "no cgroup filesystem mounted" },
       io: { files: [], reason: "no cgroup filesystem mounted" },
     },
+    containment: { reason: "no cgroup filesystem mounted" },
     nprocRlimitEffective: false,
     limits: {
       cpuCores: { enforcement: "monitor", detail: "no cgroup filesystem mounted" },
@@ -180,11 +181,17 @@ describe("limit planner on a host without cgroups or prlimit", () => {
     await p.release();
   });
 
-  it("plans nothing for a unit without limits, even on a capable host", async () => {
-    const p = await createLimitPlanner({ host })("free", undefined);
-    expect(p.wrap("/bin/app", [])).toEqual({ command: "/bin/app", args: [] });
-    expect(p.warnings).toEqual([]);
-    await p.release();
+  it("leaves a unit without limits alone and says once per unit that its escapes cannot be caught", async () => {
+    const planner = createLimitPlanner({ host: bare });
+    const first = await planner("free", undefined);
+    expect(first.wrap("/bin/app", [])).toEqual({ command: "/bin/app", args: [] });
+    expect(first.warnings).toEqual([]);
+    expect(first.escapeWarning).toBe(
+      "processes that leave the unit's process group (setsid, a double fork) can outlive its stop: no cgroup contains them (no cgroup filesystem mounted)",
+    );
+    await first.release();
+    expect((await planner("free", undefined)).escapeWarning).toBeUndefined();
+    expect((await planner("other", undefined)).escapeWarning).toMatch(/can outlive its stop/);
   });
 
   it("rejects invalid limits naming the unit", async () => {

@@ -2,8 +2,10 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
 import type { LimitPlan, LimitPlanner } from "../supervisor/ports.ts";
-import { cgroupPids, cgroupSettings, createUnitCgroups, type UnitCgroups } from "./cgroup.ts";
-import { describeHostCapabilities, type HostCapabilities } from "./host.ts";
+import { cgroupSettings } from "./cgroup.ts";
+import { cgroupPids } from "./cgroup-empty.ts";
+import { createCgroupHome, type CgroupHome } from "./cgroup-home.ts";
+import type { HostCapabilities } from "./host.ts";
 import { validateResourceLimits, type LimitName, type ResourceLimits } from "./limits.ts";
 import { isRunning, readStat } from "./proc.ts";
 
@@ -12,8 +14,14 @@ export type { LimitPlan, LimitPlanner };
 
 /** Options of createLimitPlanner. */
 export interface LimitPlannerOptions {
-  /** Host capabilities; detected once per process by default. */
+  /** Host capabilities; detected once per process by default. Ignored when `cgroups` is given (its host counts). */
   host?: HostCapabilities;
+  /**
+   * Where the units' cgroups live and whose they are. A master passes one
+   * marked with its owner, so that the next master finds them after a crash
+   * (and reaps or keeps them); a home with a random owner by default.
+   */
+  cgroups?: CgroupHome;
   /** Receives each distinct warning once per process; process.emitWarning by default. */
   onWarning?: (message: string) => void;
   /** The shell that joins the cgroups before exec'ing the command; /bin/sh by default. */
@@ -33,8 +41,11 @@ const JOIN_SCRIPT =
   'echo $$ > "$d/cgroup.procs" || { echo "hsu: cannot join cgroup $d" >&2; exit 125; }; shift; done; exit 125';
 
 /**
- * Creates the planner that turns a unit's ResourceLimits into kernel
- * enforcement: cgroups (v2, else v1) for CPU, memory, processes and I/O,
+ * Creates the planner that contains each unit and turns its ResourceLimits
+ * into kernel enforcement. Every unit, with limits or not, gets a
+ * containment cgroup where the host allows one (so that stopping it kills
+ * processes that left its process group); where it does not, the first plan
+ * of each unit carries `escapeWarning`. Limits: cgroups (v2, else v1) for CPU, memory, processes and I/O,
  * rlimits via util-linux `prlimit` for open files, processes and address
  * space. What cannot be enforced is listed in `plan.warnings` (the
  * LimitMonitor watches memory, CPU, processes and open files everywhere).
@@ -44,9 +55,11 @@ const JOIN_SCRIPT =
 export function createLimitPlanner(options: LimitPlannerOptions = {}): LimitPlanner {
   const onWarning = options.onWarning ?? ((m: string) => process.emitWarning(m, "HsuResourceLimitWarning"));
   const shell = options.shell ?? "/bin/sh";
+  const home = options.cgroups ?? createCgroupHome(options.host ? { host: options.host } : {});
+  const warnedEscape = new Set<string>();
   return async (unit, input) => {
     const limits = validateResourceLimits(input, { unit, field: "limits" });
-    const host = options.host ?? (await describeHostCapabilities());
+    const host = await home.host();
     const warnings = warningsFor(unit, limits, host);
     for (const w of warnings) {
       if (!emitted.has(w)) {
@@ -55,22 +68,26 @@ export function createLimitPlanner(options: LimitPlannerOptions = {}): LimitPlan
       }
     }
     const settings = await cgroupSettings(limits, host);
-    const cgroups: UnitCgroups | undefined = settings.length ? await createUnitCgroups(unit, settings, host, options.ownerOf?.(unit)) : undefined;
+    const cgroups = await home.create(unit, settings, options.ownerOf?.(unit));
+    let escapeWarning: string | undefined;
+    if (cgroups.uncontained !== undefined && !warnedEscape.has(unit)) {
+      warnedEscape.add(unit);
+      escapeWarning = `processes that leave the unit's process group (setsid, a double fork) can outlive its stop: no cgroup contains them (${cgroups.uncontained})`;
+    }
     const rlimits = host.prlimitPath ? prlimitFlags(limits) : [];
     return {
       warnings,
+      ...(escapeWarning !== undefined ? { escapeWarning } : {}),
       wrap(command, args) {
         let argv = [command, ...args];
         if (rlimits.length) argv = [host.prlimitPath!, ...rlimits, "--", ...argv];
-        if (cgroups?.dirs.length) argv = [shell, "-c", JOIN_SCRIPT, "hsu-cgroup-join", ...cgroups.dirs, "--", ...argv];
+        if (cgroups.joinDirs.length) argv = [shell, "-c", JOIN_SCRIPT, "hsu-cgroup-join", ...cgroups.joinDirs, "--", ...argv];
         return { command: argv[0]!, args: argv.slice(1) };
       },
       async afterSpawn(pid) {
-        for (const dir of cgroups?.dirs ?? []) await ensureMember(unit, dir, pid);
+        for (const dir of cgroups.dirs) await ensureMember(unit, dir, pid);
       },
-      async release() {
-        await cgroups?.release();
-      },
+      release: cgroups.release,
     };
   };
 }
@@ -89,10 +106,10 @@ async function ensureMember(unit: string, dir: string, pid: number): Promise<voi
     await writeFile(join(dir, "cgroup.procs"), String(pid));
   } catch (error) {
     if (!isRunning(await readStat(pid))) return;
-    throw new HsuError("internal", `cannot move pid ${pid} into cgroup ${dir} (${(error as Error).message}); its resource limits are not in force`, { unit }, { cause: error });
+    throw new HsuError("internal", `cannot move pid ${pid} into cgroup ${dir} (${(error as Error).message}); its cgroup's containment and limits are not in force`, { unit }, { cause: error });
   }
   if (!(await cgroupPids(dir)).includes(pid) && isRunning(await readStat(pid))) {
-    throw new HsuError("internal", `pid ${pid} is not in its cgroup ${dir} after joining it; its resource limits are not in force`, { unit });
+    throw new HsuError("internal", `pid ${pid} is not in its cgroup ${dir} after joining it; its cgroup's containment and limits are not in force`, { unit });
   }
 }
 

@@ -27,9 +27,11 @@ export interface HealthMonitor {
 export type HealthMonitorFactory = (unit: string, target: { pid: number }) => HealthMonitor;
 
 /**
- * How a unit's resource limits are enforced for one run of its process: the
- * supervisor spawns through `wrap()`, calls `afterSpawn(pid)` once it has a
- * pid, and `release()` after the unit exited.
+ * How one run of a unit's process is contained (its own cgroup, where the
+ * host allows) and its resource limits enforced: the supervisor spawns
+ * through `wrap()`, calls `afterSpawn(pid)` once it has a pid, and
+ * `release()` once the leader exited and its group was swept, before the
+ * exit is reported.
  */
 export interface LimitPlan {
   /**
@@ -43,7 +45,15 @@ export interface LimitPlan {
   afterSpawn(pid: number): Promise<void>;
   /** Limits this host cannot enforce (or enforces only partly), one sentence each; reported as warning events. */
   readonly warnings: string[];
-  /** Frees what the plan allocated (removes the unit's cgroups, killing anything left in them). */
+  /**
+   * Set on the first plan of a unit whose processes no cgroup contains: processes that leave its
+   * process group (setsid) escape its stop. Reported once as a warning event.
+   */
+  readonly escapeWarning?: string;
+  /**
+   * Kills everything left in the unit's cgroups (processes that left its group too), waits until
+   * they are empty and removes them; rejects naming the survivors when a deadline passed.
+   */
   release(): Promise<void>;
 }
 

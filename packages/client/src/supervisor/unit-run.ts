@@ -25,7 +25,10 @@ export interface RunHost {
 export interface Run {
   readonly pid: number | undefined;
   readonly healthStatus: HealthStatus | undefined;
-  /** Graceful stop: the stop signal to the group, SIGKILL after the graceful timeout. */
+  /**
+   * Graceful stop: the stop signal to the group, SIGKILL after the graceful timeout; once the leader
+   * is gone the group is swept and the unit's cgroup emptied (see LimitPlan.release).
+   */
   terminate(): void;
   /** SIGKILL to the whole group now. */
   kill(): void;
@@ -87,13 +90,15 @@ class ProcessRun implements Run {
     if (spec.healthCheck !== undefined && !deps.healthMonitorFactory) {
       host.notice("warning", "healthCheck is configured but the supervisor has no health monitor factory: health is not checked");
     }
-    if (deps.limitPlanner && spec.limits !== undefined) {
+    // Every unit is planned, limits or not: the plan also gives it the cgroup that contains all of its processes.
+    if (deps.limitPlanner) {
       try {
         plan = await deps.limitPlanner(spec.id, spec.limits);
       } catch (err) {
         return notSpawned(`limits could not be planned: ${(err as Error).message}`);
       }
       for (const w of plan.warnings) host.notice("warning", `limits: ${w}`);
+      if (plan.escapeWarning) host.notice("warning", plan.escapeWarning);
     }
     const command = this.command();
     if ("error" in command) {
@@ -141,11 +146,12 @@ class ProcessRun implements Run {
     const status = await proc.exited;
     this.killTimer?.cancel();
     this.stopWatching();
-    await this.drain(proc, drained);
     if (status.survivors.length > 0) {
       host.notice("warning", `processes ${status.survivors.join(", ")} of group ${proc.pgid} survived SIGKILL`);
     }
+    // The group is gone; emptying the unit's cgroup also kills what left the group (setsid), which may hold the output open.
     await this.release(plan);
+    await this.drain(proc, drained);
     host.runEnded(this, {
       exitCode: status.code,
       signal: status.signal,
@@ -259,7 +265,7 @@ class ProcessRun implements Run {
     try {
       await plan.release();
     } catch (err) {
-      this.host.notice("warning", `limits could not be released: ${(err as Error).message}`);
+      this.host.notice("warning", `the unit's cgroup could not be emptied: ${(err as Error).message}`);
     }
   }
 }

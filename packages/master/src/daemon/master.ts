@@ -1,5 +1,6 @@
 import {
   buildDependencyGraph,
+  createCgroupHome,
   createDurableOs,
   createLimitMonitorFactory,
   createLimitPlanner,
@@ -12,6 +13,8 @@ import {
   HsuError,
   startInOrder,
   stopInReverse,
+  describeLeftovers,
+  type CgroupReapReport,
   type DependencyGraph,
   type LogCollector,
   type LogLine,
@@ -88,7 +91,13 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines });
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = ownerMark(m.stateDir);
-  const os = createDurableOs({ stateDir: m.stateDir, owner });
+  // Every unit's cgroup is hsu-<owner>/<unit>: the next master with this state dir finds what a crash left.
+  const cgroups = createCgroupHome({ owner });
+  const sameUnit = (a: number, b: number) => {
+    const unit = cgroups.unitOf(a);
+    return unit !== undefined && unit === cgroups.unitOf(b);
+  };
+  const os = createDurableOs({ stateDir: m.stateDir, owner, sameUnit });
   // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
   const healthMonitorFactory = (unit: string, target: { pid: number }) =>
     createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
@@ -96,7 +105,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     logSink: logs,
     os,
     healthMonitorFactory,
-    limitPlanner: createLimitPlanner(),
+    limitPlanner: createLimitPlanner({ cgroups }),
     limitMonitorFactory: createLimitMonitorFactory(),
   });
   const registrar: Registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
@@ -175,6 +184,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const recovery = await os.recover(m.onRestart, wanted);
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
   if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
+  // The re-adopted keep their cgroups; every other one the previous life left is emptied (setsid escapees too) and removed.
+  const reaped = async (why: string, report: CgroupReapReport) => {
+    if (report.removed.length) log(`removed ${report.removed.length} cgroup(s) ${why}: ${report.removed.join(", ")}${report.killed.length ? ` (killed ${report.killed.join(", ")})` : ""}`);
+    if (report.survivors.length) log(`warning: ${describeLeftovers(report.survivors)}`);
+  };
+  await reaped("left by the previous master", await cgroups.reap(recovery.adoptable));
 
   const upSet = async (ids?: Set<string>) => {
     const controller = new AbortController();
@@ -192,6 +207,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       } finally {
         const dropped = await os.dropUnclaimed();
         if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
+        await reaped("of the previous master's units that are not started", await cgroups.reap());
       }
     },
     list: () => [...slots.values()].flatMap(viewsOf).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
@@ -276,6 +292,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
           },
         });
         await supervisor.shutdown();
+        await reaped("at shutdown", await cgroups.close());
         await registrar.close();
         await logs.close();
         run.remove();
