@@ -4,7 +4,7 @@ import type { Clock, Timer } from "../clock.ts";
 import { resolveExecutable } from "./executable.ts";
 import type { LifecycleEventType, UnitState } from "./lifecycle.ts";
 import { describeExit, type GroupProcess, type OsProcessApi } from "./os-process.ts";
-import type { HealthMonitor, HealthStatus, LimitMonitor, LimitPlan, LimitViolation } from "./ports.ts";
+import { acknowledgementOf, type HealthMonitor, type HealthStatus, type LimitMonitor, type LimitPlan, type LimitViolation } from "./ports.ts";
 import type { ManagedUnitDeps } from "./managed-unit.ts";
 import type { ManagedUnitSpec } from "./spec.ts";
 
@@ -200,16 +200,20 @@ class ProcessRun implements Run {
   private attach(stream: "stdout" | "stderr", source: Readable | null): Promise<void> {
     if (!source) return Promise.resolve();
     const sink = this.host.deps.logSink;
+    const onWritten = acknowledgementOf(source);
     if (sink) {
       try {
-        return sink.attach(this.host.id, stream, source);
+        return sink.attach(this.host.id, stream, source, onWritten ? { onWritten } : undefined);
       } catch (err) {
         // The output is still drained so the child cannot block on a full pipe.
         source.resume();
         return Promise.reject(err);
       }
     }
-    // Without a sink the pipe still has to be read, or a chatty child blocks on a full pipe.
+    // Without a sink the pipe still has to be read, or a chatty child blocks on a full pipe;
+    // what is discarded on purpose counts as written (a durable source may let go of it).
+    let read = 0;
+    if (onWritten) source.on("data", (chunk: Buffer) => onWritten((read += chunk.length)));
     source.resume();
     return finished(source);
   }
