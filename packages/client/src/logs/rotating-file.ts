@@ -67,8 +67,17 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
 
   const ensureOpen = async (): Promise<FileHandle> => {
     if (fh) return fh;
-    fh = await open(path, "a");
+    fh = await open(path, "a+");
     size = (await fh.stat()).size;
+    if (size > 0) {
+      // A record torn by a crash mid-write is ended here, so the next record starts a line of its own.
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) {
+        await fh.appendFile("\n");
+        size++;
+      }
+    }
     return fh;
   };
 
