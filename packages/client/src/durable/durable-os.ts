@@ -231,7 +231,8 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     live.set(record.unit, tracked);
     const tail = (stream: "stdout" | "stderr", file: string | undefined, from: number): FileTail | null => {
       if (!file) return null;
-      const c: Capture = { stream, file, acked: from, recorded: from, freed: Math.floor(from / BLOCK) * BLOCK, endedAt: undefined };
+      // Freed from 0: a previous life may have freed less than it recorded (punching a hole again is a no-op).
+      const c: Capture = { stream, file, acked: from, recorded: from, freed: 0, endedAt: undefined };
       tracked.captures.push(c);
       const t = createFileTail(file, {
         clock,
