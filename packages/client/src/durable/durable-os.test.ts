@@ -128,8 +128,10 @@ describe("durable OS: output and records", () => {
     expect(logged("u")).toEqual(["before", "after"]);
     expect(records()).toEqual([]);
     expect(existsSync(capture("u"))).toBe(false);
-    expect(supervisor.get("u").lastExit?.code).toBeNull();
+    expect(supervisor.get("u").lastExit).toMatchObject({ code: null, signal: null, kind: "unknown" });
+    expect(supervisor.get("u").state).toBe("exited"); // policy never
   });
+
 });
 
 describe("durable OS: the capture file is consumed like a queue", () => {

@@ -319,7 +319,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       pgid: record.pid,
       stdout,
       stderr,
-      warnings: [`adopted pid ${record.pid} from the previous master; its exit code will not be known`],
+      warnings: [`adopted pid ${record.pid} from the previous master; its exit status will not be known (its exit counts as "unknown", which on-failure restarts)`],
       exited: exited.then(async (status) => (await tailsEnded(stdout, stderr), status)),
       signalGroup: (signal) => !swept && sameProcess(record.pid, record.startTime) && signalGroup(record.pid, signal),
     };
