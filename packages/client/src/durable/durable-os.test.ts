@@ -96,11 +96,22 @@ describe("durable OS: output and records", () => {
     await new Promise((r) => gone.once("exit", r));
     record("u", 4_000_000, "seen 1\nseen 2\n".length); // a pid that no longer runs this process
     const os = durable();
-    const report = await os.recover("adopt", () => true);
+    // Not wanted any more (removed from hsu.yaml): drained all the same.
+    const report = await os.recover("adopt", () => false);
     expect(report).toMatchObject({ adoptable: [], drained: ["u"] });
     expect(logged("u")).toEqual(["unseen 3", "unseen 4"]);
     expect(records()).toEqual([]);
     expect(existsSync(capture("u"))).toBe(false);
+  });
+
+  it("a live process that is not wanted any more is stopped, then its output is drained", async () => {
+    const alive = previousLife("u", "echo one; echo two; touch wrote; trap 'echo bye; exit 0' TERM; while true; do sleep 0.02; done");
+    await until("it wrote", () => existsSync(join(state, "wrote")));
+    record("u", alive.pid!, 0);
+    const report = await durable().recover("adopt", () => false);
+    expect(report).toMatchObject({ adoptable: [], stopped: [alive.pid], drained: ["u"] });
+    expect(logged("u")).toEqual(["one", "two", "bye"]);
+    expect(records()).toEqual([]);
   });
 
   it("a crash between the record and the spawn: the marked process is stopped first, then all it wrote is drained", async () => {
@@ -171,5 +182,17 @@ describe("durable OS: the capture file is consumed like a queue", () => {
     await until("the read part is freed", () => statSync(capture("u")).blocks * 512 <= 16384 + 4096);
     expect(statSync(capture("u")).size).toBe(200_000);
     writeFileSync(join(state, "go"), "");
+  });
+
+  it("where holes cannot be punched, says so once and loses nothing (the capture file goes when its process ended)", async () => {
+    const warnings: string[] = [];
+    const os = durable({ recordEveryBytes: 4096, freeEveryBytes: 4096, warn: (w) => warnings.push(w), punchHole: () => Promise.reject(new Error("Operation not supported")) });
+    supervisor = createSupervisor({ logSink: logs, os });
+    await supervisor.add(unitSpec("u", "i=0; while [ $i -lt 5000 ]; do printf 'L%07d.\\n' $i; i=$((i+1)); done"));
+    await until("the run ended", () => supervisor!.get("u").lastExit !== undefined);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cannot free read output of unit "u" \(Operation not supported\)/);
+    expect(logged("u")).toHaveLength(5000);
+    expect(existsSync(capture("u"))).toBe(false);
   });
 });
