@@ -262,10 +262,6 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     return { tracked, stdout, stderr };
   };
 
-  /** Resolves once every tail ended (the consumer read the capture files to their end after the exit). */
-  const tailsEnded = (...tails: (FileTail | null)[]): Promise<void> =>
-    Promise.all(tails.map((t) => (t && !t.readableEnded && !t.destroyed ? new Promise<void>((r) => t.once("end", r).once("close", r)) : undefined))).then(() => undefined);
-
   /**
    * Reads what a run whose process is gone left unread into the log sink,
    * then drops its record and capture files; true when it all got written.
@@ -320,7 +316,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       stdout,
       stderr,
       warnings: [`adopted pid ${record.pid} from the previous master; its exit status will not be known (its exit counts as "unknown", which on-failure restarts)`],
-      exited: exited.then(async (status) => (await tailsEnded(stdout, stderr), status)),
+      exited,
       signalGroup: (signal) => !swept && sameProcess(record.pid, record.startTime) && signalGroup(record.pid, signal),
     };
   };
@@ -380,7 +376,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       record.startTime = stat?.startTime ?? -1;
       book.put(record);
       const { stdout, stderr } = track(record, proc.exited);
-      return { ...proc, stdout, stderr, exited: proc.exited.then(async (status) => (await tailsEnded(stdout, stderr), status)) };
+      return { ...proc, stdout, stderr };
     },
 
     async recover(policy, wanted, gracefulMs = 5000) {

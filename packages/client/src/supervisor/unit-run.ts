@@ -158,17 +158,27 @@ class ProcessRun implements Run {
    * Waits until the output was fully delivered. The whole group is gone by now, so an
    * open pipe means a process that left the group (setsid) still holds it: after
    * `outputDrainTimeoutMs` the pipes are closed so the exit is not held up forever.
+   * Output read from files (an acknowledged source) ends by itself once read to its end,
+   * however much is left: the deadline only counts while it does not move (a stuck
+   * subscriber); closing it then loses nothing, the unread part stays in its file.
    */
   private async drain(proc: GroupProcess, all: Promise<PromiseSettledResult<void>[]>): Promise<void> {
     const { host } = this;
     let timer: Timer | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = host.deps.clock.setTimer(host.deps.outputDrainTimeoutMs ?? 2000, () => resolve("timeout"));
-    });
+    let expire!: (v: "timeout") => void;
+    const timedOut = new Promise<"timeout">((resolve) => (expire = resolve));
+    const arm = (): void => {
+      timer?.cancel();
+      timer = host.deps.clock.setTimer(host.deps.outputDrainTimeoutMs ?? 2000, () => expire("timeout"));
+    };
+    const files = [proc.stdout, proc.stderr].filter((s): s is Readable => s !== null && acknowledgementOf(s) !== undefined);
+    for (const s of files) s.on("data", arm);
+    arm();
     const first = await Promise.race([all, timedOut]);
     timer?.cancel();
+    for (const s of files) s.off("data", arm);
     if (first === "timeout") {
-      host.notice("warning", `output of pid ${proc.pid} still open after its process group ended (a process outside the group holds it); closing it`);
+      host.notice("warning", `output of pid ${proc.pid} still open after its process group ended (a process outside the group holds it, or nobody reads it); closing it`);
       proc.stdout?.destroy();
       proc.stderr?.destroy();
       return;
