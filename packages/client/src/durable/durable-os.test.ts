@@ -91,6 +91,21 @@ describe("durable OS: output and records", () => {
     expect(records()).toEqual([]);
   });
 
+  it("a reader that stops reading cannot hold an exit forever, and costs no line: the rest is written at the next start", async () => {
+    supervisor = createSupervisor({ logSink: logs, os: durable(), outputDrainTimeoutMs: 300 });
+    const stuck = logs.subscribe({ units: ["u"], highWaterMark: 10 })[Symbol.asyncIterator]();
+    await supervisor.add(unitSpec("u", "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done"));
+    await until("the run ended although its output is not all read", () => supervisor!.get("u").lastExit !== undefined);
+    expect(logged("u").length).toBeLessThan(3000);
+    expect(records()).toHaveLength(1); // kept: its output is not all in the log yet
+    await stuck.return?.(); // the reader goes away
+    await supervisor.start("u"); // the same lines again, after the ones left over
+    await until("the second run ended", () => supervisor!.get("u").state === "exited" && logged("u").length === 6000);
+    const lines = logged("u");
+    expect(lines).toEqual([...Array.from({ length: 3000 }, (_, i) => `line ${i}`), ...Array.from({ length: 3000 }, (_, i) => `line ${i}`)]);
+    expect(records()).toEqual([]);
+  });
+
   it("recover drains what a process that died while no master ran left unread, from the recorded offset, then drops the record", async () => {
     const gone = previousLife("u", "echo seen 1; echo seen 2; echo unseen 3; echo unseen 4");
     await new Promise((r) => gone.once("exit", r));
