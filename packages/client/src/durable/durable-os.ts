@@ -28,7 +28,7 @@ export interface DurableOsOptions {
    * discarded, as a supervisor without a log sink discards all output.
    */
   logSink?: LogSink;
-  /** A record is rewritten as soon as this many more bytes were acknowledged (default 64 KiB), else every 250 ms. */
+  /** A record is rewritten as soon as this many more bytes were acknowledged (default 32 KiB), else within 250 ms. */
   recordEveryBytes?: number;
   /**
    * A capture file's recorded prefix is freed (hole-punched) once this many
@@ -167,7 +167,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
   const base = options.base ?? createOsProcessApi({ clock });
   const book = new ProcessBook(options.stateDir);
   const logDir = join(options.stateDir, "logs");
-  const recordEvery = options.recordEveryBytes ?? 64 * 1024;
+  const recordEvery = options.recordEveryBytes ?? 32 * 1024;
   const freeEvery = Math.max(BLOCK, options.freeEveryBytes ?? 1024 * 1024);
   const punchHole = options.punchHole ?? punchHoleWithFallocate;
   const warn = options.warn ?? ((m: string) => process.emitWarning(`hsu: ${m}`));

@@ -16,8 +16,8 @@ const run = randomBytes(6).toString("hex");
 const dirs: string[] = [];
 const masters = new Set<ChildProcess>();
 const LINES = 500_000;
-/** The documented bound on the output repeated after one master crash (docs/logs.md). */
-const REPEAT_BOUND_BYTES = 128 * 1024;
+/** The documented bound on the output repeated after one master crash (docs/logs.md): 96 KiB plus one line. */
+const REPEAT_BOUND_BYTES = 96 * 1024 + 10;
 
 /**
  * The unit: writes `count` lines "L0000000." .. in batches, then exits or stays.
@@ -184,11 +184,11 @@ afterAll(async () => {
 });
 
 describe("durable logs across a master crash (kill -9)", () => {
-  it("500,000 lines: none lost, order kept, repeats within the bound, whether the unit dies while the master is down or is re-adopted", async () => {
+  it("500,000 lines and two kills: none lost, order kept, repeats within the bound, whether the unit dies while the master is down or is re-adopted", async () => {
     const dir = setUp(
       [
         { name: "dies", batch: 2000, pauseMs: 10, then: "exit" },
-        { name: "survives", batch: 1000, pauseMs: 10, then: "stay" },
+        { name: "survives", batch: 400, pauseMs: 10, then: "stay" },
       ],
       { maxFileSize: "8MiB", maxFiles: 10 },
     );
@@ -210,6 +210,15 @@ describe("durable logs across a master crash (kill -9)", () => {
 
     const second = startMaster(dir);
     await until("the master answers again", () => masterAnswers(socket), 60_000);
+    // A second crash, while the re-adopted unit is still writing and its log catches up.
+    const logSize = (u: string) => statSync(join(logDir, `${u}.log`), { throwIfNoEntry: false })?.size ?? 0;
+    const grown = logSize("survives") + 400_000;
+    await until("the re-adopted unit's log grew", () => logSize("survives") > grown || logFiles(logDir, "survives").length > 1);
+    const writing = (statSync(join(logDir, "survives.stdout"), { throwIfNoEntry: false })?.size ?? 0) < LINES * 10;
+    second.proc.kill("SIGKILL");
+    await second.exited;
+    const third = startMaster(dir);
+    await until("the master answers a third time", () => masterAnswers(socket), 60_000);
     const last = (u: string) => {
       const f = join(logDir, `${u}.log`);
       if (!existsSync(f)) return false;
@@ -221,11 +230,12 @@ describe("durable logs across a master crash (kill -9)", () => {
       return buf.toString().includes(`L${String(LINES - 1).padStart(7, "0")}.`);
     };
     await until("both logs hold the last line", () => last("dies") && last("survives"));
-    // (b) "survives" was re-adopted, not started again.
+    // (b) "survives" was re-adopted (twice), not started again.
     expect(unitProcesses().get("survives")).toBe(survivor);
+    console.log(`the second kill came while the re-adopted unit was still writing: ${writing}`);
 
     await down(dir);
-    await second.exited;
+    await third.exited;
     await until("no unit process is left", () => unitProcesses().size === 0, 10_000);
     // A clean `hsu down` leaves no process record, re-adopted units' included, and no capture file.
     expect(readdirSync(join(dir, ".hsu", "units")).filter((n) => n.endsWith(".json"))).toEqual([]);
@@ -233,8 +243,8 @@ describe("durable logs across a master crash (kill -9)", () => {
 
     for (const unit of ["dies", "survives"]) {
       const { numbers, torn } = readBack(logDir, unit);
-      expect(torn, `${unit}: records torn by the crash`).toBeLessThanOrEqual(1);
-      const { repeatedLines, blocks } = checkGuarantee(numbers, 1);
+      expect(torn, `${unit}: records torn by the crashes`).toBeLessThanOrEqual(2);
+      const { repeatedLines, blocks } = checkGuarantee(numbers, 2);
       console.log(`${unit}: ${numbers.length} lines read back, ${repeatedLines} repeated (blocks ${JSON.stringify(blocks)}), ${torn} torn, ${logFiles(logDir, unit).length} files`);
     }
   }, 240_000);
