@@ -47,7 +47,7 @@ export interface RecoveryReport {
   adoptable: string[];
   /** Processes of a previous master life that were stopped (pids). */
   stopped: number[];
-  /** Units whose output left unread by the previous life was read into their logs (their process is gone). */
+  /** Units whose process is gone and whose output left unread by the previous life was read into their logs. */
   drained: string[];
 }
 
@@ -264,16 +264,19 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
 
   /**
    * Reads what a run whose process is gone left unread into the log sink,
-   * then drops its record and capture files; true when it all got written.
+   * then drops its record and capture files. Says whether there was output
+   * to read, and whether all of it got written (else the record is kept).
    */
-  const drain = async (record: ProcessRecord): Promise<boolean> => {
+  const drain = async (record: ProcessRecord): Promise<{ read: boolean; complete: boolean }> => {
     const streams: ["stdout" | "stderr", string | undefined, number][] = [
       ["stdout", record.stdoutFile, record.stdoutOffset],
       ["stderr", record.stderrFile, record.stderrOffset],
     ];
     let complete = true;
+    let read = false;
     for (const [stream, file, from] of streams) {
       if (!file || fileSize(file) <= from) continue;
+      read = true;
       let acked = from;
       const t = createFileTail(file, { clock, from, until: Promise.resolve(), onWritten: (o) => (acked = Math.max(acked, o)) });
       try {
@@ -292,12 +295,12 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     }
     if (!complete) {
       book.put(record);
-      return false;
+      return { read, complete };
     }
     book.remove(record.unit);
     if (record.stdoutFile) rmSync(record.stdoutFile, { force: true });
     if (record.stderrFile) rmSync(record.stderrFile, { force: true });
-    return true;
+    return { read, complete };
   };
 
   const adopt = (record: ProcessRecord): GroupProcess => {
@@ -401,7 +404,8 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
           await stopLeader(r.pid, r.startTime, gracefulMs, clock);
           report.stopped.push(r.pid);
         }
-        if (await drain(r)) report.drained.push(r.unit);
+        const { read, complete } = await drain(r);
+        if (read && complete) report.drained.push(r.unit);
       }
       // A capture file with no record was read to its end (its record is removed before it).
       const kept = new Set(book.load().flatMap((r) => [r.stdoutFile, r.stderrFile]));
