@@ -1,10 +1,12 @@
-import { closeSync, openSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { closeSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { isRunning, listPidsSync, readEnvironSync, readStatSync } from "../resources/proc.ts";
 import { createOsProcessApi, signalGroup, sweepGroup, type GroupExit, type GroupProcess, type OsProcessApi, type SpawnRequest } from "../supervisor/os-process.ts";
-import { createFileTail } from "./file-tail.ts";
+import type { LogSink } from "../supervisor/ports.ts";
+import { createFileTail, type FileTail } from "./file-tail.ts";
 import { ProcessBook, type ProcessRecord } from "./process-book.ts";
 
 /** The environment variable that marks a process as started by one master (its state dir). */
@@ -25,6 +27,23 @@ export interface DurableOsOptions {
    * left the group of a unit being re-adopted (setsid) is then kept with it, not stopped as a duplicate.
    */
   sameUnit?: (leader: number, other: number) => boolean;
+  /**
+   * Where output a previous life left unread goes before its record is
+   * dropped (the master's log collector). Without one, that output is
+   * discarded, as a supervisor without a log sink discards all output.
+   */
+  logSink?: LogSink;
+  /** A record is rewritten as soon as this many more bytes were acknowledged (default 32 KiB), else within 250 ms. */
+  recordEveryBytes?: number;
+  /**
+   * A capture file's recorded prefix is freed (hole-punched) once this many
+   * bytes of it can go (default 1 MiB): the slack of allocated blocks.
+   */
+  freeEveryBytes?: number;
+  /** Frees `[offset, offset + length)` of a file keeping its size (default: `fallocate --punch-hole --keep-size`). */
+  punchHole?: (file: string, offset: number, length: number) => Promise<void>;
+  /** Where the layer's warnings go (default: process.emitWarning). */
+  warn?: (message: string) => void;
 }
 
 /** What recovery found and did after a master restart. */
@@ -33,6 +52,8 @@ export interface RecoveryReport {
   adoptable: string[];
   /** Processes of a previous master life that were stopped (pids). */
   stopped: number[];
+  /** Units whose process is gone and whose output left unread by the previous life was read into their logs. */
+  drained: string[];
 }
 
 /**
@@ -44,6 +65,16 @@ export interface RecoveryReport {
  * environment - and either queues them for adoption (the next `spawn` of
  * that unit takes the live process over instead of starting another) or
  * stops them. No unit is duplicated, none is orphaned.
+ *
+ * Output: each unit stream has one capture file, `<state>/logs/<unit>.stdout`
+ * (`.stderr`), opened append-only and never truncated. The log sink
+ * acknowledges the bytes it wrote to the unit's log; the record keeps that
+ * offset (rewritten every `recordEveryBytes` or 250 ms), and the recorded
+ * prefix of the capture file is hole-punched, so its allocated blocks stay
+ * about `freeEveryBytes` plus what is not yet written to the log. A record
+ * goes only once its process is gone and its output is read to the end and
+ * acknowledged; then the capture file goes too. A record whose process is
+ * gone when a master starts is drained into the log first (`recover`).
  */
 export interface DurableOs extends OsProcessApi {
   recover(policy: "adopt" | "stop", wanted: (unit: string) => boolean, gracefulMs?: number): Promise<RecoveryReport>;
@@ -91,31 +122,191 @@ async function stopLeader(pid: number, startTime: number, gracefulMs: number, cl
   await sweepGroup(pid, 5000, clock);
 }
 
+
+/** What the layer tracks of one stream of one run. */
+interface Capture {
+  readonly stream: "stdout" | "stderr";
+  readonly file: string;
+  /** Offset acknowledged as written to the log. */
+  acked: number;
+  /** Offset in the record on disk. */
+  recorded: number;
+  /** Bytes before this were punched out. */
+  freed: number;
+  /** Offset the tail read to when it ended (undefined while it reads). */
+  endedAt: number | undefined;
+}
+
+/** One run (spawned or adopted) whose record is kept until its output is all in the log. */
+interface Tracked {
+  readonly record: ProcessRecord;
+  readonly captures: Capture[];
+  exited: boolean;
+  /** A newer run of the unit took the record over: this one writes nothing any more. */
+  superseded: boolean;
+  done: boolean;
+}
+
+const BLOCK = 4096;
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** `fallocate --punch-hole --keep-size` (util-linux): frees blocks, keeps offsets. */
+export function punchHoleWithFallocate(file: string, offset: number, length: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("fallocate", ["--punch-hole", "--keep-size", "--offset", String(offset), "--length", String(length), file], { timeout: 10_000 }, (err, _out, stderr) =>
+      err ? reject(new HsuError("unavailable", `fallocate --punch-hole on ${file} failed: ${String(stderr).trim() || err.message}`, {}, { cause: err })) : resolve(),
+    );
+  });
+}
+
 /** Creates the durable OS layer. */
 export function createDurableOs(options: DurableOsOptions): DurableOs {
   const clock = options.clock ?? createSystemClock();
   const base = options.base ?? createOsProcessApi({ clock });
   const book = new ProcessBook(options.stateDir);
   const logDir = join(options.stateDir, "logs");
+  const recordEvery = options.recordEveryBytes ?? 32 * 1024;
+  const freeEvery = Math.max(BLOCK, options.freeEveryBytes ?? 1024 * 1024);
+  const punchHole = options.punchHole ?? punchHoleWithFallocate;
+  const warn = options.warn ?? ((m: string) => process.emitWarning(`hsu: ${m}`));
+  let punching = true;
   const pending = new Map<string, ProcessRecord>();
-  const live = new Map<string, ProcessRecord>();
+  /** The current run of each unit whose record is kept. */
+  const live = new Map<string, Tracked>();
   let flushTimer: Timer | undefined;
-  const scheduleFlush = () => {
-    // Offsets are saved a little late on purpose: after a crash a few lines may be read twice, never lost.
-    flushTimer ??= clock.setTimer(250, () => {
-      flushTimer = undefined;
-      for (const r of live.values()) book.put(r);
+
+  const captureFile = (unit: string, stream: "stdout" | "stderr") => join(logDir, `${unit}.${stream}`);
+
+  const free = (t: Tracked, c: Capture): void => {
+    const upTo = Math.floor(c.recorded / BLOCK) * BLOCK;
+    if (!punching || upTo - c.freed < freeEvery) return;
+    const from = c.freed;
+    c.freed = upTo; // claimed now so two punches never overlap; the record already covers it
+    punchHole(c.file, from, upTo - from).catch((e: unknown) => {
+      if (!punching) return;
+      punching = false;
+      warn(`cannot free read output of unit "${t.record.unit}" (${(e as Error).message}); capture files will grow until their unit's process ends`);
     });
   };
 
-  const tails = (record: ProcessRecord, exited: Promise<unknown>) => ({
-    stdout: record.stdoutFile
-      ? createFileTail(record.stdoutFile, { clock, from: record.stdoutOffset, until: exited, onOffset: (o) => ((record.stdoutOffset = o), scheduleFlush()) })
-      : null,
-    stderr: record.stderrFile
-      ? createFileTail(record.stderrFile, { clock, from: record.stderrOffset, until: exited, onOffset: (o) => ((record.stderrOffset = o), scheduleFlush()) })
-      : null,
-  });
+  const persist = (t: Tracked): void => {
+    if (t.superseded || t.done) return;
+    const out = t.captures.find((c) => c.stream === "stdout");
+    const err = t.captures.find((c) => c.stream === "stderr");
+    if (out) t.record.stdoutOffset = out.acked;
+    if (err) t.record.stderrOffset = err.acked;
+    book.put(t.record);
+    for (const c of t.captures) {
+      c.recorded = c.acked;
+      free(t, c);
+    }
+  };
+
+  const scheduleFlush = () => {
+    // Acknowledged offsets are saved a little late on purpose: after a crash a few lines may be written twice, never lost.
+    flushTimer ??= clock.setTimer(250, () => {
+      flushTimer = undefined;
+      for (const t of live.values()) if (t.captures.some((c) => c.acked > c.recorded)) persist(t);
+    });
+  };
+
+  /** The run is over once its process is gone and every byte its tails read was acknowledged. */
+  const settle = (t: Tracked): void => {
+    if (t.done || !t.exited || !t.captures.every((c) => c.endedAt !== undefined && c.acked >= c.endedAt)) return;
+    t.done = true;
+    if (t.superseded) return;
+    if (live.get(t.record.unit) === t) live.delete(t.record.unit);
+    // Record first, capture files second: a capture file without a record is known to be fully read.
+    book.remove(t.record.unit);
+    for (const c of t.captures) rmSync(c.file, { force: true });
+  };
+
+  /** Starts tracking a run: tails from the record's offsets, acknowledgements into the record. */
+  const track = (record: ProcessRecord, exited: Promise<unknown>): { tracked: Tracked; stdout: FileTail | null; stderr: FileTail | null } => {
+    const previous = live.get(record.unit);
+    if (previous) previous.superseded = true;
+    const tracked: Tracked = { record, captures: [], exited: false, superseded: false, done: false };
+    live.set(record.unit, tracked);
+    const tail = (stream: "stdout" | "stderr", file: string | undefined, from: number): FileTail | null => {
+      if (!file) return null;
+      // Freed from 0: a previous life may have freed less than it recorded (punching a hole again is a no-op).
+      const c: Capture = { stream, file, acked: from, recorded: from, freed: 0, endedAt: undefined };
+      tracked.captures.push(c);
+      const t = createFileTail(file, {
+        clock,
+        from,
+        until: exited,
+        onWritten: (offset) => {
+          if (offset <= c.acked) return;
+          c.acked = offset;
+          if (c.acked - c.recorded >= recordEvery) persist(tracked);
+          else scheduleFlush();
+          settle(tracked);
+        },
+      });
+      const ended = () => {
+        c.endedAt ??= t.offset;
+        settle(tracked);
+      };
+      t.once("end", ended).once("close", ended);
+      return t;
+    };
+    const stdout = tail("stdout", record.stdoutFile, record.stdoutOffset);
+    const stderr = tail("stderr", record.stderrFile, record.stderrOffset);
+    void exited.then(() => {
+      tracked.exited = true;
+      settle(tracked);
+    });
+    return { tracked, stdout, stderr };
+  };
+
+  /**
+   * Reads what a run whose process is gone left unread into the log sink,
+   * then drops its record and capture files. Says whether there was output
+   * to read, and whether all of it got written (else the record is kept).
+   */
+  const drain = async (record: ProcessRecord): Promise<{ read: boolean; complete: boolean }> => {
+    const streams: ["stdout" | "stderr", string | undefined, number][] = [
+      ["stdout", record.stdoutFile, record.stdoutOffset],
+      ["stderr", record.stderrFile, record.stderrOffset],
+    ];
+    let complete = true;
+    let read = false;
+    for (const [stream, file, from] of streams) {
+      if (!file || fileSize(file) <= from) continue;
+      read = true;
+      let acked = from;
+      const t = createFileTail(file, { clock, from, until: Promise.resolve(), onWritten: (o) => (acked = Math.max(acked, o)) });
+      try {
+        if (options.logSink) await options.logSink.attach(record.unit, stream, t, { onWritten: (n) => t.acknowledgeWritten(n) });
+        else {
+          t.resume();
+          await new Promise((r) => t.once("end", r).once("close", r));
+          acked = t.offset;
+        }
+      } catch (e) {
+        warn(`output of unit "${record.unit}" left by the previous master could not be written to its log: ${(e as Error).message}; kept for the next start`);
+      }
+      if (acked < t.offset || t.readableEnded === false) complete = false;
+      if (stream === "stdout") record.stdoutOffset = acked;
+      else record.stderrOffset = acked;
+    }
+    if (!complete) {
+      book.put(record);
+      return { read, complete };
+    }
+    book.remove(record.unit);
+    if (record.stdoutFile) rmSync(record.stdoutFile, { force: true });
+    if (record.stderrFile) rmSync(record.stderrFile, { force: true });
+    return { read, complete };
+  };
 
   const adopt = (record: ProcessRecord): GroupProcess => {
     let swept = false;
@@ -126,12 +317,13 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       swept = true;
       return { code: null, signal: null, survivors };
     })();
-    live.set(record.unit, record);
+    const { stdout, stderr } = track(record, exited);
     return {
       pid: record.pid,
       pgid: record.pid,
-      ...tails(record, exited),
-      warnings: [`adopted pid ${record.pid} from the previous master; its exit code will not be known`],
+      stdout,
+      stderr,
+      warnings: [`adopted pid ${record.pid} from the previous master; its exit status will not be known (its exit counts as "unknown", which on-failure restarts)`],
       exited,
       signalGroup: (signal) => !swept && sameProcess(record.pid, record.startTime) && signalGroup(record.pid, signal),
     };
@@ -147,54 +339,87 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         if (sameProcess(waiting.pid, waiting.startTime)) return adopt(waiting);
       }
       const env = { ...request.env, [OWNER_ENV]: options.owner };
+      // A record still kept (output not all in the log yet) says where reading goes on; else every byte
+      // of an existing capture file is in the log already. The file is appended to, never truncated.
+      const current = live.get(unit);
+      const prior = waiting ?? (current ? { ...current.record } : undefined) ?? book.get(unit);
+      if (current) {
+        const out = current.captures.find((c) => c.stream === "stdout");
+        const err = current.captures.find((c) => c.stream === "stderr");
+        if (prior && out) prior.stdoutOffset = out.acked;
+        if (prior && err) prior.stderrOffset = err.acked;
+      }
       const files = {
-        stdoutFile: request.stdout === "capture" ? join(logDir, `${unit}.stdout`) : undefined,
-        stderrFile: request.stderr === "capture" ? join(logDir, `${unit}.stderr`) : undefined,
+        stdoutFile: request.stdout === "capture" ? captureFile(unit, "stdout") : undefined,
+        stderrFile: request.stderr === "capture" ? captureFile(unit, "stderr") : undefined,
       };
+      const offset = (file: string | undefined, stream: "stdout" | "stderr"): number => {
+        if (!file) return 0;
+        const kept = prior?.[stream === "stdout" ? "stdoutFile" : "stderrFile"] === file ? prior[stream === "stdout" ? "stdoutOffset" : "stderrOffset"] : undefined;
+        return kept ?? fileSize(file);
+      };
+      const record: ProcessRecord = { unit, pid: 0, startTime: -1, ...files, stdoutOffset: offset(files.stdoutFile, "stdout"), stderrOffset: offset(files.stderrFile, "stderr") };
+      // Written before the spawn: a crash before the pid is known still leaves where this run's output starts.
+      if (current) current.superseded = true;
+      book.put(record);
       const fds = {
-        ...(files.stdoutFile ? { stdoutFd: openSync(files.stdoutFile, "w", 0o600) } : {}),
-        ...(files.stderrFile ? { stderrFd: openSync(files.stderrFile, "w", 0o600) } : {}),
+        ...(files.stdoutFile ? { stdoutFd: openSync(files.stdoutFile, "a", 0o600) } : {}),
+        ...(files.stderrFile ? { stderrFd: openSync(files.stderrFile, "a", 0o600) } : {}),
       };
       let proc: GroupProcess;
       try {
         proc = await base.spawn({ ...request, env, ...fds });
+      } catch (e) {
+        // Nothing ran: what was kept before stays as it was.
+        if (prior) book.put(prior);
+        else book.remove(unit);
+        if (current) current.superseded = false;
+        throw e;
       } finally {
         if (fds.stdoutFd !== undefined) closeSync(fds.stdoutFd);
         if (fds.stderrFd !== undefined) closeSync(fds.stderrFd);
       }
       const stat = readStatSync(proc.pid);
-      const record: ProcessRecord = { unit, pid: proc.pid, startTime: stat?.startTime ?? -1, ...files, stdoutOffset: 0, stderrOffset: 0 };
+      record.pid = proc.pid;
+      record.startTime = stat?.startTime ?? -1;
       book.put(record);
-      live.set(unit, record);
-      void proc.exited.then(() => live.get(unit) === record && (live.delete(unit), book.remove(unit)));
-      return { ...proc, ...tails(record, proc.exited) };
+      const { stdout, stderr } = track(record, proc.exited);
+      return { ...proc, stdout, stderr };
     },
 
     async recover(policy, wanted, gracefulMs = 5000) {
-      const report: RecoveryReport = { adoptable: [], stopped: [] };
-      const known = new Set<number>();
-      for (const r of book.load((file, e) => process.emitWarning(`hsu: unreadable process record ${file}: ${e.message}`))) {
-        known.add(r.pid);
-        if (!sameProcess(r.pid, r.startTime)) {
-          book.remove(r.unit);
-          continue;
-        }
-        if (policy === "adopt" && wanted(r.unit) && !pending.has(r.unit)) {
-          pending.set(r.unit, r);
-          report.adoptable.push(r.unit);
-        } else {
-          await stopLeader(r.pid, r.startTime, gracefulMs, clock);
-          book.remove(r.unit);
-          report.stopped.push(r.pid);
-        }
-      }
+      const report: RecoveryReport = { adoptable: [], stopped: [], drained: [] };
+      const records = book.load((file, e) => warn(`unreadable process record ${file}: ${e.message}`));
+      const alive = (r: ProcessRecord) => r.pid > 0 && sameProcess(r.pid, r.startTime);
+      const known = new Set(records.filter(alive).map((r) => r.pid));
+      const adopting = policy === "adopt" ? records.filter((r) => alive(r) && wanted(r.unit)).map((r) => r.pid) : [];
       // A crash between spawn and record leaves a marked process nobody recorded: never keep two.
+      // Stopped first, so the output it wrote is complete when its unit's record is drained below.
       for (const p of markedLeaders(options.owner)) {
         if (known.has(p.pid)) continue;
-        const waiting = p.unit ? pending.get(p.unit) : undefined;
-        if (waiting && (waiting.pid === p.pid || options.sameUnit?.(waiting.pid, p.pid))) continue;
+        // A process that left the group of a unit being re-adopted (setsid) but shares its cgroup stays with it.
+        if (options.sameUnit && adopting.some((pid) => options.sameUnit!(pid, p.pid))) continue;
         await stopLeader(p.pid, p.startTime, gracefulMs, clock);
         report.stopped.push(p.pid);
+      }
+      for (const r of records) {
+        if (alive(r)) {
+          if (policy === "adopt" && wanted(r.unit) && !pending.has(r.unit)) {
+            pending.set(r.unit, r);
+            report.adoptable.push(r.unit);
+            continue;
+          }
+          await stopLeader(r.pid, r.startTime, gracefulMs, clock);
+          report.stopped.push(r.pid);
+        }
+        const { read, complete } = await drain(r);
+        if (read && complete) report.drained.push(r.unit);
+      }
+      // A capture file with no record was read to its end (its record is removed before it).
+      const kept = new Set(book.load().flatMap((r) => [r.stdoutFile, r.stderrFile]));
+      for (const name of safeReaddir(logDir)) {
+        const file = join(logDir, name);
+        if ((name.endsWith(".stdout") || name.endsWith(".stderr")) && !kept.has(file)) rmSync(file, { force: true });
       }
       return report;
     },
@@ -203,16 +428,27 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const stopped: number[] = [];
       for (const [unit, r] of pending) {
         pending.delete(unit);
-        await stopLeader(r.pid, r.startTime, gracefulMs, clock);
-        book.remove(unit);
+        if (r.pid > 0) await stopLeader(r.pid, r.startTime, gracefulMs, clock);
+        await drain(r);
         stopped.push(r.pid);
       }
       return stopped;
     },
 
     forget(unit) {
-      if (live.has(unit)) throw new HsuError("failed_precondition", "the unit's process still runs", { unit });
+      const t = live.get(unit);
+      if (t && !t.exited) throw new HsuError("failed_precondition", "the unit's process still runs", { unit });
+      if (t) t.superseded = true;
+      live.delete(unit);
       book.remove(unit);
     },
   };
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

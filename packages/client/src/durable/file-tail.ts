@@ -10,8 +10,12 @@ export interface FileTailOptions {
   until: Promise<unknown>;
   /** How often to look for new bytes at the end of the file (default 50 ms). */
   pollMs?: number;
-  /** Told the offset after every chunk (to persist how far the master read). */
-  onOffset?: (offset: number) => void;
+  /**
+   * Told the file offset up to which the consumer wrote the output durably,
+   * when it calls `acknowledgeWritten` (a log sink's `onWritten`): that, not
+   * how far the tail read, is where a later reader resumes.
+   */
+  onWritten?: (offset: number) => void;
   /** Time source of the polling (the system clock by default). */
   clock?: Clock;
 }
@@ -23,8 +27,9 @@ export interface FileTailOptions {
  * consumer, and the writer never blocks (it writes to a file, not a pipe),
  * which is what lets a unit outlive its master.
  */
-export function createFileTail(path: string, options: FileTailOptions): Readable & { readonly offset: number } {
-  let offset = options.from ?? 0;
+export function createFileTail(path: string, options: FileTailOptions): FileTail {
+  const from = options.from ?? 0;
+  let offset = from;
   let fd: number | undefined;
   let finished = false;
   const clock = options.clock ?? createSystemClock();
@@ -43,7 +48,6 @@ export function createFileTail(path: string, options: FileTailOptions): Readable
           const n = readSync(fd, buf, 0, buf.length, offset);
           if (n > 0) {
             offset += n;
-            options.onOffset?.(offset);
             stream.push(Buffer.from(buf.subarray(0, n)));
             return;
           }
@@ -69,5 +73,15 @@ export function createFileTail(path: string, options: FileTailOptions): Readable
     },
   });
   Object.defineProperty(stream, "offset", { get: () => offset });
-  return stream as Readable & { readonly offset: number };
+  const onWritten = options.onWritten;
+  Object.defineProperty(stream, "acknowledgeWritten", { value: (bytes: number) => onWritten?.(from + bytes) });
+  return stream as FileTail;
 }
+
+/** A file tail: how far it read, and the hook a log sink acknowledges written bytes through. */
+export type FileTail = Readable & {
+  /** The file offset read up to (handed to the consumer). */
+  readonly offset: number;
+  /** Bytes of this tail's output (from `from`) that are durably written; see {@link FileTailOptions.onWritten}. */
+  acknowledgeWritten(sourceBytes: number): void;
+};

@@ -5,12 +5,18 @@ import { join } from "node:path";
 export interface ProcessRecord {
   /** The unit id (a pool replica's own id). */
   readonly unit: string;
-  readonly pid: number;
+  /** 0 while the process is being spawned (the record is written first, so a crash then still finds its output). */
+  pid: number;
   /** Field 22 of /proc/PID/stat: with the pid, names one process across pid reuse. */
-  readonly startTime: number;
+  startTime: number;
   readonly stdoutFile: string | undefined;
   readonly stderrFile: string | undefined;
-  /** How far the master had read each file. */
+  /**
+   * Where each capture file is read from next: every byte before it is in
+   * the unit's log file (acknowledged by the log sink after write(2)), so a
+   * later master resumes here. Bytes after it may already be in the log too:
+   * those are the lines that can repeat.
+   */
   stdoutOffset: number;
   stderrOffset: number;
 }
@@ -33,6 +39,15 @@ export class ProcessBook {
     const file = join(this.dir, `${record.unit}.json`);
     writeFileSync(`${file}.tmp`, JSON.stringify(record));
     renameSync(`${file}.tmp`, file);
+  }
+
+  /** A unit's record, if there is a readable one. */
+  get(unit: string): ProcessRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, `${unit}.json`), "utf8")) as ProcessRecord;
+    } catch {
+      return undefined;
+    }
   }
 
   remove(unit: string): void {

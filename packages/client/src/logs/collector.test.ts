@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { once } from "node:events";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { readFileSync } from "node:fs";
+import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HsuError } from "../errors.ts";
 import { createLogCollector } from "./collector.ts";
@@ -234,5 +235,67 @@ describe("log collector with real child processes", () => {
     collector = createLogCollector({ dir });
     const child = spawnNode(`console.log("x")`);
     await expect(collector.attach("../evil", "stdout", child.stdout!)).rejects.toThrow(/cannot name a log file/);
+  });
+});
+
+describe("log collector: acknowledging written source bytes (onWritten)", () => {
+  const records = async (unit: string) => (await readFile(join(dir, `${unit}.log`), "utf8")).split("\n").filter((l) => l !== "").map((l) => parseLogRecord(l)!.text);
+
+  it("acknowledges whole lines only, once they are in the file, counted in source bytes", async () => {
+    collector = createLogCollector({ dir });
+    const source = new PassThrough();
+    const acks: { bytes: number; inFile: string[] }[] = [];
+    const done = collector.attach("u", "stdout", source, { onWritten: (bytes) => acks.push({ bytes, inFile: readFileSync(join(dir, "u.log"), "utf8").split("\n").filter((l) => l).map((l) => parseLogRecord(l)!.text) }) });
+    source.write("one\ntw");
+    await until(() => acks.length === 1, "acknowledgement 1");
+    source.write("o\r\nthr");
+    await until(() => acks.length === 2, "acknowledgement 2");
+    source.end("ee");
+    await done;
+    expect(acks).toEqual([
+      { bytes: 4, inFile: ["one"] }, // "two" is not whole yet: not acknowledged
+      { bytes: 9, inFile: ["one", "two"] }, // "\r\n" counts as source bytes
+      { bytes: 14, inFile: ["one", "two", "three"] }, // the last line, without newline, at the end
+    ]);
+  });
+
+  it("counts the pieces of an over-long line as they are written", async () => {
+    collector = createLogCollector({ dir, maxLineBytes: 4 });
+    const source = new PassThrough();
+    const acks: number[] = [];
+    const done = collector.attach("u", "stdout", source, { onWritten: (b) => acks.push(b) });
+    source.write("abcdefghij");
+    await until(() => acks.length === 1, "acknowledgement 1");
+    expect(acks).toEqual([8]); // "abcd" and "efgh" are records of their own; "ij" may still grow
+    source.end("\n");
+    await done;
+    expect(acks).toEqual([8, 11]);
+    expect(await records("u")).toEqual(["abcd", "efgh", "ij"]);
+  });
+
+  it("keeps stdout and stderr apart while they share one file", async () => {
+    collector = createLogCollector({ dir });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const acked = { out: 0, err: 0 };
+    const a = collector.attach("u", "stdout", out, { onWritten: (b) => (acked.out = b) });
+    const b = collector.attach("u", "stderr", err, { onWritten: (n) => (acked.err = n) });
+    for (let i = 0; i < 100; i++) {
+      out.write(`o${i}\n`);
+      err.write(`e${i}\n`);
+    }
+    out.end();
+    err.end();
+    await Promise.all([a, b]);
+    expect(acked.out).toBe(Array.from({ length: 100 }, (_, i) => `o${i}\n`).join("").length);
+    expect(acked.err).toBe(acked.out);
+  });
+
+  it("without a log file, acknowledges once the lines are delivered", async () => {
+    collector = createLogCollector();
+    const acks: number[] = [];
+    await collector.attach("u", "stdout", Readable.from([Buffer.from("a\nb\nc")]), { onWritten: (b) => acks.push(b) });
+    expect(acks).toEqual([4, 5]);
+    expect(collector.tail("u").map((l) => l.text)).toEqual(["a", "b", "c"]);
   });
 });

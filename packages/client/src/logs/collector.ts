@@ -6,12 +6,26 @@ import { createRingBuffer, type RingBuffer } from "./ring-buffer.ts";
 import { createRotatingFile, type RotatingFile } from "./rotating-file.ts";
 import { createSubscription, type Subscription } from "./subscription.ts";
 import { formatLogRecord } from "./format.ts";
-import type { LogCollector, LogCollectorOptions, LogLine, LogStream, LogSubscribeFilter } from "./types.ts";
+import type { AttachOptions, LogCollector, LogCollectorOptions, LogLine, LogStream, LogSubscribeFilter } from "./types.ts";
 
 interface UnitLog {
   seq: number;
   tail: RingBuffer<LogLine>;
   file?: RotatingFile;
+  /** Sources waiting to hear that their lines reached the file. */
+  ackers: Set<Acker>;
+}
+
+/**
+ * One source's pending acknowledgements: flat pairs (record count of the
+ * unit's file, source bytes), in order; the bytes are acknowledged once the
+ * file holds that many records. One pair per chunk read, not per line.
+ */
+interface Acker {
+  pairs: number[];
+  head: number;
+  done: boolean;
+  onWritten: (sourceBytes: number) => void;
 }
 
 interface Source {
@@ -76,7 +90,8 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
   const unitLog = (unit: string): UnitLog => {
     let u = units.get(unit);
     if (u) return u;
-    u = { seq: 0, tail: createRingBuffer<LogLine>(tailLines) };
+    const me: UnitLog = { seq: 0, tail: createRingBuffer<LogLine>(tailLines), ackers: new Set() };
+    u = me;
     if (options.dir !== undefined) {
       const blocker: Blocker = { covers: (name) => name === unit };
       u.file = createRotatingFile({
@@ -84,6 +99,7 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
         maxFileBytes,
         maxFiles,
         highWaterBytes: fileHwm,
+        onWritten: (records) => acknowledge(me, records),
         onPressure: (high) => {
           if (high) blockers.add(blocker);
           else blockers.delete(blocker);
@@ -95,6 +111,22 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
     return u;
   };
 
+  const acknowledge = (u: UnitLog, records: number): void => {
+    for (const a of u.ackers) {
+      let bytes = -1;
+      while (a.head < a.pairs.length && (a.pairs[a.head] as number) <= records) {
+        bytes = a.pairs[a.head + 1] as number;
+        a.head += 2;
+      }
+      if (a.head > 4096 && a.head * 2 > a.pairs.length) {
+        a.pairs = a.pairs.slice(a.head);
+        a.head = 0;
+      }
+      if (a.done && a.head >= a.pairs.length) u.ackers.delete(a);
+      if (bytes >= 0) a.onWritten(bytes);
+    }
+  };
+
   const deliver = (u: UnitLog, unit: string, stream: LogStream, text: string, partial: boolean): void => {
     const line: LogLine = { unit, stream, seq: ++u.seq, time: now(), text, partial };
     u.tail.push(line);
@@ -102,7 +134,7 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
     for (const sub of subscribers) if (sub.matches(unit, stream)) sub.offer(line);
   };
 
-  const attach = (unit: string, stream: LogStream, readable: Readable): Promise<void> => {
+  const attach = (unit: string, stream: LogStream, readable: Readable, attachOptions: AttachOptions = {}): Promise<void> => {
     if (closed) return Promise.reject(new HsuError("failed_precondition", `cannot capture ${stream}: the log collector is closed`, { unit }));
     if (stream !== "stdout" && stream !== "stderr") {
       return Promise.reject(new HsuError("invalid_argument", `stream must be "stdout" or "stderr", got ${JSON.stringify(stream)}`, { unit }));
@@ -113,14 +145,33 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
     const u = unitLog(unit);
     return new Promise<void>((resolve, reject) => {
       const splitter = createLineSplitter(maxLineBytes, (text, partial) => deliver(u, unit, stream, text, partial));
+      const onWritten = attachOptions.onWritten;
+      const acker: Acker | undefined = onWritten ? { pairs: [], head: 0, done: false, onWritten } : undefined;
+      if (acker && u.file) u.ackers.add(acker);
+      let noted = 0;
+      // After each chunk: the bytes of its whole lines are written once the file holds the records queued so far.
+      const note = (): void => {
+        if (!acker || splitter.emitted === noted) return;
+        noted = splitter.emitted;
+        if (u.file) acker.pairs.push(u.file.queued, noted);
+        else acker.onWritten(noted);
+      };
       let finished = false;
-      const onData = (chunk: Buffer | string): void => splitter.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+      const onData = (chunk: Buffer | string): void => {
+        splitter.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+        note();
+      };
       const finish = (err?: Error): void => {
         if (finished) return;
         finished = true;
         readable.off("data", onData).off("end", onEnd).off("close", onEnd).off("error", finish);
         sources.delete(source);
         splitter.end();
+        note();
+        if (acker) {
+          acker.done = true;
+          if (acker.head >= acker.pairs.length) u.ackers.delete(acker);
+        }
         applyPressure();
         const flushed = u.file ? u.file.flush() : Promise.resolve();
         flushed.then(

@@ -4,6 +4,7 @@ export { createLogCollector } from "./collector.ts";
 export { formatLogRecord, parseLogRecord } from "./format.ts";
 export { createLineSplitter, type LineSplitter, type LineHandler } from "./line-splitter.ts";
 export type {
+  AttachOptions,
   LogCollector,
   LogCollectorOptions,
   LogCollectorStats,

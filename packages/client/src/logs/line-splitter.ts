@@ -7,6 +7,12 @@ export interface LineSplitter {
   push(chunk: Buffer): void;
   /** Emits what is left (a last line without newline); call once when the source ends. */
   end(): void;
+  /**
+   * Source bytes handed to the handler so far: up to and including the `\n`
+   * of the last whole line, plus the bytes of over-long-line pieces already
+   * emitted. Bytes of a line still being collected are not counted.
+   */
+  readonly emitted: number;
 }
 
 const LF = 0x0a;
@@ -33,6 +39,7 @@ export function utf8Cut(buf: Buffer, limit: number): number {
 export function createLineSplitter(maxLineBytes: number, onLine: LineHandler): LineSplitter {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  let emitted = 0;
 
   const takePending = (tail: Buffer): Buffer => {
     if (pending.length === 0) return tail;
@@ -42,7 +49,8 @@ export function createLineSplitter(maxLineBytes: number, onLine: LineHandler): L
     return joined;
   };
 
-  const emitLine = (raw: Buffer): void => {
+  const emitLine = (raw: Buffer, newline: boolean): void => {
+    emitted += raw.length + (newline ? 1 : 0);
     let line = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, raw.length - 1) : raw;
     while (line.length > maxLineBytes) {
       const cut = utf8Cut(line, maxLineBytes);
@@ -60,6 +68,7 @@ export function createLineSplitter(maxLineBytes: number, onLine: LineHandler): L
     let joined = takePending(Buffer.alloc(0));
     while (joined.length > maxLineBytes) {
       const cut = utf8Cut(joined, maxLineBytes);
+      emitted += cut;
       onLine(joined.toString("utf8", 0, cut), true);
       joined = joined.subarray(cut);
     }
@@ -78,12 +87,15 @@ export function createLineSplitter(maxLineBytes: number, onLine: LineHandler): L
           keep(chunk.subarray(start));
           return;
         }
-        emitLine(takePending(chunk.subarray(start, nl)));
+        emitLine(takePending(chunk.subarray(start, nl)), true);
         start = nl + 1;
       }
     },
     end() {
-      if (pendingBytes > 0) emitLine(takePending(Buffer.alloc(0)));
+      if (pendingBytes > 0) emitLine(takePending(Buffer.alloc(0)), false);
+    },
+    get emitted() {
+      return emitted;
     },
   };
 }

@@ -10,7 +10,15 @@ export interface RotatingFileOptions {
   /** Told when queued bytes cross `highWaterBytes` (true) and fall to half of it (false). */
   onPressure?: (high: boolean) => void;
   highWaterBytes?: number;
+  /**
+   * Told, after each write(2) returned, how many records (counted from the
+   * first `write` call) are now in the file. Not called again once a write failed.
+   */
+  onWritten?: (records: number) => void;
 }
+
+/** Records are appended in pieces of at most this many bytes (one `onWritten` per piece). */
+export const WRITE_PIECE_BYTES = 64 * 1024;
 
 /** An append-only file with size-based rotation and batched, ordered writes. */
 export interface RotatingFile {
@@ -18,6 +26,8 @@ export interface RotatingFile {
   write(record: string): void;
   /** Bytes queued or being written. */
   readonly pendingBytes: number;
+  /** Records accepted by `write` so far. */
+  readonly queued: number;
   /** Resolves when everything queued so far is on disk; rejects if a write failed. */
   flush(): Promise<void>;
   /** Flushes and closes the file; later writes are refused. */
@@ -43,6 +53,9 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
   let loop: Promise<void> | undefined;
   let failure: HsuError | undefined;
   let closed = false;
+  let queued = 0;
+  let written = 0;
+  let broken = false;
 
   const setPressure = (): void => {
     const high = pressured ? pending > highWater / 2 : pending >= highWater;
@@ -54,8 +67,17 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
 
   const ensureOpen = async (): Promise<FileHandle> => {
     if (fh) return fh;
-    fh = await open(path, "a");
+    fh = await open(path, "a+");
     size = (await fh.stat()).size;
+    if (size > 0) {
+      // A record torn by a crash mid-write is ended here, so the next record starts a line of its own.
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) {
+        await fh.appendFile("\n");
+        size++;
+      }
+    }
     return fh;
   };
 
@@ -77,23 +99,28 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
     await ensureOpen(); // learns the size of a file left by an earlier run before deciding to rotate
     let parts: string[] = [];
     let partBytes = 0;
+    const append = async (): Promise<void> => {
+      if (parts.length > 0) await (await ensureOpen()).appendFile(parts.join(""));
+      size += partBytes;
+      pending -= partBytes;
+      written += parts.length;
+      setPressure();
+      parts = [];
+      partBytes = 0;
+      if (!broken) options.onWritten?.(written);
+    };
     for (let i = 0; i < records.length; i++) {
       const n = bytes[i] ?? 0;
       if (size + partBytes > 0 && size + partBytes + n > maxFileBytes) {
-        if (parts.length > 0) await (await ensureOpen()).appendFile(parts.join(""));
-        pending -= partBytes;
-        setPressure();
-        parts = [];
-        partBytes = 0;
+        await append();
         await rotate();
+      } else if (partBytes > 0 && partBytes + n > WRITE_PIECE_BYTES) {
+        await append();
       }
       parts.push(records[i] as string);
       partBytes += n;
     }
-    if (parts.length > 0) await (await ensureOpen()).appendFile(parts.join(""));
-    size += partBytes;
-    pending -= partBytes;
-    setPressure();
+    await append();
   };
 
   const drain = async (): Promise<void> => {
@@ -105,14 +132,16 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
       try {
         await writeBatch(records, bytes);
       } catch (err) {
-        // Keep going with later records, but make the loss loud: flush() and close() reject.
+        // Keep going with later records, but make the loss loud: flush() and close() reject,
+        // and nothing counts as written any more (a durable reader resumes from before the loss).
+        broken = true;
         pending = queue.reduce((sum, _r, i) => sum + (queueBytes[i] ?? 0), 0);
         setPressure();
         failure ??= new HsuError("internal", `writing log file ${path} failed (some lines were not written): ${(err as Error).message}; check the log directory's permissions and free space`, {}, { cause: err });
-        const broken = fh;
+        const failed = fh;
         fh = undefined;
         // The write failure above is what gets reported; a failing close adds nothing.
-        await broken?.close().catch(() => undefined);
+        await failed?.close().catch(() => undefined);
       }
     }
     loop = undefined;
@@ -139,11 +168,15 @@ export function createRotatingFile(options: RotatingFileOptions): RotatingFile {
       queue.push(record);
       queueBytes.push(n);
       pending += n;
+      queued++;
       setPressure();
       kick();
     },
     get pendingBytes() {
       return pending;
+    },
+    get queued() {
+      return queued;
     },
     flush,
     async close() {

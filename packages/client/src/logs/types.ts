@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { LogAttachOptions } from "../supervisor/ports.ts";
 
 /** Which output stream of a unit a line came from. */
 export type LogStream = "stdout" | "stderr";
@@ -26,8 +27,17 @@ export interface LogLine {
  * the same tick: Node discards (resumes) a child's unread stdio when it exits.
  */
 export interface LogSink {
-  attach(unit: string, stream: LogStream, source: Readable): Promise<void>;
+  attach(unit: string, stream: LogStream, source: Readable, options?: AttachOptions): Promise<void>;
 }
+
+/**
+ * Options of {@link LogSink.attach}: `onWritten` is told how many bytes of
+ * `source` (from its first byte) are in the unit's log file - whole lines
+ * only (and pieces of over-long lines), once their write(2) returned, in
+ * increasing order; with no log file, once the lines reached the tail and the
+ * subscribers; never again after a write failed.
+ */
+export type AttachOptions = LogAttachOptions;
 
 /** Which lines a subscriber wants, and how it copes with falling behind. */
 export interface LogSubscribeFilter {

@@ -309,5 +309,6 @@ function exitKind(from: UnitState, outcome: { exitCode: number | null; signal: s
   if (from === "stopping" || from === "restarting") return "stopped";
   if (from === "killing" || !outcome.spawned) return "failure";
   if (outcome.signal) return "signal";
+  if (outcome.exitCode === null) return "unknown"; // an adopted process: no status to read
   return outcome.exitCode === 0 ? "success" : "failure";
 }

@@ -6,7 +6,34 @@ import type { Readable } from "node:stream";
 
 /** Receives a child's stdout/stderr; resolves once `source` ended and every line was delivered. */
 export interface LogSink {
-  attach(unit: string, stream: "stdout" | "stderr", source: Readable): Promise<void>;
+  attach(unit: string, stream: "stdout" | "stderr", source: Readable, options?: LogAttachOptions): Promise<void>;
+}
+
+/** Options of {@link LogSink.attach}. */
+export interface LogAttachOptions {
+  /**
+   * Told how many bytes of `source` (from its first byte) are durably in the
+   * unit's log: whole lines only (and pieces of over-long lines), after their
+   * write(2) returned, in increasing order. A sink that keeps no file tells
+   * it once the lines are delivered. Never called again after a write failed.
+   */
+  onWritten?: (sourceBytes: number) => void;
+}
+
+/**
+ * A source that wants to hear how much of it reached the log (the durable
+ * OS's file tails, which resume from there after a master crash). The
+ * supervisor passes `acknowledgeWritten` as the sink's `onWritten`; with no
+ * sink it acknowledges every byte it discarded.
+ */
+export interface AcknowledgedSource {
+  acknowledgeWritten(sourceBytes: number): void;
+}
+
+/** The source's acknowledgement hook, if it has one. */
+export function acknowledgementOf(source: Readable): ((sourceBytes: number) => void) | undefined {
+  const hook = (source as Partial<AcknowledgedSource>).acknowledgeWritten;
+  return typeof hook === "function" ? hook.bind(source) : undefined;
 }
 
 /** A unit's health as the monitor judges it; "unknown" until a threshold is first reached. */

@@ -7,10 +7,10 @@ const spec = (over: Partial<RestartSpec>): RestartSpec => ({ ...defaultRestart, 
 
 describe("shouldRestart", () => {
   const expected: Record<RestartPolicyName, Record<ExitKind, boolean>> = {
-    never: { success: false, failure: false, signal: false, stopped: false },
-    "on-failure": { success: false, failure: true, signal: true, stopped: false },
-    always: { success: true, failure: true, signal: true, stopped: false },
-    "unless-stopped": { success: true, failure: true, signal: true, stopped: false },
+    never: { success: false, failure: false, signal: false, stopped: false, unknown: false },
+    "on-failure": { success: false, failure: true, signal: true, stopped: false, unknown: true },
+    always: { success: true, failure: true, signal: true, stopped: false, unknown: true },
+    "unless-stopped": { success: true, failure: true, signal: true, stopped: false, unknown: true },
   };
   for (const [policy, row] of Object.entries(expected)) {
     for (const [kind, want] of Object.entries(row)) {

@@ -8,8 +8,12 @@ import type { RestartPolicyName, RestartSpec } from "./spec.ts";
  *   failed (unhealthy, limit `kill`).
  * - `signal`: killed by a signal nobody in the supervisor asked for.
  * - `stopped`: an explicit stop by the user (or a limit `stop` policy).
+ * - `unknown`: ended on its own with no exit status to read: a process adopted
+ *   from a previous master is not this master's child, so its code is never
+ *   known. `on-failure` restarts it (a crash cannot be told from a clean
+ *   exit, and keeping a service up is the safer guess); `never` does not.
  */
-export type ExitKind = "success" | "failure" | "signal" | "stopped";
+export type ExitKind = "success" | "failure" | "signal" | "stopped" | "unknown";
 
 /** Whether `policy` restarts a process that ended with `kind`. */
 export function shouldRestart(policy: RestartPolicyName, kind: ExitKind): boolean {
@@ -18,6 +22,7 @@ export function shouldRestart(policy: RestartPolicyName, kind: ExitKind): boolea
     case "never":
       return false;
     case "on-failure":
+      // "unknown" included on purpose: see ExitKind.
       return kind !== "success";
     case "always":
     case "unless-stopped":

@@ -4,7 +4,7 @@ import type { Clock, Timer } from "../clock.ts";
 import { resolveExecutable } from "./executable.ts";
 import type { LifecycleEventType, UnitState } from "./lifecycle.ts";
 import { describeExit, type GroupProcess, type OsProcessApi } from "./os-process.ts";
-import type { HealthMonitor, HealthStatus, LimitMonitor, LimitPlan, LimitViolation } from "./ports.ts";
+import { acknowledgementOf, type HealthMonitor, type HealthStatus, type LimitMonitor, type LimitPlan, type LimitViolation } from "./ports.ts";
 import type { ManagedUnitDeps } from "./managed-unit.ts";
 import type { ManagedUnitSpec } from "./spec.ts";
 
@@ -164,17 +164,27 @@ class ProcessRun implements Run {
    * Waits until the output was fully delivered. The whole group is gone by now, so an
    * open pipe means a process that left the group (setsid) still holds it: after
    * `outputDrainTimeoutMs` the pipes are closed so the exit is not held up forever.
+   * Output read from files (an acknowledged source) ends by itself once read to its end,
+   * however much is left: the deadline only counts while it does not move (a stuck
+   * subscriber); closing it then loses nothing, the unread part stays in its file.
    */
   private async drain(proc: GroupProcess, all: Promise<PromiseSettledResult<void>[]>): Promise<void> {
     const { host } = this;
     let timer: Timer | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = host.deps.clock.setTimer(host.deps.outputDrainTimeoutMs ?? 2000, () => resolve("timeout"));
-    });
+    let expire!: (v: "timeout") => void;
+    const timedOut = new Promise<"timeout">((resolve) => (expire = resolve));
+    const arm = (): void => {
+      timer?.cancel();
+      timer = host.deps.clock.setTimer(host.deps.outputDrainTimeoutMs ?? 2000, () => expire("timeout"));
+    };
+    const files = [proc.stdout, proc.stderr].filter((s): s is Readable => s !== null && acknowledgementOf(s) !== undefined);
+    for (const s of files) s.on("data", arm);
+    arm();
     const first = await Promise.race([all, timedOut]);
     timer?.cancel();
+    for (const s of files) s.off("data", arm);
     if (first === "timeout") {
-      host.notice("warning", `output of pid ${proc.pid} still open after its process group ended (a process outside the group holds it); closing it`);
+      host.notice("warning", `output of pid ${proc.pid} still open after its process group ended (a process outside the group holds it, or nobody reads it); closing it`);
       proc.stdout?.destroy();
       proc.stderr?.destroy();
       return;
@@ -206,16 +216,20 @@ class ProcessRun implements Run {
   private attach(stream: "stdout" | "stderr", source: Readable | null): Promise<void> {
     if (!source) return Promise.resolve();
     const sink = this.host.deps.logSink;
+    const onWritten = acknowledgementOf(source);
     if (sink) {
       try {
-        return sink.attach(this.host.id, stream, source);
+        return sink.attach(this.host.id, stream, source, onWritten ? { onWritten } : undefined);
       } catch (err) {
         // The output is still drained so the child cannot block on a full pipe.
         source.resume();
         return Promise.reject(err);
       }
     }
-    // Without a sink the pipe still has to be read, or a chatty child blocks on a full pipe.
+    // Without a sink the pipe still has to be read, or a chatty child blocks on a full pipe;
+    // what is discarded on purpose counts as written (a durable source may let go of it).
+    let read = 0;
+    if (onWritten) source.on("data", (chunk: Buffer) => onWritten((read += chunk.length)));
     source.resume();
     return finished(source);
   }

@@ -97,7 +97,9 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     const unit = cgroups.unitOf(a);
     return unit !== undefined && unit === cgroups.unitOf(b);
   };
-  const os = createDurableOs({ stateDir: m.stateDir, owner, sameUnit });
+  // Read output is freed from the capture files in steps of a quarter log file, so they hold about that much.
+  const freeEveryBytes = Math.min(1024 * 1024, Math.max(4096, Math.floor(m.logs.maxFileBytes / 4)));
+  const os = createDurableOs({ stateDir: m.stateDir, owner, sameUnit, logSink: logs, freeEveryBytes, warn: (w) => log(`warning: ${w}`) });
   // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
   const healthMonitorFactory = (unit: string, target: { pid: number }) =>
     createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
@@ -183,6 +185,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   };
   const recovery = await os.recover(m.onRestart, wanted);
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
+  if (recovery.drained.length) log(`wrote the output left unread by the previous master to the logs of: ${recovery.drained.join(", ")}`);
   if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
   // The re-adopted keep their cgroups; every other one the previous life left is emptied (setsid escapees too) and removed.
   const reaped = async (why: string, report: CgroupReapReport) => {
