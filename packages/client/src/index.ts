@@ -66,6 +66,9 @@ export { attachUnmanaged, validateUnmanagedSpec, type UnmanagedUnit, type Unmana
 export {
   createIntegratedUnit,
   createLaunchStart,
+  createRegisteredHealthMonitor,
+  createSupervisedStart,
+  openUnitRecord,
   discoverUnit,
   discoverUnits,
   scanSocketDir,
@@ -73,6 +76,10 @@ export {
   type IntegratedUnitOptions,
   type IntegratedEvent,
   type DiscoveredUnit,
+  type StartUnit,
+  type SupervisedStart,
+  type UnitHandle,
+  type UnitRecord,
 } from "./integrated/index.ts";
 
 // Master restart without loss: unit output through files, process records, re-adoption.
