@@ -36,7 +36,12 @@ export function createRegisteredHealthMonitor(address: Promise<string>, build: (
     },
     stop() {
       stopped = true;
-      inner?.stop();
+      try {
+        inner?.stop();
+      } catch (e) {
+        // Stopping is part of ending the run; a failing probe cleanup must not strand the unit.
+        process.emitWarning(`health check did not stop cleanly: ${(e as Error).message}`);
+      }
     },
     get status(): HealthStatus {
       return inner?.status ?? "unknown";
