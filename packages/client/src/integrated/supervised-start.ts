@@ -38,7 +38,7 @@ export interface SupervisedStart {
   readonly drain: (unit: string, pid: number) => Promise<void>;
   /** Resolves with the address the process `pid` registered (rejects if it exits first): for health checks. */
   addressOf(pid: number): Promise<string>;
-  /** Connects to the managed unit (created with `drain` above); call once, before any start. */
+  /** Connects to the managed unit (created with `drain` above and `autoStart: false`); call once, before its first start. */
   bind(unit: ManagedUnit): void;
   /** The current process's handle, once it registered. */
   readonly current: UnitHandle | undefined;
@@ -243,6 +243,10 @@ export function createSupervisedStart(options: SupervisedStartOptions): Supervis
     },
     bind(u) {
       if (unit) throw new HsuError("failed_precondition", "already bound to a managed unit", { unit: id });
+      // A spawn before bind would go unseen (no handshake expected): the managed unit must be created with autoStart: false.
+      if (!RESTING.has(u.snapshot().state)) {
+        throw new HsuError("failed_precondition", `bind before the managed unit starts (it is ${u.snapshot().state}); add it with autoStart: false`, { unit: id });
+      }
       unit = u;
       off = u.onEvent(onEvent);
     },

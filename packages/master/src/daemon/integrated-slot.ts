@@ -77,6 +77,7 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
   };
   // The pool's own id: a replica that runs, round robin; none runs: wake the next one.
   const pick = (): Member => {
+    if (members.length === 0) throw new HsuError("unavailable", "the pool has no replicas (it was scaled to 0)", { unit: cfg.id });
     const up = members.filter((m) => m.unit.state === "running");
     const from = up.length ? up : members;
     return from[next++ % from.length]!;
@@ -88,7 +89,24 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
     return { ...v, state: s.state === "stopped" ? "idle" : s.state, address: m.supervised.current?.info.address ?? "" };
   };
 
-  return {
+  // Scale calls run one at a time, so the replica list never goes through odd states.
+  let scaling: Promise<unknown> = Promise.resolve();
+  const scale = (n: number): Promise<void> => {
+    if (!Number.isInteger(n) || n < 0) {
+      return Promise.reject(new HsuError("invalid_argument", `replica count must be a whole number >= 0 (got ${n})`, { unit: cfg.id }));
+    }
+    const step = scaling.then(async () => {
+      while (members.length < n) {
+        const m = await createMember(o, `${cfg.id}-${members.length}`, members.length);
+        members.push(m);
+        if (!cfg.onDemand) await m.unit.start();
+      }
+      while (members.length > n) await closeMember(supervisor, members.pop()!);
+    });
+    scaling = step.catch(() => undefined);
+    return step;
+  };
+  const slot: IntegratedSlot = {
     id: cfg.id,
     config: cfg,
     async lease(unit, signal) {
@@ -128,9 +146,13 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
     },
     views: () => members.map(view),
     close: async () => {
-      for (const m of members) await closeMember(supervisor, m);
+      await scaling;
+      for (const m of members.splice(0)) await closeMember(supervisor, m);
     },
   };
+  // A pool of integrated units scales like any pool (`hsu scale`).
+  if (pooled) Object.defineProperties(slot, { scale: { value: scale }, size: { get: () => members.length } });
+  return slot;
 }
 
 async function createMember(o: IntegratedSlotOptions, id: string, index: number | undefined): Promise<Member> {

@@ -96,7 +96,10 @@ function unitProcesses(): number[] {
 
 const view = (id: string): UnitStatusView => running.master.get(id)[0]!;
 
-/** Resolves once `check` holds for the unit's view, checked now and on every master event; fails with what it saw. */
+/**
+ * Resolves once `check` holds for the unit's view, checked now, on every master event and every 50 ms
+ * (health changes within a state raise no event); fails with what it saw.
+ */
 function until(id: string, what: string, check: (v: UnitStatusView) => boolean, ms = 20_000): Promise<UnitStatusView> {
   return new Promise((resolve, reject) => {
     const test = () => {
@@ -107,12 +110,14 @@ function until(id: string, what: string, check: (v: UnitStatusView) => boolean, 
       return true;
     };
     const off = running.master.onEvent(() => void test());
+    const poll = setInterval(test, 50);
     const timer = setTimeout(() => {
       done();
       reject(new Error(`${id}: timed out waiting until ${what}; last view ${JSON.stringify(view(id))}`));
     }, ms);
     const done = () => {
       off();
+      clearInterval(poll);
       clearTimeout(timer);
     };
     test();
@@ -204,6 +209,19 @@ describe("integrated units on the supervisor", () => {
     expect([...answered].sort()).toEqual(ids);
     // HSU_INDEX is each replica's own.
     for (const v of views) expect(readFileSync(`/proc/${v.pid}/environ`, "latin1").split("\0")).toContain(`HSU_INDEX=${v.id.slice(5)}`);
+  });
+
+  it("scale: an integrated pool shrinks (its replicas' processes end) and grows (new replicas wake on call)", async () => {
+    const before = running.master.get("pool");
+    await running.master.scale("pool", 1);
+    expect(running.master.get("pool").map((v) => v.id)).toEqual(["pool-0"]);
+    for (const v of before.slice(1)) expect(unitProcesses()).not.toContain(v.pid);
+    await running.master.scale("pool", 2);
+    expect(running.master.get("pool").map((v) => [v.id, v.state])).toEqual([
+      ["pool-0", "ready"],
+      ["pool-1", "idle"],
+    ]);
+    expect(await echoOf("pool-1").echo({ message: "back" })).toMatchObject({ unitId: "pool-1" });
   });
 
   it("a failed on-demand start shows the failure and the last exit, not idle", async () => {
