@@ -45,6 +45,8 @@ export interface IntegratedSlotOptions {
 /** One process of the unit: a managed unit of the supervisor plus what the integrated kind adds. */
 interface Member {
   readonly id: string;
+  /** Why the last start failed; cleared by the next handshake. */
+  readonly startError: string | undefined;
   readonly unit: IntegratedUnit;
   readonly supervised: SupervisedStart;
   readonly off: () => void;
@@ -85,8 +87,10 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
   const view = (m: Member): UnitView => {
     const s = supervisor.get(m.id);
     const v = managedView(s, cfg, "integrated", pooled ? cfg.id : "");
+    // Why the last wake-up failed goes with the exit it ended in (ps would otherwise show only "code 3").
+    const lastExit = m.startError ? `${v.lastExit || "no exit"}; ${m.startError.replace(` (${v.lastExit})`, "")}` : v.lastExit;
     // An integrated unit at rest wakes on the next call: that is what `idle` says.
-    return { ...v, state: s.state === "stopped" ? "idle" : s.state, address: m.supervised.current?.info.address ?? "" };
+    return { ...v, state: s.state === "stopped" ? "idle" : s.state, address: m.supervised.current?.info.address ?? "", lastExit };
   };
 
   // Scale calls run one at a time, so the replica list never goes through odd states.
@@ -193,13 +197,22 @@ async function createMember(o: IntegratedSlotOptions, id: string, index: number 
   const offReady = managed.onEvent((e) => {
     if (e.type === "ready" && e.from === "running" && unit.state === "stopped") void unit.start().catch(() => undefined);
   });
+  let startError: string | undefined;
+  const offStart = unit.on((e) => {
+    if (e.type === "start_failed") startError = e.error?.message.replace(`unit "${id}": `, "").replace(/^failed to start: /, "");
+    if (e.type === "ready") startError = undefined;
+  });
   return {
     id,
     unit,
     supervised,
+    get startError() {
+      return startError;
+    },
     off: () => {
       relay();
       offReady();
+      offStart();
     },
   };
 }

@@ -233,7 +233,7 @@ describe("integrated units on the supervisor", () => {
     const v = await until("broken", "it is at rest", (x) => x.state !== "starting" && x.state !== "running");
     expect(v.state).not.toBe("idle");
     expect(["exited", "failed"]).toContain(v.state);
-    expect(v.lastExit).toBe("code 3");
+    expect(v.lastExit).toBe("code 3; exited before registering");
     expect(logText("broken")).toContain("cannot open the database");
   });
 });
