@@ -196,6 +196,15 @@ describe("integrated units on the supervisor", () => {
     expect(unitProcesses()).not.toContain(up.pid);
   });
 
+  it("stop never hangs on a frozen unit (SIGSTOP): Shutdown times out, the escalation ends it", async () => {
+    await echoOf("stubborn").echo({ message: "wake" });
+    const up = await until("stubborn", "it is ready", (v) => v.state === "ready");
+    process.kill(up.pid!, "SIGSTOP");
+    await running.master.stop("stubborn");
+    expect(view("stubborn")).toMatchObject({ state: "idle", pid: undefined, lastExit: "signal SIGKILL" });
+    expect(unitProcesses()).not.toContain(up.pid);
+  });
+
   it("replicas: N processes with their own handshake; calls to the pool spread, each replica is addressable", async () => {
     const ids = ["pool-0", "pool-1", "pool-2"];
     expect(running.master.get("pool").map((v) => v.id)).toEqual(ids);
