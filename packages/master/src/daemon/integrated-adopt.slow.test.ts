@@ -79,6 +79,19 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A replayable random source: the seed is printed, HSU_TEST_SEED replays it. */
+function seeded(): { seed: number; next(): number } {
+  const seed = Number(process.env.HSU_TEST_SEED ?? Date.now() % 1_000_000);
+  let x = seed || 1;
+  return {
+    seed,
+    next: () => {
+      x = (x * 48271) % 2147483647;
+      return x / 2147483647;
+    },
+  };
+}
+
 describe("integrated units across a master crash", () => {
   it("are re-adopted after kill -9 of the master: same pid answers, exactly one process each, and the policy still restarts them", async () => {
     const first = startMaster();
@@ -115,4 +128,29 @@ describe("integrated units across a master crash", () => {
     await second.exited;
     await until("no unit process is left", () => unitProcesses().size === 0, 10_000);
   }, 120_000);
+
+  it("kill -9 of the master at random points of its start-up (handshakes half done), 6 times, never leaves two processes of a unit", async () => {
+    const rnd = seeded();
+    console.log(`kill loop seed ${rnd.seed} (replay with HSU_TEST_SEED=${rnd.seed})`);
+    // Started at `up` (not on demand), so the kills land in spawns and handshakes.
+    writeFileSync(join(dir, "hsu.yaml"), readFileSync(join(dir, "hsu.yaml"), "utf8").replaceAll("kind: integrated", "kind: integrated\n    on_demand: false"));
+    for (let i = 0; i < 6; i++) {
+      const master = startMaster();
+      await until("the master answers", () => masterAnswers(socket));
+      await new Promise((r) => setTimeout(r, Math.floor(rnd.next() * 1500)));
+      master.child.kill("SIGKILL");
+      await master.exited;
+      const p = unitProcesses();
+      for (const u of units) expect(p.get(u)?.length ?? 0, `${u} after kill ${i} (seed ${rnd.seed})`).toBeLessThanOrEqual(1);
+    }
+    const last = startMaster();
+    await until("the master answers", () => masterAnswers(socket));
+    for (const u of units) await pidOf(u);
+    const p = unitProcesses();
+    expect(units.map((u) => p.get(u)?.length), `seed ${rnd.seed}`).toEqual([1, 1, 1]);
+    for (const u of units) expect(await pidOf(u)).toBe(p.get(u)![0]);
+    await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 60_000 });
+    await last.exited;
+    await until("no unit process is left", () => unitProcesses().size === 0, 10_000);
+  }, 180_000);
 });
