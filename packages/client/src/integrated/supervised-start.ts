@@ -73,6 +73,7 @@ interface Generation {
   /** The handshake failed before there was a pid to end. */
   failed?: string;
   handle?: UnitHandle;
+  client?: UnitClient;
   readonly exit: Deferred<ExitStatus>;
   readonly address: Deferred<string>;
 }
@@ -129,6 +130,7 @@ export function createSupervisedStart(options: SupervisedStartOptions): Supervis
     if (g.pid === undefined || !g.info || g.handle || !unit) return;
     const u = unit;
     const client: UnitClient = connectUnit(g.info.address, { token: record.token, unit: id });
+    g.client = client;
     g.handle = {
       pid: g.pid,
       info: g.info,
@@ -222,9 +224,8 @@ export function createSupervisedStart(options: SupervisedStartOptions): Supervis
 
   const drain = async (_unit: string, pid: number): Promise<void> => {
     const g = gen;
-    if (!g?.handle || g.pid !== pid) return; // never registered: nothing to drain, the stop signal goes now
-    const client = g.handle.client as UnitClient;
-    const asked = await client.shutdown(deadlineMs, "stopped by the master").then(
+    if (!g?.client || g.pid !== pid) return; // never registered: nothing to drain, the stop signal goes now
+    const asked = await g.client.shutdown(deadlineMs, "stopped by the master").then(
       () => true,
       () => false, // refused or unreachable: straight to the stop signal
     );
