@@ -50,6 +50,7 @@ beforeAll(async () => {
     kind: integrated
     ${probe}
     env: { TEST_RUN: "${run}" }
+    nice: 7
     stop_signal: SIGUSR2
     graceful_timeout: 1s
   pool:
@@ -184,9 +185,12 @@ describe("integrated units on the supervisor", () => {
     expect(await echoOf("sick").echo({ message: "after" })).toMatchObject({ message: "after" });
   });
 
-  it("stop_signal: after the Shutdown drain, the unit gets its own stop signal, not SIGTERM", async () => {
+  it("stop_signal and nice: after the Shutdown drain, the unit gets its own stop signal, not SIGTERM", async () => {
     await echoOf("stubborn").echo({ message: "wake" });
     const up = await until("stubborn", "it is ready", (v) => v.state === "ready");
+    // nice applies too (field 19 of /proc/PID/stat).
+    const stat = readFileSync(`/proc/${up.pid}/stat`, "utf8");
+    expect(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]).toBe("7");
     await running.master.stop("stubborn");
     const text = logText("stubborn");
     expect(text).toContain("drained");
