@@ -72,6 +72,9 @@ export { attachUnmanaged, validateUnmanagedSpec, type UnmanagedUnit, type Unmana
 export {
   createIntegratedUnit,
   createLaunchStart,
+  createRegisteredHealthMonitor,
+  createSupervisedStart,
+  openUnitRecord,
   discoverUnit,
   discoverUnits,
   scanSocketDir,
@@ -79,6 +82,10 @@ export {
   type IntegratedUnitOptions,
   type IntegratedEvent,
   type DiscoveredUnit,
+  type StartUnit,
+  type SupervisedStart,
+  type UnitHandle,
+  type UnitRecord,
 } from "./integrated/index.ts";
 
 // Master restart without loss: unit output through files, process records, re-adoption.

@@ -5,7 +5,9 @@ import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createSystemClock, type Clock } from "../clock.ts";
 import { HsuError } from "../errors.ts";
+import { signalGroup, stopGroup, sweepGroup } from "../supervisor/os-process.ts";
 import type { Registrar } from "./registrar.ts";
 import { connectUnit, type UnitClient } from "./unit-client.ts";
 
@@ -36,6 +38,10 @@ export interface LaunchUnitOptions {
    * log collector); the stderr tail for start errors is then not kept here.
    */
   output?: (stream: "stdout" | "stderr", source: import("node:stream").Readable) => void;
+  /** Time between SIGTERM and SIGKILL when the unit does not leave after Shutdown. Default 2000 ms. */
+  killGraceMs?: number;
+  /** Time source of the stop escalation. Default the system clock (unref'd timers). */
+  clock?: Clock;
 }
 
 /** A unit that has completed its handshake. */
@@ -49,7 +55,11 @@ export interface LaunchedUnit {
   readonly child: ChildProcess;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Shutdown through Core, then SIGTERM, then SIGKILL to the process group. */
+  /**
+   * Core Shutdown (the unit has `deadlineMs` to drain and exit), then the one
+   * stop escalation (`stopGroup`: SIGTERM, SIGKILL after `killGraceMs`), then
+   * SIGKILL for whatever is left of the group.
+   */
   stop(deadlineMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -80,6 +90,7 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
   else delete env.HSU_MASTER_PID;
   const pending = options.registrar.expect(options.id, token, options.startTimeoutMs ?? 10_000);
   const stdio = options.stdio ?? "inherit";
+  const clock = options.clock ?? launchClock;
   const child = spawn(options.command, options.args ?? [], {
     cwd: options.cwd,
     env,
@@ -97,13 +108,18 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
       stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
     });
   }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const leaderExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: null, signal: null }));
   });
+  // Like every supervised process: the exit counts once the rest of the group is gone too.
+  const exited = leaderExit.then(async (status) => {
+    if (child.pid !== undefined) await sweepGroup(child.pid, 5000, clock);
+    return status;
+  });
   if (ownDir) void exited.then(() => rm(ownDir, { recursive: true, force: true }));
   const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
-  void exited.then(({ code, signal }) => pending.cancel(`exited before registering (${signal ?? `code ${code}`})`));
+  void leaderExit.then(({ code, signal }) => pending.cancel(`exited before registering (${signal ?? `code ${code}`})`));
   let info: UnitInfo;
   try {
     info = await Promise.race([pending.registered, spawnError]);
@@ -125,23 +141,28 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     exited,
     stop(deadlineMs = 5000) {
       stopping ??= (async () => {
-        const gone = exited.then(() => true);
-        await client.shutdown(deadlineMs).catch(() => killGroup(child, "SIGTERM"));
-        const timer = setTimeout(() => killGroup(child, "SIGKILL"), deadlineMs + 2000);
-        await gone;
-        clearTimeout(timer);
-        return exited;
+        let timer: ReturnType<Clock["setTimer"]> | undefined;
+        const drained = await Promise.race([
+          exited.then(() => true),
+          client.shutdown(deadlineMs).then(
+            () => new Promise<boolean>((resolve) => (timer = clock.setTimer(deadlineMs, () => resolve(false)))),
+            // Refused or unreachable: straight to the signals.
+            () => false,
+          ),
+        ]);
+        timer?.cancel();
+        if (drained) return exited;
+        return stopGroup({ signalGroup: (sig) => killGroup(child, sig), exited }, { signal: "SIGTERM", gracefulTimeoutMs: options.killGraceMs ?? 2000, clock });
       })();
       return stopping;
     },
   };
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Already gone: nothing to signal.
-  }
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return false;
+  return signalGroup(child.pid, signal);
 }
+
+// Unref'd: a pending stop timer never keeps the caller's process alive.
+const launchClock = createSystemClock({ unref: true });

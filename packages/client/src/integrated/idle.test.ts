@@ -1,17 +1,13 @@
-import { create } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
-import { HealthCheckResponse_ServingStatus as Status, UnitInfoSchema } from "@hsu/proto";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
+import { HealthCheckResponse_ServingStatus as Status } from "@hsu/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 import type { LaunchedUnit } from "../core/launch.ts";
 import { createRegistrar, type Registrar } from "../core/registrar.ts";
 import { createFakeClock, type FakeClock } from "../clock.ts";
-import { signalProcessGroup, stopHandle, type ExitStatus, type UnitHandle } from "./handle.ts";
 import { createIntegratedUnit, type IntegratedUnit } from "./integrated-unit.ts";
 import { createLaunchStart } from "./launch-start.ts";
-import { alive, echoCommand, nextEvent } from "./test-support/echo.ts";
+import { alive, echoCommand, nextEvent, probeCommand } from "./test-support/echo.ts";
 
 // Idle logic on a manual clock: time only moves when the test says, so these
 // tests never sleep; the unit and its calls are real.
@@ -180,60 +176,48 @@ describe("start timeout on a manual clock", () => {
   });
 });
 
-describe("stop escalation on a manual clock (real process that ignores Shutdown and SIGTERM)", () => {
-  it("sends SIGTERM after the deadline and SIGKILL after the grace period, to the process group", async () => {
-    const child = spawn(
-      process.execPath,
-      ["-e", "process.on('SIGTERM', () => console.log('term')); console.log('ready'); setInterval(() => {}, 1000)"],
-      { detached: true, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    pids.push(child.pid!);
-    const lines: string[] = [];
-    const sawLine = (want: string) =>
-      new Promise<void>((resolve) => {
-        const check = () => lines.includes(want) && resolve();
-        child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-          lines.push(...d.split("\n").filter(Boolean));
-          check();
-        });
-        check();
-      });
-    await sawLine("ready");
-    const exited = once(child, "exit").then(([code, signal]) => ({ code, signal }) as ExitStatus);
-    const handle: UnitHandle = {
-      pid: child.pid!,
-      info: create(UnitInfoSchema, { unitId: "stubborn" }),
-      client: { transport: { unary: unusable, stream: unusable } },
-      exited,
-      // A unit whose Shutdown never completes.
-      stop: () => new Promise(() => {}),
-    };
+describe("stop escalation on a manual clock (real unit that drains but does not exit, and ignores SIGTERM)", () => {
+  it("after Shutdown waits the deadline, then SIGTERM, then SIGKILL after the grace period, to the process group", async () => {
     const clock = createFakeClock();
-    const sent: NodeJS.Signals[] = [];
-    const stopping = stopHandle(handle, {
-      deadlineMs: 3000,
-      graceMs: 2000,
+    const id = `stubborn-${process.pid}-${seq++}`;
+    const lines: string[] = [];
+    const saw = (want: string) =>
+      until(`the unit printed "${want}" (it printed ${JSON.stringify(lines)})`, () => lines.some((l) => l.includes(want)));
+    const launched = await createLaunchStart({
+      id,
+      registrar,
+      ...probeCommand,
+      env: { PROBE_IGNORE: "SIGTERM" },
       clock,
-      signalGroup: (pid, sig) => {
-        sent.push(sig);
-        signalProcessGroup(pid, sig);
+      killGraceMs: 2000,
+      output: (stream, source) => {
+        if (stream === "stdout") source.setEncoding("utf8").on("data", (d: string) => lines.push(...d.split("\n").filter(Boolean)));
+        else source.resume();
       },
-    });
+      onLaunched: (u) => pids.push(u.pid),
+    })(new AbortController().signal);
+    const stopping = launched.stop(3000);
+    await saw("drained");
+    // The drain deadline runs on the manual clock from the moment Shutdown was answered.
+    await until("the drain deadline is armed", () => clock.pending() === 1);
     clock.advance(2999);
-    expect(sent).toEqual([]);
+    expect(lines.some((l) => l.includes("got SIGTERM"))).toBe(false);
     clock.advance(1);
-    expect(sent).toEqual(["SIGTERM"]);
-    await sawLine("term");
-    expect(alive(child.pid!)).toBe(true);
-    clock.advance(1999);
-    expect(sent).toEqual(["SIGTERM"]);
-    clock.advance(1);
-    expect(sent).toEqual(["SIGTERM", "SIGKILL"]);
-    expect((await stopping).exit).toEqual({ code: null, signal: "SIGKILL" });
+    await saw("got SIGTERM");
+    expect(alive(launched.pid)).toBe(true);
+    await until("the kill grace is armed", () => clock.pending() === 1);
+    clock.advance(2000);
+    expect(await stopping).toEqual({ code: null, signal: "SIGKILL" });
+    expect(alive(launched.pid)).toBe(false);
     expect(clock.pending()).toBe(0);
   });
 });
 
-function unusable(): never {
-  throw new Error("this handle has no transport");
+/** Polls a condition the test cannot await directly (a timer armed after I/O), with a real deadline and a message. */
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
 }

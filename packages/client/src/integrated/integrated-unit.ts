@@ -5,7 +5,7 @@ import { createRegistrar, type Registrar } from "../core/registrar.ts";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { EventHub, type IntegratedEvent, type IntegratedEventType, type IntegratedListener } from "./events.ts";
-import { signalProcessGroup, stopHandle, type SignalGroup, type StartUnit, type UnitHandle } from "./handle.ts";
+import type { StartUnit, UnitHandle } from "./handle.ts";
 import { createLaunchStart, type LaunchStartOptions } from "./launch-start.ts";
 import { transition, type IntegratedInput, type IntegratedState } from "./lifecycle.ts";
 import { createWakeTransport, type CallLease } from "./wake-transport.ts";
@@ -30,14 +30,15 @@ export interface IntegratedUnitOptions {
   startTimeoutMs?: number;
   /** Stop the unit after this long with no call in flight. Default 300 000 ms; `Infinity` never stops it. */
   idleTimeoutMs?: number;
-  /** The drain deadline sent with Shutdown; SIGTERM follows when it passes. Default 5000 ms. */
+  /** Default start only: the drain deadline sent with Shutdown; SIGTERM follows when it passes. Default 5000 ms. */
   shutdownDeadlineMs?: number;
-  /** Time between SIGTERM and SIGKILL to the process group. Default 2000 ms. */
+  /**
+   * Time between SIGTERM and SIGKILL (default start), and how long an aborted
+   * start may take to give up before it is abandoned. Default 2000 ms.
+   */
   killGraceMs?: number;
   /** Time source for the idle, start and stop timers. Default the system clock. */
   clock?: Clock;
-  /** Sends signals to the unit's process group. Default `process.kill(-pid, signal)`. */
-  signalGroup?: SignalGroup;
 }
 
 /** A unit started on the first call, stopped when idle, and called through typed clients. */
@@ -147,12 +148,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
   const clock = options.clock ?? defaultClock;
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
-  const stopOptions = {
-    deadlineMs: options.shutdownDeadlineMs ?? 5000,
-    graceMs: options.killGraceMs ?? 2000,
-    clock,
-    signalGroup: options.signalGroup ?? signalProcessGroup,
-  };
+  const graceMs = options.killGraceMs ?? 2000;
   const hub = new EventHub();
   let ownRegistrar: Promise<Registrar> | undefined;
   const start = options.start ?? defaultStart();
@@ -172,9 +168,11 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
       throw new HsuError("invalid_config", "give either `start` or `launch` (the command to run)", { unit: id, field: "launch" });
     }
     const launch = options.launch;
+    const deadlineMs = options.shutdownDeadlineMs ?? 5000;
     return async (signal) => {
       const registrar = options.registrar ?? (await (ownRegistrar ??= createRegistrar()));
-      return createLaunchStart({ ...launch, id, registrar })(signal);
+      const launched = await createLaunchStart({ killGraceMs: graceMs, clock, ...launch, id, registrar })(signal);
+      return { ...launched, stop: () => launched.stop(deadlineMs) };
     };
   }
 
@@ -244,7 +242,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     const running = Promise.resolve().then(() => run(signal));
     const abandoned = new Promise<never>((_, reject) => {
       const onAbort = () => {
-        const timer = clock.setTimer(stopOptions.graceMs, () => reject(signal.reason));
+        const timer = clock.setTimer(graceMs, () => reject(signal.reason));
         running.then(
           () => timer.cancel(),
           () => timer.cancel(),
@@ -258,9 +256,9 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     running.then(
       (late) => {
         if (!signal.aborted) return;
-        void stopHandle(late, stopOptions).then(({ error }) => {
-          if (error) process.emitWarning(`unit "${id}": stopping a process that came up after its start was abandoned: ${error.message}`);
-        });
+        Promise.resolve()
+          .then(() => late.stop())
+          .catch((e: unknown) => process.emitWarning(`unit "${id}": stopping a process that came up after its start was abandoned: ${(e as Error).message}`));
       },
       // A start that fails is reported through the race below (or was already reported as timed out).
       () => {},
@@ -285,11 +283,19 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     const attempt = deferred();
     stopping = attempt;
     apply(input, { pid: h.pid });
-    void stopHandle(h, stopOptions).then(({ exit, error }) => {
-      handle = undefined;
-      apply("exit", error ? { pid: h.pid, exit, error } : { pid: h.pid, exit });
-      attempt.resolve();
-    });
+    // The handle's stop is the one escalation (Shutdown, stop signal, SIGKILL, sweep); it ends when the process is gone.
+    void Promise.resolve()
+      .then(() => h.stop())
+      .then(
+        () => undefined,
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      )
+      .then(async (error) => {
+        const exit = await h.exited;
+        handle = undefined;
+        apply("exit", error ? { pid: h.pid, exit, error } : { pid: h.pid, exit });
+        attempt.resolve();
+      });
   }
 
   function closedError(): ConnectError {

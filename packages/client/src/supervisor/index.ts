@@ -24,4 +24,5 @@ export {
   type OsProcessApiOptions,
   type SpawnRequest,
   type StopOptions,
+  type Stoppable,
 } from "./os-process.ts";

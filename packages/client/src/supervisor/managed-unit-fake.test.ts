@@ -280,3 +280,60 @@ describe("limits through the LimitPlanner/LimitMonitor ports", () => {
     expect(unit.snapshot()).toMatchObject({ state: "backoff", lastExit: { signal: "SIGKILL", kind: "failure" } });
   });
 });
+
+describe("a kind's drain step before the stop signal (fake clock)", () => {
+  it("runs the drain first; the stop signal and the SIGKILL escalation follow only once it settled", async () => {
+    let finish!: () => void;
+    const drains: number[] = [];
+    const drain = (_unit: string, pid: number) => {
+      drains.push(pid);
+      return new Promise<void>((r) => (finish = r));
+    };
+    const { clock, os, unit } = setup({}, { drain });
+    os.exitOnStopSignal = false;
+    await unit.start();
+    const proc = os.spawned[0]!;
+    const stopped = unit.stop();
+    expect(drains).toEqual([proc.pid]);
+    clock.advance(10_000);
+    await settle();
+    expect(proc.signals).toEqual([]);
+    finish();
+    await settle();
+    expect(proc.signals).toEqual(["SIGTERM"]);
+    clock.advance(500);
+    expect(proc.signals).toEqual(["SIGTERM", "SIGKILL"]);
+    expect(await stopped).toMatchObject({ state: "stopped", lastExit: { signal: "SIGKILL", kind: "stopped" } });
+  });
+
+  it("a unit that leaves during the drain gets no signal; a failing drain is a warning and the stop goes on", async () => {
+    const { os, unit, events } = setup({}, { drain: () => Promise.reject(new Error("Shutdown refused")) });
+    await unit.start();
+    const proc = os.spawned[0]!;
+    await unit.stop();
+    expect(proc.signals).toEqual(["SIGTERM"]);
+    expect(events.some((e) => e.type === "warning" && e.reason.includes("Shutdown refused"))).toBe(true);
+
+    let leave!: () => void;
+    const second = setup({}, { drain: () => new Promise<void>((r) => (leave = r)) });
+    await second.unit.start();
+    const p2 = second.os.spawned[0]!;
+    const stopping = second.unit.stop();
+    p2.exit(0);
+    await settle();
+    leave();
+    expect(await stopping).toMatchObject({ state: "stopped" });
+    expect(p2.signals).toEqual([]);
+  });
+
+  it("fail() ends a live process as a crash (the restart policy decides) and is ignored when nothing runs", async () => {
+    const { os, unit } = setup({ restart: { policy: "on-failure", delayMs: 100 } });
+    unit.fail("no handshake");
+    expect(unit.snapshot().state).toBe("stopped");
+    await unit.start();
+    unit.fail("no handshake");
+    await settle();
+    expect(os.spawned[0]!.signals).toEqual(["SIGTERM"]);
+    expect(unit.snapshot()).toMatchObject({ state: "backoff", lastExit: { kind: "failure" } });
+  });
+});

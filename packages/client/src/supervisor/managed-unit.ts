@@ -28,6 +28,13 @@ export interface ManagedUnitDeps {
    * before closing them (default 2000 ms); only a process that escaped the group keeps them open.
    */
   outputDrainTimeoutMs?: number;
+  /**
+   * What a kind does before the stop signal (an integrated unit: Core Shutdown with its
+   * token, then waiting for the exit up to the drain deadline). Called with the pid on every
+   * graceful stop, restart or unhealthy kill of a spawned process; the stop signal, the
+   * graceful timeout and SIGKILL follow once it settles. It must settle in bounded time.
+   */
+  drain?: (unit: string, pid: number) => Promise<void>;
 }
 
 /** Options of {@link createManagedUnit}. */
@@ -52,6 +59,12 @@ export interface ManagedUnit {
   reset(reason?: string): UnitSnapshot;
   /** Marks a running unit ready (e.g. after the handshake); ignored unless `running`/`ready`. */
   markReady(reason: string): void;
+  /**
+   * Ends a live process as failed (a kind's own liveness verdict, e.g. no handshake in time):
+   * the graceful stop sequence, and the exit counts as a crash for the restart policy.
+   * Ignored when no process is alive or one is already being stopped.
+   */
+  fail(reason: string): void;
   snapshot(): UnitSnapshot;
   /** Every later event of this unit; stop iterating (or abort) to unsubscribe. */
   events(signal?: AbortSignal): AsyncIterableIterator<UnitEvent>;
@@ -132,6 +145,10 @@ class Unit implements ManagedUnit, RunHost {
 
   markReady(reason: string): void {
     if (this.state === "running") this.apply("ready", { reason });
+  }
+
+  fail(reason: string): void {
+    if (this.can("unhealthy")) this.apply("unhealthy", { reason });
   }
 
   snapshot(): UnitSnapshot {
@@ -280,9 +297,20 @@ class Unit implements ManagedUnit, RunHost {
       case "spawn":
         this.run = startRun(this);
         return;
-      case "terminate":
-        this.run?.terminate();
+      case "terminate": {
+        const run = this.run;
+        const drain = this.deps.drain;
+        if (!run || !drain || run.pid === undefined) {
+          run?.terminate();
+          return;
+        }
+        void drain(this.id, run.pid)
+          .catch((err: unknown) => this.notice("warning", `graceful drain failed: ${err instanceof Error ? err.message : String(err)}`))
+          .then(() => {
+            if (this.run === run) run.terminate();
+          });
         return;
+      }
       case "kill":
         this.run?.kill();
         return;

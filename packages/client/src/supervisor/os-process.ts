@@ -192,12 +192,19 @@ export interface StopOptions {
   clock: Clock;
 }
 
+/** What {@link stopGroup} needs of a process: a way to signal its group and its exit. */
+export interface Stoppable<E> {
+  signalGroup(signal: NodeJS.Signals): boolean;
+  readonly exited: Promise<E>;
+}
+
 /**
- * The stop sequence: `signal` to the whole group, SIGKILL to the group after
- * `gracefulTimeoutMs`, and (via `exited`) SIGKILL for anything left once the
- * leader is gone. Resolves with how the leader ended.
+ * The one stop escalation of every unit process: `signal` to the whole group,
+ * SIGKILL to the group after `gracefulTimeoutMs`, and (via `exited`, for a
+ * {@link GroupProcess}) SIGKILL for anything left once the leader is gone.
+ * Resolves with how the process ended.
  */
-export function stopGroup(proc: GroupProcess, options: StopOptions): Promise<GroupExit> {
+export function stopGroup<E>(proc: Stoppable<E>, options: StopOptions): Promise<E> {
   proc.signalGroup(options.signal);
   const timer = options.clock.setTimer(options.gracefulTimeoutMs, () => proc.signalGroup("SIGKILL"));
   return proc.exited.finally(() => timer.cancel());

@@ -10,7 +10,7 @@ import type { UnitEvent, UnitSnapshot } from "./unit-events.ts";
 export type SupervisorOptions = ManagedUnitDeps;
 
 /** Per-unit collaborators that take precedence over the supervisor's. */
-export type UnitOverrides = Pick<ManagedUnitDeps, "healthMonitorFactory" | "limitPlanner" | "limitMonitorFactory">;
+export type UnitOverrides = Pick<ManagedUnitDeps, "healthMonitorFactory" | "limitPlanner" | "limitMonitorFactory" | "drain">;
 
 /** Many managed units under one roof, addressed by id. */
 export interface Supervisor {

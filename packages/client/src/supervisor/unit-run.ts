@@ -3,7 +3,7 @@ import { finished } from "node:stream/promises";
 import type { Clock, Timer } from "../clock.ts";
 import { resolveExecutable } from "./executable.ts";
 import type { LifecycleEventType, UnitState } from "./lifecycle.ts";
-import { describeExit, type GroupProcess, type OsProcessApi } from "./os-process.ts";
+import { describeExit, stopGroup, type GroupProcess, type OsProcessApi } from "./os-process.ts";
 import { acknowledgementOf, type HealthMonitor, type HealthStatus, type LimitMonitor, type LimitPlan, type LimitViolation } from "./ports.ts";
 import type { ManagedUnitDeps } from "./managed-unit.ts";
 import type { ManagedUnitSpec } from "./spec.ts";
@@ -49,7 +49,7 @@ export function startRun(host: RunHost): Run {
 class ProcessRun implements Run {
   private readonly host: RunHost;
   private proc: GroupProcess | undefined;
-  private killTimer: Timer | undefined;
+  private terminating = false;
   private health: HealthMonitor | undefined;
   private limitMonitor: LimitMonitor | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -68,10 +68,13 @@ class ProcessRun implements Run {
 
   terminate(): void {
     if (!this.proc) return; // runSpawned() re-issues it once there is a process
-    this.proc.signalGroup(this.host.spec.stopSignal);
-    this.killTimer ??= this.host.deps.clock.setTimer(this.host.spec.gracefulTimeoutMs, () => {
-      this.proc?.signalGroup("SIGKILL");
-    });
+    if (this.terminating) {
+      this.proc.signalGroup(this.host.spec.stopSignal);
+      return;
+    }
+    this.terminating = true;
+    const { spec, deps } = this.host;
+    void stopGroup(this.proc, { signal: spec.stopSignal, gracefulTimeoutMs: spec.gracefulTimeoutMs, clock: deps.clock });
   }
 
   kill(): void {
@@ -144,7 +147,6 @@ class ProcessRun implements Run {
       this.watch(proc.pid);
     }
     const status = await proc.exited;
-    this.killTimer?.cancel();
     this.stopWatching();
     if (status.survivors.length > 0) {
       host.notice("warning", `processes ${status.survivors.join(", ")} of group ${proc.pgid} survived SIGKILL`);

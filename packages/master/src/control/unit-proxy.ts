@@ -82,7 +82,10 @@ export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2Server
           grpcError(res, 14, `unit "${unit}": ${(e as Error).message}`);
           return;
         }
+        // Whether the unit sent a gRPC status; a stream that ends without one (the unit died) is answered UNAVAILABLE.
+        let answered = false;
         up.on("response", (headers) => guard(res, unit, () => {
+          if (headers["grpc-status"] !== undefined) answered = true;
           const status = Number(headers[HTTP2_HEADER_STATUS] ?? 200);
           const out = forwardable(headers);
           if (headers["grpc-status"] !== undefined) {
@@ -95,11 +98,15 @@ export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2Server
           }
         }));
         // Trailers come before the end of the body, so they are in place when the pipe ends the response.
-        up.on("trailers", (t) => guard(res, unit, () => res.addTrailers(forwardable(t))));
-        up.pipe(res);
+        up.on("trailers", (t) => guard(res, unit, () => ((answered = true), res.addTrailers(forwardable(t)))));
+        up.pipe(res, { end: false });
+        up.once("end", () => (answered ? res.end() : grpcError(res, 14, `unit "${unit}" ended the call without a status (did it exit?)`)));
         req.pipe(up);
         up.on("error", (e) => grpcError(res, 14, `unit "${unit}": ${e.message}`));
-        up.once("close", () => target.release());
+        up.once("close", () => {
+          target.release();
+          if (!res.writableEnded) grpcError(res, 14, `unit "${unit}" closed the call before answering (did it exit?)`);
+        });
         res.once("close", () => {
           if (!up.closed) up.close(NGHTTP2_CANCEL);
         });

@@ -62,7 +62,7 @@ export interface Master {
   scale(pool: string, replicas: number): Promise<void>;
   /** Loads a new deployment: starts what was added, stops what was removed, restarts what changed. */
   apply(next: Deployment, dryRun?: boolean): Promise<ApplyPlan>;
-  /** The integrated unit with this id, for calls through the master. */
+  /** The integrated unit (or pool of them) a call to `id` (the unit, or one replica) goes to. */
   integrated(id: string): IntegratedSlot;
   readonly logs: LogCollector;
   /** Tail then live lines. */
@@ -122,12 +122,16 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     if (e.type === "warning") log(`warning: unit "${e.unit}": ${e.reason}`);
   });
 
+  // Units whose live process the previous master left: an on-demand integrated unit takes it over at `up`.
+  const adoptable = new Set<string>();
   const makeSlot = async (cfg: UnitConfig): Promise<Slot> => {
     if (cfg.kind === "unmanaged") {
       const health = cfg.healthCheck ? validateHealthCheckSpec(toHealthInput(cfg.healthCheck), { unit: cfg.id, field: "health_check" }) : undefined;
       return createUnmanagedSlot(cfg, samplers, emit, health);
     }
-    if (cfg.kind === "integrated") return createIntegratedSlot(cfg, registrar, runDir, logs, emit);
+    if (cfg.kind === "integrated") {
+      return createIntegratedSlot({ cfg, supervisor, registrar, socketDir: runDir, stateDir: m.stateDir, adoptable: (id) => adoptable.has(id), emit });
+    }
     const spec = toManagedSpec(cfg);
     if (cfg.replicas !== undefined) return createPoolSlot(cfg, supervisor, spec, emit);
     if (cfg.schedule) return createScheduledSlot(cfg, supervisor, spec, emit);
@@ -178,12 +182,13 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Processes of a previous life of this master: taken over at their unit's start, or stopped.
   const wanted = (unit: string) => {
     const cfg = deployment.units[unit];
-    if (cfg) return cfg.kind === "managed" && cfg.replicas === undefined;
+    if (cfg) return (cfg.kind === "managed" || cfg.kind === "integrated") && cfg.replicas === undefined;
     const m2 = /^(.*)-(\d+)$/.exec(unit);
     const pool = m2 ? deployment.units[m2[1]!] : undefined;
     return !!pool && pool.replicas !== undefined && Number(m2![2]) < pool.replicas;
   };
   const recovery = await os.recover(m.onRestart, wanted);
+  for (const id of recovery.adoptable) adoptable.add(id);
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
   if (recovery.drained.length) log(`wrote the output left unread by the previous master to the logs of: ${recovery.drained.join(", ")}`);
   if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
@@ -229,8 +234,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       await s.scale(replicas);
     },
     integrated(id) {
-      const s = slot(id) as Partial<IntegratedSlot>;
-      if (!s.unit) throw new HsuError("failed_precondition", `"${id}" is not an integrated unit`, { unit: id });
+      const s = slot(id);
+      if (s.config.kind !== "integrated") throw new HsuError("failed_precondition", `"${id}" is not an integrated unit`, { unit: id });
       return s as IntegratedSlot;
     },
     async apply(next, dryRun = false) {

@@ -76,7 +76,7 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
   const proxy = createUnitProxy(async (unit, signal) => {
     try {
       const slot = master.integrated(unit);
-      return await slot.unit.lease(signal);
+      return await slot.lease(unit, signal);
     } catch (e) {
       if (e instanceof ConnectError) throw e;
       const err = HsuError.from(e);

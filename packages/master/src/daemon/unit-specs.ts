@@ -31,6 +31,23 @@ export function toManagedSpec(cfg: UnitConfig, extraEnv: Record<string, string> 
   };
 }
 
+/**
+ * The managed-unit spec of one process of an integrated unit (`id` is the
+ * unit's, or a replica's `<unit>-<i>`): the managed spec plus the unit
+ * contract's environment (`contract`: HSU_LISTEN, HSU_MASTER_ADDR, HSU_TOKEN,
+ * HSU_INDEX...), and a grpc health check aimed at the address the unit
+ * registers when hsu.yaml names none. No HSU_MASTER_PID: the process must
+ * outlive a master crash to be re-adopted.
+ */
+export function toIntegratedSpec(cfg: UnitConfig, id: string, contract: Record<string, string>): Record<string, unknown> {
+  return { ...toManagedSpec(cfg, { HSU_UNIT_ID: id, ...contract }), id, healthCheck: integratedHealth(cfg) };
+}
+
+/** An integrated unit's health check input, before the registered address is known. */
+export function integratedHealth(cfg: UnitConfig): Record<string, unknown> {
+  return cfg.healthCheck ? toHealthInput(cfg.healthCheck) : { type: "grpc" };
+}
+
 /** The unmanaged-unit input for a configured unit. */
 export function toUnmanagedInput(cfg: UnitConfig): { id: string } & Record<string, unknown> {
   return {

@@ -49,7 +49,8 @@ export function createGrpcProbe(spec: GrpcCheck): Probe {
   const dropConnection = (): void => {
     // Reset the sockets before aborting the session: a socket whose HTTP/2 session
     // is destroyed first (or that gets a plain destroy()) can stay open.
-    for (const socket of sockets) socket.resetAndDestroy();
+    // resetAndDestroy() is TCP-only (it throws ERR_INVALID_HANDLE_TYPE on a Unix socket).
+    for (const socket of sockets) "path" in endpoint ? socket.destroy() : socket.resetAndDestroy();
     sockets.clear();
     sessionManager.abort();
   };

@@ -11,6 +11,12 @@ export const echoUnitScript = fileURLToPath(new URL("../../../../../examples/ech
 /** Command and arguments that run the echo unit with Node 24. */
 export const echoCommand = { command: process.execPath, args: ["--conditions=@hsu/source", echoUnitScript] };
 
+/** A unit that prints the signals it gets and stays alive after a drain (examples/echo/src/test-fixtures/probe-unit.ts). */
+export const probeUnitScript = fileURLToPath(new URL("../../../../../examples/echo/src/test-fixtures/probe-unit.ts", import.meta.url));
+
+/** Command and arguments that run the probe unit with Node 24. */
+export const probeCommand = { command: process.execPath, args: ["--conditions=@hsu/source", probeUnitScript] };
+
 /** A start function that counts its invocations and remembers every pid it started. */
 export function countingStart(inner: StartUnit): StartUnit & { calls: number; pids: number[] } {
   const counted = Object.assign(
