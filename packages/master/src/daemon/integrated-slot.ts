@@ -77,6 +77,8 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
     if (!m) throw new HsuError("not_found", `no unit "${id}"; \`hsu ps\` lists them`, { unit: id });
     return m;
   };
+  // `hsu start|stop|restart <replica>` acts on that replica alone; the pool's id on every one.
+  const addressed = (one: string | undefined): Member[] => (one === undefined || one === cfg.id ? [...members] : [member(one)]);
   // The pool's own id: a replica that runs, round robin; none runs: wake the next one.
   const pick = (): Member => {
     if (members.length === 0) throw new HsuError("unavailable", "the pool has no replicas (it was scaled to 0)", { unit: cfg.id });
@@ -126,19 +128,19 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
         }),
       );
     },
-    start: async () => void (await Promise.all(members.map((m) => m.unit.start()))),
-    stop: async () => {
+    start: async (one) => void (await Promise.all(addressed(one).map((m) => m.unit.start()))),
+    stop: async (one) => {
       await Promise.all(
-        members.map(async (m) => {
+        addressed(one).map(async (m) => {
           await m.unit.stop();
           // A process that had not registered yet is the supervisor's alone to stop.
           await supervisor.stop(m.id);
         }),
       );
     },
-    restart: async () => {
+    restart: async (one) => {
       await Promise.all(
-        members.map(async (m) => {
+        addressed(one).map(async (m) => {
           await supervisor.restart(m.id);
           await m.unit.start();
         }),

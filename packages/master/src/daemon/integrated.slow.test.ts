@@ -222,6 +222,21 @@ describe("integrated units on the supervisor", () => {
     expect([...answered].sort()).toEqual(ids);
     // HSU_INDEX is each replica's own.
     for (const v of views) expect(readFileSync(`/proc/${v.pid}/environ`, "latin1").split("\0")).toContain(`HSU_INDEX=${v.id.slice(5)}`);
+    // A replica id addresses that replica alone: stopping pool-1 leaves the others' processes as they were.
+    await running.master.stop("pool-1");
+    const after = running.master.get("pool");
+    expect(after.map((v) => [v.id, v.state])).toEqual([
+      ["pool-0", "ready"],
+      ["pool-1", "idle"],
+      ["pool-2", "ready"],
+    ]);
+    expect([after[0]!.pid, after[2]!.pid]).toEqual([views[0]!.pid, views[2]!.pid]);
+    expect(unitProcesses()).not.toContain(views[1]!.pid);
+    await running.master.restart("pool-0");
+    const restarted = running.master.get("pool");
+    expect(restarted[0]!.pid).not.toBe(views[0]!.pid);
+    expect(restarted[2]!.pid).toBe(views[2]!.pid);
+    expect(await echoOf("pool-1").echo({ message: "again" })).toMatchObject({ unitId: "pool-1" });
   });
 
   it("scale: an integrated pool shrinks (its replicas' processes end) and grows (new replicas wake on call)", async () => {
