@@ -29,7 +29,8 @@ function isOurTempRunDir(path: string): boolean {
  * pass the 107-byte limit of Unix sockets, a private (0700) temp dir whose
  * path is recorded in the state dir. Call with the state dir's lock held: a
  * temp dir recorded by a previous master of this state dir (one that crashed)
- * is removed first.
+ * is used again, so no second one is left behind and the sockets of units it
+ * re-adopts stay where they were; it goes when this master exits.
  */
 export function openRunDir(stateDir: string): RunDir {
   const run = join(stateDir, "run");
@@ -44,9 +45,9 @@ export function openRunDir(stateDir: string): RunDir {
   } catch {
     // No previous temp run dir.
   }
-  if (previous && isOurTempRunDir(previous)) rmSync(previous, { recursive: true, force: true });
-  const path = mkdtempSync(join(tmpdir(), PREFIX));
-  writeFileSync(record, `${path}\n`, { mode: 0o600 });
+  // A crashed master's temp dir is taken over, not removed: re-adopted integrated units still listen in it.
+  const path = previous && isOurTempRunDir(previous) ? previous : mkdtempSync(join(tmpdir(), PREFIX));
+  if (path !== previous) writeFileSync(record, `${path}\n`, { mode: 0o600 });
   let removed = false;
   return {
     path,
