@@ -81,6 +81,15 @@ describe("durable OS: output and records", () => {
     expect(supervisor.get("u").lastExit).toMatchObject({ code: 0, kind: "success" });
   });
 
+  it("a unit that crashes (SIGKILL) has every line it wrote before in its log", async () => {
+    supervisor = createSupervisor({ logSink: logs, os: durable() });
+    await supervisor.add(unitSpec("u", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; kill -9 $$"));
+    await until("the run ended", () => supervisor!.get("u").lastExit !== undefined);
+    expect(supervisor.get("u").lastExit).toMatchObject({ signal: "SIGKILL" });
+    expect(logged("u")).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+    expect(records()).toEqual([]);
+  });
+
   it("a record kept with unread output (the sink never acknowledged it) is read on first at the next start: nothing truncated, order kept", async () => {
     writeFileSync(capture("u"), "left 1\nleft 2\n");
     record("u", 0, 0); // a record whose bytes were never acknowledged
