@@ -75,7 +75,7 @@ export interface DurableOs extends OsProcessApi {
   recover(policy: "adopt" | "stop", wanted: (unit: string) => boolean, gracefulMs?: number): Promise<RecoveryReport>;
   /** Stops processes queued for adoption that nobody started (their unit stayed stopped). */
   dropUnclaimed(gracefulMs?: number): Promise<number[]>;
-  /** Forgets a unit's record once its process is gone for good. */
+  /** Forgets a unit's record once its process is gone for good (refused while its run's output is still being read). */
   forget(unit: string): void;
 }
 
@@ -430,8 +430,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     forget(unit) {
       const t = live.get(unit);
       if (t && !t.exited) throw new HsuError("failed_precondition", "the unit's process still runs", { unit });
-      if (t) t.superseded = true;
-      live.delete(unit);
+      if (t && !t.done) throw new HsuError("failed_precondition", "the unit's output is not all in its log yet", { unit });
       book.remove(unit);
     },
   };
