@@ -278,7 +278,16 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       if (!file || fileSize(file) <= from) continue;
       read = true;
       let acked = from;
-      const t = createFileTail(file, { clock, from, until: Promise.resolve(), onWritten: (o) => (acked = Math.max(acked, o)) });
+      let recorded = from;
+      const key = stream === "stdout" ? "stdoutOffset" : "stderrOffset";
+      // Recorded as it goes, as for a live run: a crash during a long drain repeats no more than that would.
+      const onWritten = (o: number): void => {
+        acked = Math.max(acked, o);
+        if (acked - recorded < recordEvery) return;
+        record[key] = recorded = acked;
+        book.put(record);
+      };
+      const t = createFileTail(file, { clock, from, until: Promise.resolve(), onWritten });
       try {
         if (options.logSink) await options.logSink.attach(record.unit, stream, t, { onWritten: (n) => t.acknowledgeWritten(n) });
         else {
@@ -290,8 +299,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         warn(`output of unit "${record.unit}" left by the previous master could not be written to its log: ${(e as Error).message}; kept for the next start`);
       }
       if (acked < t.offset || t.readableEnded === false) complete = false;
-      if (stream === "stdout") record.stdoutOffset = acked;
-      else record.stderrOffset = acked;
+      record[key] = acked;
     }
     if (!complete) {
       book.put(record);
