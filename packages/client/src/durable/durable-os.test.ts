@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogCollector } from "../logs/collector.ts";
 import { parseLogRecord } from "../logs/format.ts";
 import type { LogCollector } from "../logs/types.ts";
+import type { LogSink } from "../supervisor/ports.ts";
 import { readStatSync } from "../resources/proc.ts";
 import { createSupervisor, type Supervisor } from "../supervisor/supervisor.ts";
 import { createDurableOs, OWNER_ENV, type DurableOs, type DurableOsOptions } from "./durable-os.ts";
@@ -81,6 +82,15 @@ describe("durable OS: output and records", () => {
     expect(supervisor.get("u").lastExit).toMatchObject({ code: 0, kind: "success" });
   });
 
+  it("a unit that crashes (SIGKILL) has every line it wrote before in its log", async () => {
+    supervisor = createSupervisor({ logSink: logs, os: durable() });
+    await supervisor.add(unitSpec("u", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; kill -9 $$"));
+    await until("the run ended", () => supervisor!.get("u").lastExit !== undefined);
+    expect(supervisor.get("u").lastExit).toMatchObject({ signal: "SIGKILL" });
+    expect(logged("u")).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+    expect(records()).toEqual([]);
+  });
+
   it("a record kept with unread output (the sink never acknowledged it) is read on first at the next start: nothing truncated, order kept", async () => {
     writeFileSync(capture("u"), "left 1\nleft 2\n");
     record("u", 0, 0); // a record whose bytes were never acknowledged
@@ -94,15 +104,19 @@ describe("durable OS: output and records", () => {
   it("a reader that stops reading cannot hold an exit forever, and costs no line: the rest is written at the next start", async () => {
     supervisor = createSupervisor({ logSink: logs, os: durable(), outputDrainTimeoutMs: 300 });
     const stuck = logs.subscribe({ units: ["u"], highWaterMark: 10 })[Symbol.asyncIterator]();
-    await supervisor.add(unitSpec("u", "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done"));
+    // Far more than one read (64 KiB): the reader blocks the rest.
+    await supervisor.add(unitSpec("u", "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done"));
     await until("the run ended although its output is not all read", () => supervisor!.get("u").lastExit !== undefined);
-    expect(logged("u").length).toBeLessThan(3000);
+    expect(logged("u").length).toBeLessThan(20000);
     expect(records()).toHaveLength(1); // kept: its output is not all in the log yet
     await stuck.return?.(); // the reader goes away
+    await logs.flush(); // what it had let through is written (and acknowledged) before the next start
     await supervisor.start("u"); // the same lines again, after the ones left over
-    await until("the second run ended", () => supervisor!.get("u").state === "exited" && logged("u").length === 6000);
+    await until("the second run ended", () => supervisor!.get("u").state === "exited" && logged("u").length === 40000).catch((e: Error) => {
+      throw new Error(`${e.message}: state ${supervisor!.get("u").state}, ${logged("u").length} lines, records ${JSON.stringify(records())}`);
+    });
     const lines = logged("u");
-    expect(lines).toEqual([...Array.from({ length: 3000 }, (_, i) => `line ${i}`), ...Array.from({ length: 3000 }, (_, i) => `line ${i}`)]);
+    expect(lines).toEqual([...Array.from({ length: 20000 }, (_, i) => `line ${i}`), ...Array.from({ length: 20000 }, (_, i) => `line ${i}`)]);
     expect(records()).toEqual([]);
   });
 
@@ -117,6 +131,29 @@ describe("durable OS: output and records", () => {
     expect(logged("u")).toEqual(["unseen 3", "unseen 4"]);
     expect(records()).toEqual([]);
     expect(existsSync(capture("u"))).toBe(false);
+  });
+
+  it("a long drain records its progress as it goes, so a crash during it repeats no more than one during a run", async () => {
+    let text = "";
+    for (let i = 0; i < 200_000; i++) text += `L${String(i).padStart(7, "0")}.\n`;
+    writeFileSync(capture("u"), text);
+    record("u", 4_000_000, 0);
+    const lags: number[] = [];
+    const sink: LogSink = {
+      attach: (unit, stream, source, options) =>
+        logs.attach(unit, stream, source, {
+          onWritten: (n) => {
+            options?.onWritten?.(n);
+            const onDisk = new ProcessBook(state).get("u")?.stdoutOffset;
+            if (onDisk !== undefined) lags.push(n - onDisk);
+          },
+        }),
+    };
+    const report = await durable({ logSink: sink }).recover("adopt", () => true);
+    expect(report.drained).toEqual(["u"]);
+    expect(logged("u")).toHaveLength(200_000);
+    expect(lags.length).toBeGreaterThan(10);
+    expect(Math.max(...lags)).toBeLessThan(32 * 1024);
   });
 
   it("a live process that is not wanted any more is stopped, then its output is drained", async () => {

@@ -80,7 +80,7 @@ export interface DurableOs extends OsProcessApi {
   recover(policy: "adopt" | "stop", wanted: (unit: string) => boolean, gracefulMs?: number): Promise<RecoveryReport>;
   /** Stops processes queued for adoption that nobody started (their unit stayed stopped). */
   dropUnclaimed(gracefulMs?: number): Promise<number[]>;
-  /** Forgets a unit's record once its process is gone for good. */
+  /** Forgets a unit's record once its process is gone for good (refused while its run's output is still being read). */
   forget(unit: string): void;
 }
 
@@ -283,7 +283,16 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       if (!file || fileSize(file) <= from) continue;
       read = true;
       let acked = from;
-      const t = createFileTail(file, { clock, from, until: Promise.resolve(), onWritten: (o) => (acked = Math.max(acked, o)) });
+      let recorded = from;
+      const key = stream === "stdout" ? "stdoutOffset" : "stderrOffset";
+      // Recorded as it goes, as for a live run: a crash during a long drain repeats no more than that would.
+      const onWritten = (o: number): void => {
+        acked = Math.max(acked, o);
+        if (acked - recorded < recordEvery) return;
+        record[key] = recorded = acked;
+        book.put(record);
+      };
+      const t = createFileTail(file, { clock, from, until: Promise.resolve(), onWritten });
       try {
         if (options.logSink) await options.logSink.attach(record.unit, stream, t, { onWritten: (n) => t.acknowledgeWritten(n) });
         else {
@@ -295,8 +304,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         warn(`output of unit "${record.unit}" left by the previous master could not be written to its log: ${(e as Error).message}; kept for the next start`);
       }
       if (acked < t.offset || t.readableEnded === false) complete = false;
-      if (stream === "stdout") record.stdoutOffset = acked;
-      else record.stderrOffset = acked;
+      record[key] = acked;
     }
     if (!complete) {
       book.put(record);
@@ -438,8 +446,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     forget(unit) {
       const t = live.get(unit);
       if (t && !t.exited) throw new HsuError("failed_precondition", "the unit's process still runs", { unit });
-      if (t) t.superseded = true;
-      live.delete(unit);
+      if (t && !t.done) throw new HsuError("failed_precondition", "the unit's output is not all in its log yet", { unit });
       book.remove(unit);
     },
   };

@@ -291,6 +291,19 @@ describe("log collector: acknowledging written source bytes (onWritten)", () => 
     expect(acked.err).toBe(acked.out);
   });
 
+  it("an acknowledged source cut off mid-line logs only its whole lines: the piece is left to be read again", async () => {
+    collector = createLogCollector({ dir });
+    const source = new PassThrough();
+    const acks: number[] = [];
+    const done = collector.attach("u", "stdout", source, { onWritten: (b) => acks.push(b) });
+    source.write("whole\nhal");
+    await until(() => acks.length === 1, "acknowledgement 1");
+    source.destroy();
+    await done;
+    expect(acks).toEqual([6]);
+    expect(await records("u")).toEqual(["whole"]);
+  });
+
   it("without a log file, acknowledges once the lines are delivered", async () => {
     collector = createLogCollector();
     const acks: number[] = [];

@@ -166,7 +166,9 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
         finished = true;
         readable.off("data", onData).off("end", onEnd).off("close", onEnd).off("error", finish);
         sources.delete(source);
-        splitter.end();
+        // A durable source cut off mid-line (destroyed, not ended) keeps the rest of that line in
+        // its file: the piece read so far is not a line, and is left to be read again whole.
+        if (readable.readableEnded || !acker) splitter.end();
         note();
         if (acker) {
           acker.done = true;

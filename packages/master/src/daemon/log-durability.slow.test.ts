@@ -187,7 +187,7 @@ describe("durable logs across a master crash (kill -9)", () => {
   it("500,000 lines and two kills: none lost, order kept, repeats within the bound, whether the unit dies while the master is down or is re-adopted", async () => {
     const dir = setUp(
       [
-        { name: "dies", batch: 2000, pauseMs: 10, then: "exit" },
+        { name: "dies", batch: 1000, pauseMs: 10, then: "exit" },
         { name: "survives", batch: 400, pauseMs: 10, then: "stay" },
       ],
       { maxFileSize: "8MiB", maxFiles: 10 },
