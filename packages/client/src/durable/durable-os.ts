@@ -3,6 +3,7 @@ import { closeSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
+import { currentBootId, isSameProcess } from "../resources/identity.ts";
 import { isRunning, listPidsSync, readEnvironSync, readStatSync } from "../resources/proc.ts";
 import { createOsProcessApi, signalGroup, sweepGroup, type GroupExit, type GroupProcess, type OsProcessApi, type SpawnRequest } from "../supervisor/os-process.ts";
 import type { LogSink } from "../supervisor/ports.ts";
@@ -89,9 +90,9 @@ function unitOf(env: Record<string, string | undefined>): string | undefined {
   return env.HSU_UNIT_ID;
 }
 
-function sameProcess(pid: number, startTime: number): boolean {
-  const stat = readStatSync(pid);
-  return isRunning(stat) && stat.startTime === startTime;
+/** A process found live on this boot (a marked leader) or recorded with its boot id (a record). */
+function sameProcess(pid: number, startTime: number, bootId: string | undefined = currentBootId()): boolean {
+  return isSameProcess({ pid, startTime, ...(bootId === undefined ? {} : { bootId }) });
 }
 
 /** Processes (group leaders) whose environment carries this owner marker. */
@@ -114,8 +115,8 @@ function markedLeaders(owner: string): { pid: number; unit: string | undefined; 
   return out;
 }
 
-async function stopLeader(pid: number, startTime: number, gracefulMs: number, clock: Clock): Promise<void> {
-  if (!sameProcess(pid, startTime)) return;
+async function stopLeader(pid: number, startTime: number, gracefulMs: number, clock: Clock, bootId?: string): Promise<void> {
+  if (!sameProcess(pid, startTime, bootId)) return;
   signalGroup(pid, "SIGTERM");
   const until = clock.now() + gracefulMs;
   while (sameProcess(pid, startTime) && clock.now() < until) await clock.sleep(20);
@@ -320,7 +321,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     let swept = false;
     const exited: Promise<GroupExit> = (async () => {
       // Not our child any more: there is no exit status to collect, only absence to notice.
-      while (sameProcess(record.pid, record.startTime)) await clock.sleep(100);
+      while (sameProcess(record.pid, record.startTime, record.bootId)) await clock.sleep(100);
       const survivors = await sweepGroup(record.pid, 5000, clock);
       swept = true;
       return { code: null, signal: null, survivors };
@@ -333,7 +334,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       stderr,
       warnings: [`adopted pid ${record.pid} from the previous master; its exit status will not be known (its exit counts as "unknown", which on-failure restarts)`],
       exited,
-      signalGroup: (signal) => !swept && sameProcess(record.pid, record.startTime) && signalGroup(record.pid, signal),
+      signalGroup: (signal) => !swept && sameProcess(record.pid, record.startTime, record.bootId) && signalGroup(record.pid, signal),
     };
   };
 
@@ -344,7 +345,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const waiting = pending.get(unit);
       if (waiting) {
         pending.delete(unit);
-        if (sameProcess(waiting.pid, waiting.startTime)) return adopt(waiting);
+        if (sameProcess(waiting.pid, waiting.startTime, waiting.bootId)) return adopt(waiting);
       }
       const env = { ...request.env, [OWNER_ENV]: options.owner };
       // A record still kept (output not all in the log yet) says where reading goes on; else every byte
@@ -390,6 +391,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const stat = readStatSync(proc.pid);
       record.pid = proc.pid;
       record.startTime = stat?.startTime ?? -1;
+      record.bootId = currentBootId();
       book.put(record);
       const { stdout, stderr } = track(record, proc.exited);
       return { ...proc, stdout, stderr };
@@ -398,7 +400,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     async recover(policy, wanted, gracefulMs = 5000) {
       const report: RecoveryReport = { adoptable: [], stopped: [], drained: [] };
       const records = book.load((file, e) => warn(`unreadable process record ${file}: ${e.message}`));
-      const alive = (r: ProcessRecord) => r.pid > 0 && sameProcess(r.pid, r.startTime);
+      const alive = (r: ProcessRecord) => r.pid > 0 && sameProcess(r.pid, r.startTime, r.bootId);
       const known = new Set(records.filter(alive).map((r) => r.pid));
       const adopting = policy === "adopt" ? records.filter((r) => alive(r) && wanted(r.unit)).map((r) => r.pid) : [];
       // A crash between spawn and record leaves a marked process nobody recorded: never keep two.
@@ -417,7 +419,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
             report.adoptable.push(r.unit);
             continue;
           }
-          await stopLeader(r.pid, r.startTime, gracefulMs, clock);
+          await stopLeader(r.pid, r.startTime, gracefulMs, clock, r.bootId);
           report.stopped.push(r.pid);
         }
         const { read, complete } = await drain(r);
@@ -436,7 +438,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const stopped: number[] = [];
       for (const [unit, r] of pending) {
         pending.delete(unit);
-        if (r.pid > 0) await stopLeader(r.pid, r.startTime, gracefulMs, clock);
+        if (r.pid > 0) await stopLeader(r.pid, r.startTime, gracefulMs, clock, r.bootId);
         await drain(r);
         stopped.push(r.pid);
       }

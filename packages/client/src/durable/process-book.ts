@@ -9,6 +9,8 @@ export interface ProcessRecord {
   pid: number;
   /** Field 22 of /proc/PID/stat: with the pid, names one process across pid reuse. */
   startTime: number;
+  /** The kernel's boot id when the process was recorded: after a reboot no process is taken for it. */
+  bootId?: string;
   readonly stdoutFile: string | undefined;
   readonly stderrFile: string | undefined;
   /**

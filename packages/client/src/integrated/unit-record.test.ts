@@ -36,6 +36,9 @@ describe("an integrated unit's record", () => {
     // The same pid with another start time is another process (pid reuse).
     r.attach({ pid: child.pid!, startTime: processStartTime(child.pid!) - 1, address: "unix:/x.sock" });
     expect(openUnitRecord(file).live()).toBeUndefined();
+    // Same pid and start time, recorded in another boot: after a reboot it is another process.
+    r.attach({ pid: child.pid!, startTime: processStartTime(child.pid!), bootId: "00000000-0000-4000-8000-000000000000", address: "unix:/x.sock" });
+    expect(openUnitRecord(file).live()).toBeUndefined();
     r.attach({ pid: child.pid!, startTime: processStartTime(child.pid!), address: "unix:/x.sock" });
     const gone = new Promise((res) => child.once("exit", res));
     child.kill("SIGKILL");

@@ -1,13 +1,16 @@
 import { newToken } from "@hsu/transport";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { isRunning, readStatSync } from "../resources/proc.ts";
+import { currentBootId, isSameProcess } from "../resources/identity.ts";
+import { readStatSync } from "../resources/proc.ts";
 
 /** The process an integrated unit last completed its handshake with: enough to call it again after a master restart. */
 export interface Attachment {
   readonly pid: number;
   /** Field 22 of /proc/PID/stat: with the pid, names one process across pid reuse. */
   readonly startTime: number;
+  /** The kernel's boot id at the handshake: after a reboot no process is taken for this one. */
+  readonly bootId?: string;
   /** The address the process registered. */
   readonly address: string;
 }
@@ -57,11 +60,10 @@ export function openUnitRecord(file: string): UnitRecord {
     live() {
       const a = s.attachment;
       if (!a) return undefined;
-      const stat = readStatSync(a.pid);
-      return isRunning(stat) && stat.startTime === a.startTime ? a : undefined;
+      return isSameProcess(a) ? a : undefined;
     },
     attach(a) {
-      s.attachment = a;
+      s.attachment = { bootId: currentBootId(), ...a };
       write();
     },
   };
