@@ -9,7 +9,7 @@ import {
   type SpecIssue as FieldIssue,
 } from "@hsu/client";
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
-import { toHealthInput, toLimitsInput, toManagedSpec, toUnmanagedInput } from "../daemon/unit-specs.ts";
+import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
 import type { Deployment, UnitConfig } from "./defaults.ts";
 
 /** A problem found by a runtime check, at a path of hsu.yaml. */
@@ -67,8 +67,7 @@ function unitIssues(cfg: UnitConfig): FieldIssue[] {
     const { healthCheck: _h, ...input } = toUnmanagedInput(cfg);
     out.push(...checkUnmanagedSpec(input, "").issues.filter((i) => i.field !== "id"));
   } else {
-    const { healthCheck: _h, limits: _l, ...spec } = toManagedSpec(cfg);
-    out.push(...checkManagedUnitSpec(spec).issues.filter((i) => i.field !== "id"));
+    out.push(...checkManagedUnitSpec(toManagedInput(cfg)).issues.filter((i) => i.field !== "id"));
     if (cfg.limits) out.push(...checkResourceLimits(toLimitsInput(cfg.limits), "limits").issues);
   }
   if (cfg.healthCheck) {

@@ -10,6 +10,8 @@ import {
   createHealthMonitor,
   validateHealthCheckSpec,
   HsuError,
+  type HealthCheckSpec,
+  type HealthMonitor,
   startInOrder,
   stopInReverse,
   type DependencyGraph,
@@ -29,6 +31,7 @@ import { createManagedSlot } from "./managed-slot.ts";
 import { createPoolSlot, type PoolSlot } from "./pool-slot.ts";
 import { createScheduledSlot } from "./scheduled-slot.ts";
 import type { MasterEvent, Slot, UnitView } from "./slot.ts";
+import { startError, unbuildableMonitor, waitUntilStarted } from "./start-check.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 
@@ -98,9 +101,18 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = createHash("sha256").update(realpathSync(m.stateDir)).digest("hex").slice(0, 16);
   const os = createDurableOs({ stateDir: m.stateDir, owner });
-  // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
-  const healthMonitorFactory = (unit: string, target: { pid: number }) =>
-    createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
+  // One health factory for every managed unit and replica: the unit's spec holds its check, validated when
+  // the spec was loaded (toManagedSpec). Should building the monitor still throw, the unit is reported
+  // unhealthy with the reason - a throw here would strand the unit in "running".
+  const healthMonitorFactory = (unit: string, target: { pid: number }): HealthMonitor => {
+    try {
+      return createHealthMonitor(supervisor.unit(unit).spec.healthCheck as HealthCheckSpec, target);
+    } catch (e) {
+      const reason = `the health check cannot be built: ${(e as Error).message}`;
+      log(`unit "${unit}": ${reason}`);
+      return unbuildableMonitor(reason);
+    }
+  };
   const supervisor: Supervisor = createSupervisor({
     logSink: logs,
     os,
@@ -108,9 +120,27 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     limitPlanner: createLimitPlanner(),
     limitMonitorFactory: createLimitMonitorFactory(),
   });
-  const registrar: Registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
+  // From here on the master holds sockets and timers: a failure before it is returned releases them,
+  // so a master that cannot start exits instead of hanging.
+  const cleanups: (() => Promise<unknown> | unknown)[] = [() => supervisor.shutdown(), () => logs.close()];
+  const release = async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => {});
+  };
+  let registrar: Registrar;
+  try {
+    registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  cleanups.push(() => registrar.close());
   const samplers: ResourceSamplerGroup = createResourceSamplerGroup();
   const listeners = new Set<(e: MasterEvent) => void>();
+  // Why each unit (or replica) last failed, for `up` to say.
+  const failedReasons = new Map<string, string>();
+  listeners.add((e) => {
+    if (e.to === "failed") failedReasons.set(e.unit, e.reason);
+  });
   const emit = (e: MasterEvent) => listeners.forEach((l) => l(e));
   const slots = new Map<string, Slot>();
   let graph: DependencyGraph = buildDependencyGraph([]);
@@ -135,8 +165,14 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const setGraph = (d: Deployment) => {
     graph = buildDependencyGraph(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn })));
   };
-  setGraph(deployment);
-  for (const cfg of Object.values(deployment.units)) slots.set(cfg.id, await makeSlot(cfg));
+  try {
+    setGraph(deployment);
+    for (const cfg of Object.values(deployment.units)) slots.set(cfg.id, await makeSlot(cfg));
+  } catch (e) {
+    for (const s of slots.values()) cleanups.push(() => s.close());
+    await release();
+    throw e;
+  }
 
   const slot = (id: string): Slot => {
     const s = slots.get(id) ?? [...slots.values()].find((x) => x.views().some((v) => v.id === id));
@@ -174,7 +210,15 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     const pool = m2 ? deployment.units[m2[1]!] : undefined;
     return !!pool && pool.replicas !== undefined && Number(m2![2]) < pool.replicas;
   };
-  const recovery = await os.recover(m.onRestart, wanted);
+  let recovery: Awaited<ReturnType<typeof os.recover>>;
+  try {
+    recovery = await os.recover(m.onRestart, wanted);
+  } catch (e) {
+    clearInterval(sampleTimer);
+    for (const s of slots.values()) cleanups.push(() => s.close());
+    await release();
+    throw e;
+  }
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
   if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
 
@@ -189,12 +233,22 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
     logs,
     async up() {
+      let orderError: unknown;
       try {
         await upSet();
+      } catch (e) {
+        orderError = e;
       } finally {
         const dropped = await os.dropUnclaimed();
         if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
       }
+      // A unit that cannot start (spawn error, exit 127) fails within moments: say which, and why.
+      const failures = await waitUntilStarted({
+        views: () => [...slots.values()].flatMap(viewsOf),
+        config: (v) => deployment.units[v.pool || v.id] ?? deployment.units[v.id],
+        failedReason: (id) => failedReasons.get(id),
+      });
+      if (failures.length || orderError) throw startError(failures, orderError);
     },
     list: () => [...slots.values()].flatMap(viewsOf).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
     get: (id) => {

@@ -66,16 +66,22 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       throw new ConnectError(err.message, err.code === "not_found" ? Code.NotFound : err.grpcCode);
     }
   });
-  control = await listenControl({
-    socketPath: m.controlSocket,
-    ...(m.controlTcp ? { tcp: m.controlTcp } : {}),
-    ...(token ? { token } : {}),
-    routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
-    fallback: proxy,
-  });
-  await writeFile(pidFile, `${process.pid}\n`);
-  // Scripts (and `hsu --socket`) learn the TCP port here when port 0 was asked for.
-  if (control.tcpAddress) await writeFile(join(m.stateDir, "control-tcp.addr"), `${control.tcpAddress}\n`);
+  // A master that cannot serve its control API must not stay around without it: release everything.
+  try {
+    control = await listenControl({
+      socketPath: m.controlSocket,
+      ...(m.controlTcp ? { tcp: m.controlTcp } : {}),
+      ...(token ? { token } : {}),
+      routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
+      fallback: proxy,
+    });
+    await writeFile(pidFile, `${process.pid}\n`);
+    // Scripts (and `hsu --socket`) learn the TCP port here when port 0 was asked for.
+    if (control.tcpAddress) await writeFile(join(m.stateDir, "control-tcp.addr"), `${control.tcpAddress}\n`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
   if (options.handleSignals ?? true) {
     const onSignal = () => void stop();
     process.once("SIGINT", onSignal);
