@@ -75,7 +75,7 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
     spin.update(progressText(units));
     result = await Promise.race([outcome, exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
   }
-  child.disconnect?.();
+  if (child.connected) child.disconnect();
   if (typeof result === "number") return masterExited(result);
   units = (await c.listUnits({}).catch(() => ({ units }))).units;
   const took = formatDuration(Date.now() - started).replace(/^0s$/, "<1s");

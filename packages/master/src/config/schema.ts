@@ -114,7 +114,7 @@ const unit = obj(
     replicas: num({ integer: true, min: 0, max: 1000, description: "Run a worker pool of this many replicas (each gets HSU_INDEX)." }),
     schedule,
     listen: oneOf(["unix", "tcp"], "integrated: where the unit listens (default unix)."),
-    start_timeout: duration("integrated: how long the handshake may take (default 10s).", { positive: true }),
+    start_timeout: duration("How long `hsu up` waits for the unit to show it started - integrated: its handshake; managed: 1s alive or ready (default 10s).", { positive: true }),
     idle_timeout: duration("integrated: stop after this long without calls (default: never).", { positive: true }),
     on_demand: bool("integrated: start on the first call instead of at `hsu up` (default true)."),
     ...locate,

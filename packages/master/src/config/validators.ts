@@ -10,7 +10,7 @@ type Spec = RawDeployment & { units: Record<string, RawUnit> };
 type Rule = (spec: Spec) => RuleIssue[];
 
 const LOCATORS = ["pid", "pid_file", "process_name", "command_line", "port", "can_terminate"] as const;
-const INTEGRATED_ONLY = ["listen", "start_timeout", "idle_timeout", "on_demand"] as const;
+const INTEGRATED_ONLY = ["listen", "idle_timeout", "on_demand"] as const;
 // The master does not start an unmanaged unit: how to start and restart it cannot apply.
 const NOT_UNMANAGED = ["command", "args", "shell", "cwd", "env", "env_mode", "nice", "stdout", "stderr", "restart", "replicas", "schedule"] as const;
 
