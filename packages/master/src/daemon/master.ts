@@ -31,7 +31,7 @@ import { createManagedSlot } from "./managed-slot.ts";
 import { createPoolSlot, type PoolSlot } from "./pool-slot.ts";
 import { createScheduledSlot } from "./scheduled-slot.ts";
 import type { MasterEvent, Slot, UnitView } from "./slot.ts";
-import { startError, unbuildableMonitor, waitUntilStarted } from "./start-check.ts";
+import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withDeadline } from "./start-check.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 
@@ -222,6 +222,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
   if (recovery.stopped.length) log(`stopped ${recovery.stopped.length} process(es) left by the previous master: ${recovery.stopped.join(", ")}`);
 
+  const stopDeadline = (id: string) => (deployment.units[id]?.gracefulTimeoutMs ?? 0) + STOP_MARGIN_MS;
+
   const upSet = async (ids?: Set<string>) => {
     const controller = new AbortController();
     await startInOrder(graph, { start: (id) => slot(id).up(), reached: (id, c) => slot(id).reached(c, controller.signal), stop: (id) => slot(id).stop() }, ids);
@@ -257,7 +259,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       return s.id === id ? views : views.filter((v) => v.id === id);
     },
     start: (id) => slot(id).start(),
-    stop: (id) => slot(id).stop(),
+    stop: (id) => withDeadline(slot(id).stop(), stopDeadline(id), `stopping "${id}"`, id),
     restart: (id) => slot(id).restart(),
     async scale(pool, replicas) {
       const s = slot(pool) as Partial<PoolSlot>;
@@ -326,7 +328,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         const ids = [...slots.keys()];
         await stopInReverse(graph, {
           stop: async (id) => {
-            await slot(id).close();
+            // A unit that does not stop in time is reported and left behind, never waited on forever.
+            await withDeadline(slot(id).close(), stopDeadline(id), `stopping "${id}"`, id).catch((e: unknown) => log(`shutdown: ${(e as Error).message}`));
             slots.delete(id);
           },
         });

@@ -95,3 +95,23 @@ export function unbuildableMonitor(reason: string): HealthMonitor {
     },
   };
 }
+
+/** How long stopping a unit may take beyond its graceful timeout (SIGKILL, output drain, cgroup sweep). */
+export const STOP_MARGIN_MS = 15_000;
+
+/**
+ * Waits for `work` at most `ms`; past that rejects with a deadline_exceeded
+ * HsuError saying `what`, so no stop or shutdown waits forever on one unit.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string, unit?: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HsuError("deadline_exceeded", `${what} did not finish within ${Math.round(ms / 1000)}s`, unit ? { unit } : {})), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
