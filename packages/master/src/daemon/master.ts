@@ -8,6 +8,7 @@ import {
   createResourceSamplerGroup,
   createSupervisor,
   createHealthMonitor,
+  specDefaults,
   validateHealthCheckSpec,
   HsuError,
   type HealthCheckSpec,
@@ -224,9 +225,29 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
 
   const stopDeadline = (id: string) => (deployment.units[id]?.gracefulTimeoutMs ?? 0) + STOP_MARGIN_MS;
 
+  // How long a dependent waits for a dependency to be started or healthy: its start timeout, plus the
+  // time its health check needs to pass. A "completed" dependency is waited for until it exits.
+  const reachDeadline = (id: string, condition: string): number | undefined => {
+    const cfg = deployment.units[id];
+    if (condition === "completed" || !cfg) return undefined;
+    const h = cfg.healthCheck as { interval?: number; timeout?: number; initialDelay?: number; successThreshold?: number } | undefined;
+    const health = condition === "healthy" && h
+      ? (h.initialDelay ?? specDefaults.health.initialDelayMs) + (h.successThreshold ?? specDefaults.health.successThreshold) * ((h.interval ?? specDefaults.health.intervalMs) + (h.timeout ?? specDefaults.health.timeoutMs))
+      : 0;
+    return cfg.startTimeoutMs + specDefaults.startSettleMs + health;
+  };
   const upSet = async (ids?: Set<string>) => {
     const controller = new AbortController();
-    await startInOrder(graph, { start: (id) => slot(id).up(), reached: (id, c) => slot(id).reached(c, controller.signal), stop: (id) => slot(id).stop() }, ids);
+    const reached = (id: string, c: Parameters<Slot["reached"]>[0]) => {
+      const ms = reachDeadline(id, c);
+      const wait = slot(id).reached(c, controller.signal);
+      return ms === undefined ? wait : withDeadline(wait, ms, `waiting for "${id}" to be ${c}`, id);
+    };
+    try {
+      await startInOrder(graph, { start: (id) => slot(id).up(), reached, stop: (id) => slot(id).stop() }, ids);
+    } finally {
+      controller.abort();
+    }
   };
 
   const master: Master = {
