@@ -1,3 +1,4 @@
+import { HsuError } from "@hsu/client";
 import type { UnitStatus } from "@hsu/proto";
 import { spawn } from "node:child_process";
 import { mkdirSync, openSync, readFileSync } from "node:fs";
@@ -111,7 +112,10 @@ async function upForeground(deployment: Deployment): Promise<number> {
     running = await runMaster(deployment, { log: say });
   } catch (e) {
     spin.stop();
-    throw e;
+    // The master could not start and has released what it held; a listener it opened before the
+    // failure may still keep this process alive, and nothing else runs here: say why and leave.
+    process.stderr.write(`hsu up: ${HsuError.from(e).message}\n`);
+    process.exit(1);
   }
   const { master } = running;
   // While the master shuts down, list() can meet a unit that is half removed; the last good list is close enough.

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -177,6 +178,30 @@ describe("a unit that cannot start at run time: up returns non-zero within the s
         expect(state).not.toContain("master.pid");
       });
     }
+  }
+
+  for (const detach of [false, true]) {
+    it(`a master that cannot start (its TCP control port is taken) exits and leaves nothing (${detach ? "up --detach" : "up"})`, { timeout: deadline + 10_000 }, async () => {
+      const dir = mkdtempSync(join(root, "port-"));
+      const taken = createServer();
+      await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+      try {
+        const port = (taken.address() as AddressInfo).port;
+        writeFileSync(join(dir, "token"), "t0ken\n");
+        writeFileSync(join(dir, "hsu.yaml"), `master:\n  control:\n    tcp: 127.0.0.1:${port}\n    token_file: ./token\nunits:\n  a:\n    command: sleep\n    args: ["60"]\n`);
+        const r = await hsu(dir, deadline, ...(detach ? ["up", "--detach"] : ["up"]));
+        expect(r.killed, "up did not return").toBe(false);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/EADDRINUSE/);
+        expect(r.stderr).not.toMatch(stackTrace);
+        expect(await noneLeft(dir)).toEqual([]);
+        const state = readdirSync(join(dir, ".hsu"));
+        expect(state).not.toContain("control.sock");
+        expect(state).not.toContain("master.pid");
+      } finally {
+        await new Promise((r) => taken.close(r));
+      }
+    });
   }
 
   it("a health check that cannot be built (a spec that bypassed the loader) stops the master from starting, leaving nothing", { timeout: deadline }, async () => {

@@ -3,7 +3,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Deployment } from "../config/index.ts";
 import { listenControl, type ControlListeners } from "../control/listen.ts";
@@ -18,6 +18,11 @@ export interface RunningMaster {
   /** Resolves once the master has shut down (ShutdownMaster, a signal, or `stop`). */
   readonly done: Promise<void>;
   stop(): Promise<void>;
+}
+
+async function rmSocket(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st?.isSocket()) await rm(path, { force: true });
 }
 
 /** True when a master already answers on this control socket. */
@@ -80,6 +85,8 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
     if (control.tcpAddress) await writeFile(join(m.stateDir, "control-tcp.addr"), `${control.tcpAddress}\n`);
   } catch (e) {
     await stop();
+    // The socket was ours (no master answered on it above): a master that cannot start leaves none.
+    if (!control) await rmSocket(m.controlSocket);
     throw e;
   }
   if (options.handleSignals ?? true) {
