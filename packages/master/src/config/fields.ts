@@ -1,5 +1,5 @@
 import { closest } from "@hsu/client";
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar, type YAMLMap } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, visit, type Document, type LineCounter, type Node, type Scalar, type YAMLMap } from "yaml";
 
 /** One problem found in a spec: where (dotted path and line) and what. */
 export interface SpecIssue {
@@ -32,14 +32,37 @@ export class ReadContext {
   /** The value node (as written: an alias stays the alias) of each entry read so far, by dotted path. */
   readonly values = new Map<string, Node>();
 
+  private anchors: Map<string, { at: number; node: Node }[]> | undefined;
+
+  /** The node of the last anchor `name` before `offset`, from one walk of the document (not one per alias). */
+  private anchor(name: string, offset: number): Node | undefined {
+    if (!this.anchors) {
+      this.anchors = new Map();
+      if (this.doc) {
+        visit(this.doc, (_, n) => {
+          if ((isScalar(n) || isMap(n) || isSeq(n)) && n.anchor) {
+            const list = this.anchors!.get(n.anchor) ?? [];
+            list.push({ at: n.range?.[0] ?? 0, node: n as Node });
+            this.anchors!.set(n.anchor, list);
+          }
+        });
+      }
+    }
+    const found = (this.anchors.get(name) ?? []).filter((a) => a.at < offset);
+    return found.at(-1)?.node;
+  }
+
   /** The node an alias stands for (anchors resolved), within the expansion budget. */
   deref(node: Node | null | undefined, path: string): Node | null | undefined {
     if (!isAlias(node)) return node;
     if (++this.aliases > MAX_ALIAS_EXPANSIONS) {
-      if (this.aliases === MAX_ALIAS_EXPANSIONS + 1) this.issue(path, node, `more than ${MAX_ALIAS_EXPANSIONS} alias expansions: the file expands too much`);
+      if (this.aliases === MAX_ALIAS_EXPANSIONS + 1) {
+        this.issue(path, node, `more than ${MAX_ALIAS_EXPANSIONS} alias expansions: the file expands too much`, true);
+        this.aliases++;
+      }
       return undefined;
     }
-    const target = this.doc ? node.resolve(this.doc) : undefined;
+    const target = this.anchor(node.source, node.range?.[0] ?? 0);
     if (!target) return this.issue(path, node, `the alias *${node.source} has no anchor &${node.source} before it`);
     return target as Node;
   }
@@ -50,6 +73,8 @@ export class ReadContext {
    * first entry.
    */
   issue(path: string, node: Node | null | undefined, message: string, exact = false): undefined {
+    // Past the alias budget, what the unexpanded aliases would say is noise: the budget issue says it all.
+    if (this.aliases > MAX_ALIAS_EXPANSIONS + 1) return undefined;
     let at = node;
     if (!exact && (!node || isMap(node) || isSeq(node))) {
       at = this.keys.get(path) ?? this.keys.get(path.slice(0, Math.max(0, path.lastIndexOf(".")))) ?? node;
