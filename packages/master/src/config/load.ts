@@ -36,7 +36,7 @@ export interface ParseOptions {
   /**
    * Run the checks that look at the machine (executables, cwd, token file,
    * state dir) as the runtime will; on by default. Off only to read a spec
-   * written for another machine.
+   * written for another machine, or to find the master's socket.
    */
   environment?: boolean;
   /** The size of the file on disk, when only its beginning was read. */
@@ -89,10 +89,8 @@ export function parseDeployment(input: string | Uint8Array, file = "hsu.yaml", b
   }
   if (ctx.issues.length || !raw) throw new SpecError(file, sorted(ctx.issues));
   const deployment = applyDefaults(raw, baseDir);
-  if (options.environment ?? true) {
-    for (const { path, message } of runtimeIssues(deployment)) ctx.issueAt(path, message);
-    if (ctx.issues.length) throw new SpecError(file, sorted(ctx.issues));
-  }
+  for (const { path, message } of runtimeIssues(deployment, options.environment ?? true)) ctx.issueAt(path, message);
+  if (ctx.issues.length) throw new SpecError(file, sorted(ctx.issues));
   return deployment;
 }
 

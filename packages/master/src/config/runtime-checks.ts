@@ -49,20 +49,23 @@ const REGISTERED_PLACEHOLDER = "unix:/registered-by-the-unit.sock";
  * the unit's PATH, cwd), health checks, limits, cron - so a file that
  * validates cannot fail later for one of these reasons.
  */
-export function runtimeIssues(d: Deployment): PathIssue[] {
+export function runtimeIssues(d: Deployment, environment = true): PathIssue[] {
   const issues: PathIssue[] = [];
   const add = (prefix: string, found: readonly FieldIssue[]) => {
     for (const i of found) issues.push({ path: yamlPath(prefix, i.field === "(spec)" ? "" : i.field), message: i.message });
   };
-  for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg));
+  for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment));
   add("units", checkDependencies(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn, canBeHealthy: u.kind === "integrated" || !!u.healthCheck }))));
-  issues.push(...masterIssues(d));
+  if (environment) issues.push(...masterIssues(d));
   return issues;
 }
 
-function unitIssues(cfg: UnitConfig): FieldIssue[] {
+function unitIssues(cfg: UnitConfig, environment: boolean): FieldIssue[] {
   const out: FieldIssue[] = [];
-  if (cfg.kind === "unmanaged") {
+  // The unit specs look at the machine (executable, cwd); the checks below do not.
+  if (!environment) {
+    if (cfg.limits) out.push(...checkResourceLimits(toLimitsInput(cfg.limits), "limits").issues);
+  } else if (cfg.kind === "unmanaged") {
     // The unmanaged spec checks its limits itself.
     const { healthCheck: _h, ...input } = toUnmanagedInput(cfg);
     out.push(...checkUnmanagedSpec(input, "").issues.filter((i) => i.field !== "id"));
