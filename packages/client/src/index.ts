@@ -93,3 +93,6 @@ export { createDurableOs, OWNER_ENV, type DurableOs, type RecoveryReport } from 
 
 // Orchestration: dependencies and schedules.
 export * from "./orchestration/index.ts";
+
+// Specs: one typed spec per concern, its defaults, and one check that returns every issue.
+export * from "./spec/index.ts";

@@ -2,7 +2,7 @@
 // probe, or keep a HealthMonitor that turns probe results into a status.
 export { createHealthMonitor, type HealthMonitor, type HealthMonitorOptions, type HealthStatus } from "./monitor.ts";
 export { runHealthCheck } from "./run.ts";
-export { validateHealthCheckSpec } from "./validate.ts";
+export { checkHealthCheckSpec, validateHealthCheckSpec } from "./validate.ts";
 export { createProbe, type Probe, type ProbeResult } from "./probes/index.ts";
 export {
   healthCheckDefaults,

@@ -1,3 +1,5 @@
+import { specDefaults } from "../spec/defaults.ts";
+
 /** Timing and thresholds shared by every health check type. */
 export interface HealthCheckTiming {
   /** Time between the end of one probe and the start of the next (default 10000). */
@@ -56,10 +58,4 @@ export interface GrpcCheck {
 export type HealthCheckSpec = HealthCheckTiming & (ProcessCheck | HttpCheck | TcpCheck | ExecCheck | GrpcCheck);
 
 /** The defaults {@link validateHealthCheckSpec} applies to absent timing fields. */
-export const healthCheckDefaults: Readonly<HealthCheckTiming> = Object.freeze({
-  intervalMs: 10_000,
-  timeoutMs: 2_000,
-  initialDelayMs: 0,
-  successThreshold: 1,
-  failureThreshold: 3,
-});
+export const healthCheckDefaults: Readonly<HealthCheckTiming> = specDefaults.health;

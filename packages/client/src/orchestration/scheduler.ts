@@ -1,4 +1,6 @@
 import { Cron } from "croner";
+import { specDefaults } from "../spec/defaults.ts";
+import { IssueList, type Checked } from "../spec/issues.ts";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 
@@ -57,20 +59,53 @@ export interface CronSchedule {
 }
 
 /**
+ * Checks a cron expression and time zone with the very library that will run
+ * them (croner): the pattern parses, the time zone is known, and the
+ * schedule has a next run. Fields are `schedule.cron` and `schedule.timezone`.
+ */
+export function checkCronSchedule(cron: string, timezone?: string, field = "schedule"): Checked<Cron> {
+  const issues = new IssueList(field);
+  if (timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: timezone });
+    } catch {
+      issues.add("timezone", `"${timezone}" is not a known IANA time zone (e.g. Europe/Berlin, UTC)`);
+      return { value: undefined, issues: issues.issues };
+    }
+  }
+  let pattern: Cron;
+  try {
+    pattern = new Cron(cron, { paused: true, ...(timezone ? { timezone } : {}) });
+  } catch (e) {
+    issues.add("cron", `bad cron expression "${cron}": ${(e as Error).message.replace(/^CronPattern: /, "")}`);
+    return { value: undefined, issues: issues.issues };
+  }
+  let next: Date | null;
+  try {
+    next = pattern.nextRun();
+  } catch (e) {
+    issues.add(timezone ? "timezone" : "cron", `cannot compute the next run: ${(e as Error).message}`);
+    return { value: undefined, issues: issues.issues };
+  }
+  if (!next) issues.add("cron", `"${cron}" never runs (no date matches it)`);
+  return issues.ok ? { value: pattern, issues: [] } : { value: undefined, issues: issues.issues };
+}
+
+/**
  * Runs a batch unit on a cron schedule with seconds and a time zone. Each
  * due time is computed from the previous one (never from "now" drift), and
  * timers go through the injected clock so tests move time by hand.
  */
 export function createCronSchedule(options: CronScheduleOptions): CronSchedule {
   const clock = options.clock ?? createSystemClock();
-  let pattern: Cron;
-  try {
-    pattern = new Cron(options.cron, { paused: true, ...(options.timezone ? { timezone: options.timezone } : {}) });
-  } catch (e) {
-    throw new HsuError("invalid_config", `bad cron expression "${options.cron}": ${(e as Error).message}`, { unit: options.unit, field: "schedule.cron" }, { cause: e });
+  const checked = checkCronSchedule(options.cron, options.timezone);
+  if (!checked.value) {
+    const first = checked.issues[0]!;
+    throw new HsuError("invalid_config", first.message, { unit: options.unit, field: first.field });
   }
-  const overlap = options.overlap ?? "skip";
-  const keep = options.history ?? 20;
+  const pattern = checked.value;
+  const overlap = options.overlap ?? specDefaults.schedule.overlap;
+  const keep = options.history ?? specDefaults.schedule.history;
   const maxQueued = options.maxQueued ?? 10;
   const records: RunRecord[] = [];
   const listeners = new Set<(r: RunRecord) => void>();

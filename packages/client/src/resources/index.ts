@@ -14,7 +14,7 @@ export {
   type ResourceSamplerOptions,
   type ResourceUsage,
 } from "./sampler.ts";
-export { validateResourceLimits, type IoBandwidth, type LimitName, type LimitPolicy, type ResourceLimits } from "./limits.ts";
+export { checkResourceLimits, validateResourceLimits, type IoBandwidth, type LimitName, type LimitPolicy, type ResourceLimits } from "./limits.ts";
 export {
   describeHostCapabilities,
   formatHostCapabilities,

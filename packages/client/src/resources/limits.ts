@@ -1,4 +1,6 @@
 import { HsuError, type HsuErrorWhere } from "../errors.ts";
+import { specDefaults } from "../spec/defaults.ts";
+import { IssueList, type Checked } from "../spec/issues.ts";
 import type { LimitPolicy } from "../supervisor/ports.ts";
 
 // What the supervisor does when a monitored limit is exceeded: one type, defined with the supervisor's ports.
@@ -60,34 +62,31 @@ const known = new Set([
 ]);
 
 /**
- * Checks and normalizes resource limits from a config file. Throws
- * HsuError("invalid_config") naming the unit and field for anything wrong;
- * returns a frozen ResourceLimits (cpuShares converted to cpuWeight, defaults
- * filled in). Accepts its own output, so validating twice is harmless.
+ * Checks and normalizes resource limits, collecting every problem with its
+ * field (`<field>.<key>`); the value is a frozen ResourceLimits (cpuShares
+ * converted to cpuWeight, defaults filled in). Accepts its own output, so
+ * checking twice is harmless.
  */
-export function validateResourceLimits(input: unknown, where: { unit: string; field: string }): ResourceLimits {
+export function checkResourceLimits(input: unknown, field = "limits"): Checked<ResourceLimits> {
   if (input === undefined || input === null) {
-    return Object.freeze({ policy: "restart", checkIntervalMs: 1000, cpuSustainSamples: 3 });
+    return { value: Object.freeze({ ...specDefaults.limits }), issues: [] };
   }
-  const fail = (field: string, message: string): never => {
-    const at: HsuErrorWhere = { unit: where.unit, field: field ? `${where.field}.${field}` : where.field };
-    throw new HsuError("invalid_config", message, at);
-  };
+  const issues = new IssueList(field);
   if (typeof input !== "object" || Array.isArray(input)) {
-    fail("", `must be an object of limits (e.g. { memoryBytes: 268435456 }), got ${describe(input)}`);
+    issues.add("", `must be an object of limits (e.g. { memoryBytes: 268435456 }), got ${describe(input)}`);
+    return { value: undefined, issues: issues.issues };
   }
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
-    if (!known.has(key)) fail(key, `unknown resource limit; known limits: ${[...known].join(", ")}`);
+    if (!known.has(key)) issues.add(key, `unknown resource limit; known limits: ${[...known].join(", ")}`);
   }
   const number = (key: string, min: number, max: number, integer: boolean, hint = ""): number | undefined => {
     const value = raw[key];
     if (value === undefined) return undefined;
-    if (typeof value !== "number" || !Number.isFinite(value)) fail(key, `must be a number, got ${describe(value)}`);
-    const n = value as number;
-    if (integer && !Number.isInteger(n)) fail(key, `must be a whole number, got ${n}`);
-    if (n < min || n > max) fail(key, `must be between ${min} and ${max}${hint}, got ${n}`);
-    return n;
+    if (typeof value !== "number" || !Number.isFinite(value)) return issues.add(key, `must be a number, got ${describe(value)}`);
+    if (integer && !Number.isInteger(value)) return issues.add(key, `must be a whole number, got ${value}`);
+    if (value < min || value > max) return issues.add(key, `must be between ${min} and ${max}${hint}, got ${value}`);
+    return value;
   };
   const big = Number.MAX_SAFE_INTEGER;
   const out: Record<string, unknown> = {};
@@ -97,7 +96,7 @@ export function validateResourceLimits(input: unknown, where: { unit: string; fi
   set("cpuCores", number("cpuCores", 0.001, 4096, false, " cores"));
   const weight = number("cpuWeight", 1, 10000, true);
   const shares = number("cpuShares", 2, 262144, true);
-  if (weight !== undefined && shares !== undefined) fail("cpuShares", "give either cpuWeight or cpuShares, not both");
+  if (weight !== undefined && shares !== undefined) issues.add("cpuShares", "give either cpuWeight or cpuShares, not both");
   // The conversion runc uses between cgroup v1 shares and v2 weights.
   set("cpuWeight", weight ?? (shares === undefined ? undefined : 1 + Math.round(((shares - 2) * 9999) / 262142)));
   set("memoryBytes", number("memoryBytes", MIB, big, true, " (at least 1 MiB)"));
@@ -106,30 +105,44 @@ export function validateResourceLimits(input: unknown, where: { unit: string; fi
   set("maxOpenFiles", number("maxOpenFiles", 1, 1 << 30, true));
   set("maxAddressSpaceBytes", number("maxAddressSpaceBytes", MIB, big, true, " (at least 1 MiB)"));
   set("ioWeight", number("ioWeight", 1, 10000, true));
-  set("ioReadBps", bandwidth(raw.ioReadBps, "ioReadBps", fail));
-  set("ioWriteBps", bandwidth(raw.ioWriteBps, "ioWriteBps", fail));
-  const policy = raw.policy ?? "restart";
-  if (!policies.includes(policy as LimitPolicy)) fail("policy", `must be one of ${policies.join(", ")}, got ${describe(policy)}`);
+  set("ioReadBps", bandwidth(raw.ioReadBps, "ioReadBps", issues));
+  set("ioWriteBps", bandwidth(raw.ioWriteBps, "ioWriteBps", issues));
+  const policy = raw.policy ?? specDefaults.limits.policy;
+  if (!policies.includes(policy as LimitPolicy)) issues.add("policy", `must be one of ${policies.join(", ")}, got ${describe(policy)}`);
   out.policy = policy;
-  out.checkIntervalMs = number("checkIntervalMs", 10, 86_400_000, true) ?? 1000;
-  out.cpuSustainSamples = number("cpuSustainSamples", 1, 1000, true) ?? 3;
-  return Object.freeze(out) as unknown as ResourceLimits;
+  out.checkIntervalMs = number("checkIntervalMs", 10, 86_400_000, true) ?? specDefaults.limits.checkIntervalMs;
+  out.cpuSustainSamples = number("cpuSustainSamples", 1, 1000, true) ?? specDefaults.limits.cpuSustainSamples;
+  if (!issues.ok) return { value: undefined, issues: issues.issues };
+  return { value: Object.freeze(out) as unknown as ResourceLimits, issues: [] };
 }
 
-function bandwidth(value: unknown, key: string, fail: (field: string, message: string) => never): IoBandwidth | undefined {
+/**
+ * Checks and normalizes resource limits from a config file. Throws
+ * HsuError("invalid_config") naming the unit and the field of the first
+ * problem (`issues` lists all of them); see {@link checkResourceLimits}.
+ */
+export function validateResourceLimits(input: unknown, where: { unit: string; field: string }): ResourceLimits {
+  const { value, issues } = checkResourceLimits(input, where.field);
+  if (value) return value;
+  const at: HsuErrorWhere = { unit: where.unit, field: issues[0]!.field };
+  throw Object.assign(new HsuError("invalid_config", issues[0]!.message, at), { issues });
+}
+
+function bandwidth(value: unknown, key: string, issues: IssueList): IoBandwidth | undefined {
   if (value === undefined) return undefined;
-  const check = (v: unknown, field: string): number => {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) fail(field, `must be a whole number of bytes per second >= 1, got ${describe(v)}`);
-    return v as number;
+  const check = (v: unknown, field: string): number | undefined => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) return issues.add(field, `must be a whole number of bytes per second >= 1, got ${describe(v)}`);
+    return v;
   };
   if (typeof value === "number") return check(value, key);
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return fail(key, `must be bytes per second, or an object of "major:minor" device -> bytes per second, got ${describe(value)}`);
+    return issues.add(key, `must be bytes per second, or an object of "major:minor" device -> bytes per second, got ${describe(value)}`);
   }
   const devices: Record<string, number> = {};
   for (const [device, v] of Object.entries(value)) {
-    if (!/^\d+:\d+$/.test(device)) fail(`${key}.${device}`, `device must be "major:minor" (see /sys/block/<dev>/dev), got "${device}"`);
-    devices[device] = check(v, `${key}.${device}`);
+    if (!/^\d+:\d+$/.test(device)) issues.add(`${key}.${device}`, `device must be "major:minor" (see /sys/block/<dev>/dev), got "${device}"`);
+    const n = check(v, `${key}.${device}`);
+    if (n !== undefined) devices[device] = n;
   }
   return Object.freeze(devices);
 }

@@ -129,15 +129,29 @@ describe("managed unit timing with a fake clock", () => {
     expect(os.spawned).toHaveLength(0);
   });
 
-  it("a spawn failure goes through the restart policy", async () => {
+  it("a spawn failure fails the unit without restarts (restarting cannot help); start tries again", async () => {
     const { clock, os, unit, events } = setup({ restart: { policy: "on-failure", delayMs: 50 } });
     os.failNextSpawn = "EACCES";
-    expect(await unit.start()).toMatchObject({ state: "backoff" });
-    expect(events.map((e) => e.type)).toEqual(["start", "spawn_failed", "schedule_restart"]);
+    expect(await unit.start()).toMatchObject({ state: "failed" });
+    expect(events.map((e) => e.type)).toEqual(["start", "spawn_failed", "retries_exhausted"]);
+    expect(events.at(-1)?.reason).toMatch(/^cannot start: /);
     clock.advance(50);
     await settle();
-    expect(unit.snapshot().state).toBe("running");
+    expect(unit.snapshot().state).toBe("failed");
+    expect(await unit.start()).toMatchObject({ state: "running" });
     expect(os.spawned).toHaveLength(1);
+  });
+
+  it("exit 127 or 126 (the shell could not run the command) fails the unit without restarts", async () => {
+    for (const code of [127, 126]) {
+      const { os, unit, events } = setup({ restart: { policy: "always", delayMs: 0 } });
+      await unit.start();
+      os.spawned[0]!.exit(code);
+      await settle();
+      expect(unit.snapshot().state).toBe("failed");
+      expect(events.at(-1)).toMatchObject({ type: "retries_exhausted", exitCode: code });
+      expect(events.at(-1)?.reason).toContain(`exit code ${code}`);
+    }
   });
 });
 

@@ -170,7 +170,7 @@ describe("stopping and exits", () => {
     expect(s.restarts).toBe(1);
   });
 
-  it("a failed spawn counts as a failure", async () => {
+  it("a failed spawn fails the unit at once, with the reason", async () => {
     // The program exists when the spec is validated and is gone by the time it is spawned.
     const dir = mkdtempSync(join(tmpdir(), "hsu-gone-"));
     const program = join(dir, "vanishing.sh");
@@ -178,9 +178,10 @@ describe("stopping and exits", () => {
     const { unit, events } = makeUnit({ id: "gone", executable: program, restart: { policy: "never" } });
     rmSync(dir, { recursive: true });
     const s = await unit.start();
-    expect(s.state).toBe("exited");
-    expect(events.at(-1)).toMatchObject({ type: "spawn_failed", from: "starting", to: "exited" });
-    expect(events.at(-1)?.reason).toContain(`"${program}" does not exist`);
+    expect(s.state).toBe("failed");
+    expect(events.at(-2)).toMatchObject({ type: "spawn_failed", from: "starting", to: "exited" });
+    expect(events.at(-1)).toMatchObject({ type: "retries_exhausted", from: "exited", to: "failed" });
+    expect(events.at(-1)?.reason).toContain(`cannot start: executable "${program}" does not exist`);
   });
 });
 

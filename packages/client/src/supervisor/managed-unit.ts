@@ -268,6 +268,9 @@ class Unit implements ManagedUnit, RunHost {
     const exitInfo = { reason: outcome.reason, exitCode: outcome.exitCode, signal: outcome.signal, ...(run.pid ? { pid: run.pid } : {}) };
     this.apply(outcome.spawned || from !== "starting" ? "exit" : "spawn_failed", exitInfo);
     if (this.state !== "exited") return;
+    // Restarting cannot help a unit that cannot start: it fails now, with the reason.
+    const cannot = kind === "failure" ? cannotStart(outcome) : undefined;
+    if (cannot) return this.apply("retries_exhausted", { ...exitInfo, reason: cannot });
     const decision = this.tracker.decide(kind);
     if (decision.action === "none") return;
     if (decision.action === "restart") {
@@ -331,6 +334,14 @@ class Unit implements ManagedUnit, RunHost {
   private ensureUsable(): void {
     if (this.disposed) throw new HsuError("failed_precondition", "unit was removed; add it again to use it", { unit: this.id });
   }
+}
+
+/** Why a run shows the unit cannot start at all (no process, or the shell could not run the command). */
+export function cannotStart(outcome: { exitCode: number | null; spawned: boolean; reason: string }): string | undefined {
+  if (!outcome.spawned) return `cannot start: ${outcome.reason}`;
+  if (outcome.exitCode === 127) return "cannot start: exit code 127 (command not found)";
+  if (outcome.exitCode === 126) return "cannot start: exit code 126 (found but not executable)";
+  return undefined;
 }
 
 function exitKind(from: UnitState, outcome: { exitCode: number | null; signal: string | null; spawned: boolean }): ExitKind {

@@ -1,6 +1,9 @@
 import { statSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { HsuError } from "../errors.ts";
+import { specDefaults, unitIdPattern } from "../spec/defaults.ts";
+import { checkEnv } from "../spec/env.ts";
+import { IssueList, type Checked, type SpecIssue } from "../spec/issues.ts";
 import { resolveExecutable } from "./executable.ts";
 
 /** Restart policies: when a unit whose process ended is started again. */
@@ -73,25 +76,16 @@ export interface ManagedUnitSpec {
 }
 
 /** One problem found in a unit spec. */
-export interface SpecIssue {
-  field: string;
-  message: string;
-}
+export type { SpecIssue };
 
 /** The HsuError thrown by `validateManagedUnitSpec`; `issues` lists every problem. */
 export type InvalidSpecError = HsuError & { issues: SpecIssue[] };
 
 /** Default restart settings, applied field by field. */
-export const defaultRestart: Readonly<RestartSpec> = Object.freeze({
-  policy: "on-failure",
-  delayMs: 1000,
-  backoffMultiplier: 2,
-  maxDelayMs: 30_000,
-  resetAfterMs: 10_000,
-  breaker: Object.freeze({ windowMs: 60_000, maxRestarts: 10 }),
-});
+export const defaultRestart: Readonly<RestartSpec> = specDefaults.restart;
 
-const idPattern = /^[a-z0-9][a-z0-9._-]*$/;
+/** The longest timer Node can set (about 24.8 days); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const policies: readonly string[] = ["never", "on-failure", "always", "unless-stopped"];
 const outputModes: readonly string[] = ["capture", "inherit", "ignore"];
 const known = new Set([
@@ -101,30 +95,37 @@ const known = new Set([
 
 /** Whether `id` is a valid unit id. */
 export function isValidUnitId(id: string): boolean {
-  return id.length <= 63 && idPattern.test(id);
+  return unitIdPattern.test(id);
 }
 
 /**
- * Checks a unit spec (e.g. parsed from config), applies defaults and returns it frozen.
- * Every problem is collected in one pass and thrown as one `invalid_config` HsuError
- * whose message lists them and whose `issues` holds them.
+ * Checks a unit spec (e.g. parsed from config) the way the runtime will use
+ * it - including the environment: the cwd exists and the executable resolves
+ * with the unit's PATH and cwd - and applies defaults. Every problem is
+ * collected in one pass, each with its field.
  */
-export function validateManagedUnitSpec(input: unknown): ManagedUnitSpec {
-  const issues: SpecIssue[] = [];
-  const bad = (field: string, message: string): void => void issues.push({ field, message });
+export function checkManagedUnitSpec(input: unknown): Checked<ManagedUnitSpec> {
+  const list = new IssueList();
+  const issues = list.issues;
+  const bad = (field: string, message: string): void => void list.add(field, message);
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw invalid(undefined, [{ field: "(spec)", message: "must be an object" }]);
+    return { value: undefined, issues: [{ field: "(spec)", message: "must be an object" }] };
   }
   const o = input as Record<string, unknown>;
   const id = typeof o.id === "string" ? o.id : undefined;
   if (id === undefined) bad("id", "is required (a string)");
   else if (!isValidUnitId(id)) bad("id", `"${id}" must match [a-z0-9][a-z0-9._-]* and be at most 63 characters`);
+  const nul = (field: string, v: unknown) => typeof v === "string" && v.includes("\0") && bad(field, "contains a NUL byte");
   for (const key of Object.keys(o)) if (!known.has(key)) bad(key, "is not a known field");
 
   const r = new Reader(o, bad);
   const description = r.string("description") ?? "";
   const args = r.stringArray("args") ?? [];
   const env = r.stringRecord("env") ?? {};
+  checkEnv(env, list);
+  nul("executable", o.executable);
+  nul("cwd", o.cwd);
+  args.forEach((a, i) => nul(`args[${i}]`, a));
   const envMode = r.oneOf("envMode", ["merge", "replace"]) ?? "merge";
   const cwd = r.string("cwd");
   if (cwd !== undefined) {
@@ -134,7 +135,7 @@ export function validateManagedUnitSpec(input: unknown): ManagedUnitSpec {
   const shell = r.boolean("shell") ?? false;
   const executable = r.string("executable");
   if (executable === undefined) {
-    if (!("executable" in o)) bad("executable", "is required");
+    if (o.executable === undefined) bad("executable", "is required");
   } else if (!shell) {
     const cwdOk = !issues.some((i) => i.field === "cwd");
     const pathEnv = envMode === "replace" && env.PATH === undefined ? process.env.PATH : (env.PATH ?? process.env.PATH);
@@ -142,16 +143,16 @@ export function validateManagedUnitSpec(input: unknown): ManagedUnitSpec {
     if ("error" in found) bad("executable", found.error);
   } else if (executable.trim() === "") bad("executable", "is an empty shell command");
   const autoStart = r.boolean("autoStart") ?? true;
-  const gracefulTimeoutMs = r.number("gracefulTimeoutMs", { min: 0 }) ?? 30_000;
-  const stopSignal = r.string("stopSignal") ?? "SIGTERM";
+  const gracefulTimeoutMs = r.number("gracefulTimeoutMs", { min: 0, max: MAX_TIMER_MS }) ?? specDefaults.gracefulTimeoutMs;
+  const stopSignal = r.string("stopSignal") ?? specDefaults.stopSignal;
   if (!(stopSignal in osConstants.signals)) bad("stopSignal", `"${stopSignal}" is not a signal name (e.g. SIGTERM, SIGINT)`);
   const nice = r.number("nice", { min: -20, max: 19, integer: true });
-  const stdout = r.oneOf("stdout", outputModes) ?? "capture";
-  const stderr = r.oneOf("stderr", outputModes) ?? "capture";
+  const stdout = r.oneOf("stdout", outputModes) ?? specDefaults.output;
+  const stderr = r.oneOf("stderr", outputModes) ?? specDefaults.output;
   const restart = readRestart(o.restart, bad);
   if (o.limits !== undefined) checkNoNegatives(o.limits, "limits", bad);
 
-  if (issues.length > 0) throw invalid(id, issues);
+  if (issues.length > 0) return { value: undefined, issues };
   const spec: ManagedUnitSpec = {
     id: id!,
     description,
@@ -171,7 +172,19 @@ export function validateManagedUnitSpec(input: unknown): ManagedUnitSpec {
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     ...(o.healthCheck === undefined ? {} : { healthCheck: o.healthCheck }),
   };
-  return Object.freeze(spec);
+  return { value: Object.freeze(spec), issues: [] };
+}
+
+/**
+ * Checks a unit spec (see {@link checkManagedUnitSpec}), applies defaults and returns it
+ * frozen. Every problem is thrown as one `invalid_config` HsuError whose message lists
+ * them and whose `issues` holds them.
+ */
+export function validateManagedUnitSpec(input: unknown): ManagedUnitSpec {
+  const { value, issues } = checkManagedUnitSpec(input);
+  if (value) return value;
+  const id = typeof (input as { id?: unknown } | null)?.id === "string" ? (input as { id: string }).id : undefined;
+  throw invalid(id, [...issues]);
 }
 
 function directoryProblem(path: string): string | undefined {
@@ -191,11 +204,14 @@ function readRestart(value: unknown, bad: (f: string, m: string) => void): Reado
   const r = new Reader(value as Record<string, unknown>, bad, "restart.");
   const policy = r.oneOf("policy", policies) ?? defaultRestart.policy;
   const maxRetries = r.number("maxRetries", { min: 0, integer: true });
-  const delayMs = r.number("delayMs", { min: 0 }) ?? defaultRestart.delayMs;
-  const backoffMultiplier = r.number("backoffMultiplier", { min: 1 }) ?? defaultRestart.backoffMultiplier;
-  const maxDelayMs = r.number("maxDelayMs", { min: 0 }) ?? Math.max(defaultRestart.maxDelayMs, delayMs);
-  if (maxDelayMs < delayMs) bad("restart.maxDelayMs", `(${maxDelayMs}) must not be below restart.delayMs (${delayMs})`);
-  const resetAfterMs = r.number("resetAfterMs", { min: 0 }) ?? defaultRestart.resetAfterMs;
+  const delayMs = r.number("delayMs", { min: 0, max: MAX_TIMER_MS }) ?? defaultRestart.delayMs;
+  const backoffMultiplier = r.number("backoffMultiplier", { min: 1, max: 1000 }) ?? defaultRestart.backoffMultiplier;
+  const givenMax = r.number("maxDelayMs", { min: 0, max: MAX_TIMER_MS });
+  const maxDelayMs = givenMax ?? defaultRestart.maxDelayMs;
+  if (maxDelayMs < delayMs) {
+    bad("restart.delayMs", `${delayMs} ms is above the longest restart delay, ${maxDelayMs} ms${givenMax === undefined ? " (the default)" : ""}: lower the delay or raise the maximum (maxDelayMs)`);
+  }
+  const resetAfterMs = r.number("resetAfterMs", { min: 0, max: MAX_TIMER_MS }) ?? defaultRestart.resetAfterMs;
   const rawBreaker = (value as Record<string, unknown>).breaker;
   let breaker = defaultRestart.breaker;
   if (rawBreaker !== undefined) {
@@ -203,7 +219,7 @@ function readRestart(value: unknown, bad: (f: string, m: string) => void): Reado
     else {
       const b = new Reader(rawBreaker as Record<string, unknown>, bad, "restart.breaker.");
       breaker = Object.freeze({
-        windowMs: b.number("windowMs", { min: 0 }) ?? defaultRestart.breaker.windowMs,
+        windowMs: b.number("windowMs", { min: 1, max: MAX_TIMER_MS }) ?? defaultRestart.breaker.windowMs,
         maxRestarts: b.number("maxRestarts", { min: 0, integer: true }) ?? defaultRestart.breaker.maxRestarts,
       });
     }
@@ -268,7 +284,7 @@ class Reader {
     const v = this.o[key];
     const field = this.prefix + key;
     if (v === undefined) return undefined;
-    if (typeof v !== "number" || Number.isNaN(v)) return void this.bad(field, `must be a number (got ${JSON.stringify(v)})`);
+    if (typeof v !== "number" || !Number.isFinite(v)) return void this.bad(field, `must be a number (got ${JSON.stringify(v)})`);
     if (range.min === 0 && v < 0) return void this.bad(field, `must not be negative (got ${v})`);
     if (range.min !== undefined && v < range.min) return void this.bad(field, `must be at least ${range.min} (got ${v})`);
     if (range.max !== undefined && v > range.max) return void this.bad(field, `must be at most ${range.max} (got ${v})`);

@@ -1,6 +1,8 @@
 import { constants } from "node:os";
 import { HsuError } from "../errors.ts";
-import { validateResourceLimits, type ResourceLimits } from "../resources/index.ts";
+import { checkResourceLimits, type ResourceLimits } from "../resources/index.ts";
+import { specDefaults } from "../spec/defaults.ts";
+import { IssueList, type Checked } from "../spec/issues.ts";
 
 /**
  * A process HSU did not start but watches: found by exactly one locator
@@ -26,7 +28,7 @@ export interface UnmanagedUnitSpec {
   canTerminate: boolean;
   /** Signal stop() sends first; SIGTERM by default. */
   stopSignal: NodeJS.Signals;
-  /** How long stop() waits before SIGKILL; 10000 ms by default. */
+  /** How long stop() waits before SIGKILL; specDefaults.gracefulTimeoutMs (30 s) by default. */
   gracefulTimeoutMs: number;
   /** Limits to watch (never enforced: HSU did not start the process). */
   limits?: ResourceLimits;
@@ -54,43 +56,46 @@ export function locatorOf(spec: UnmanagedUnitSpec): Locator {
 }
 
 /**
- * Checks an unmanaged unit spec from a config file, filling defaults; throws
- * HsuError("invalid_config") naming the unit and field.
+ * Checks an unmanaged unit spec, filling defaults and collecting every
+ * problem with its field (`<field>.<key>`).
  */
-export function validateUnmanagedSpec(input: unknown, field = "unmanaged"): UnmanagedUnitSpec {
+export function checkUnmanagedSpec(input: unknown, field = "unmanaged"): Checked<UnmanagedUnitSpec> {
+  const issues = new IssueList(field);
+  const fail = (): Checked<UnmanagedUnitSpec> => ({ value: undefined, issues: issues.issues });
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new HsuError("invalid_config", "an unmanaged unit must be an object with an id and one locator", { field });
+    issues.add("", "an unmanaged unit must be an object with an id and one locator");
+    return fail();
   }
   const raw = input as Record<string, unknown>;
   if (typeof raw.id !== "string" || raw.id === "") {
-    throw new HsuError("invalid_config", "must be a non-empty string", { field: `${field}.id` });
+    issues.add("id", "must be a non-empty string");
+    return fail();
   }
   const unit = raw.id;
-  const fail = (key: string, message: string): never => {
-    throw new HsuError("invalid_config", message, { unit, field: `${field}.${key}` });
-  };
-  for (const key of Object.keys(raw)) if (!known.has(key)) fail(key, `unknown field; known fields: ${[...known].join(", ")}`);
+  for (const key of Object.keys(raw)) if (!known.has(key)) issues.add(key, `unknown field; known fields: ${[...known].join(", ")}`);
   const given = locators.filter((l) => raw[l] !== undefined);
   if (given.length !== 1) {
-    fail(given[1] ?? "pid", `give exactly one of ${locators.join(", ")} to find the process${given.length ? ` (got ${given.join(", ")})` : ""}`);
+    issues.add(given[1] ?? "pid", `give exactly one of ${locators.join(", ")} to find the process${given.length ? ` (got ${given.join(", ")})` : ""}`);
   }
   const int = (key: string, min: number, max: number): number | undefined => {
     const v = raw[key];
     if (v === undefined) return undefined;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(key, `must be a whole number between ${min} and ${max}, got ${JSON.stringify(v)}`);
-    return v as number;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) return issues.add(key, `must be a whole number between ${min} and ${max}, got ${JSON.stringify(v)}`);
+    return v;
   };
   const str = (key: string): string | undefined => {
     const v = raw[key];
-    if (v !== undefined && (typeof v !== "string" || v === "")) fail(key, `must be a non-empty string, got ${JSON.stringify(v)}`);
-    return v as string | undefined;
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || v === "") return issues.add(key, `must be a non-empty string, got ${JSON.stringify(v)}`);
+    if (v.includes("\0")) return issues.add(key, "contains a NUL byte");
+    return v;
   };
   const spec: UnmanagedUnitSpec = {
     id: unit,
     canTerminate: false,
-    stopSignal: "SIGTERM",
-    gracefulTimeoutMs: int("gracefulTimeoutMs", 0, 3_600_000) ?? 10_000,
-    pollIntervalMs: int("pollIntervalMs", 10, 3_600_000) ?? 1000,
+    stopSignal: specDefaults.stopSignal,
+    gracefulTimeoutMs: int("gracefulTimeoutMs", 0, 3_600_000) ?? specDefaults.gracefulTimeoutMs,
+    pollIntervalMs: int("pollIntervalMs", 10, 3_600_000) ?? specDefaults.unmanagedPollIntervalMs,
   };
   const set = <K extends keyof UnmanagedUnitSpec>(key: K, value: UnmanagedUnitSpec[K] | undefined) => {
     if (value !== undefined) spec[key] = value;
@@ -105,17 +110,35 @@ export function validateUnmanagedSpec(input: unknown, field = "unmanaged"): Unma
     try {
       new RegExp(spec.commandLine);
     } catch (error) {
-      fail("commandLine", `is not a valid regular expression: ${(error as Error).message}`);
+      issues.add("commandLine", `is not a valid regular expression: ${(error as Error).message}`);
     }
   }
-  if (raw.pick !== undefined && raw.pick !== "oldest" && raw.pick !== "newest") fail("pick", `must be "oldest" or "newest", got ${JSON.stringify(raw.pick)}`);
-  set("pick", raw.pick as UnmanagedUnitSpec["pick"]);
-  if (raw.canTerminate !== undefined && typeof raw.canTerminate !== "boolean") fail("canTerminate", "must be true or false");
+  if (raw.pick !== undefined && raw.pick !== "oldest" && raw.pick !== "newest") issues.add("pick", `must be "oldest" or "newest", got ${JSON.stringify(raw.pick)}`);
+  else set("pick", raw.pick as UnmanagedUnitSpec["pick"]);
+  if (raw.canTerminate !== undefined && typeof raw.canTerminate !== "boolean") issues.add("canTerminate", "must be true or false");
   spec.canTerminate = raw.canTerminate === true;
   const signal = str("stopSignal");
-  if (signal !== undefined && !(signal in constants.signals)) fail("stopSignal", `is not a signal name (e.g. SIGTERM, SIGINT), got "${signal}"`);
-  if (signal !== undefined) spec.stopSignal = signal as NodeJS.Signals;
-  if (raw.limits !== undefined) spec.limits = validateResourceLimits(raw.limits, { unit, field: `${field}.limits` });
+  if (signal !== undefined && !(signal in constants.signals)) issues.add("stopSignal", `is not a signal name (e.g. SIGTERM, SIGINT), got "${signal}"`);
+  else if (signal !== undefined) spec.stopSignal = signal as NodeJS.Signals;
+  if (raw.limits !== undefined) {
+    const limits = checkResourceLimits(raw.limits, `${field}.limits`);
+    issues.addAll(limits.issues);
+    if (limits.value) spec.limits = limits.value;
+  }
   if (raw.healthCheck !== undefined) spec.healthCheck = raw.healthCheck;
-  return spec;
+  if (!issues.ok) return fail();
+  return { value: spec, issues: [] };
+}
+
+/**
+ * Checks an unmanaged unit spec from a config file, filling defaults; throws
+ * HsuError("invalid_config") naming the unit and the field of the first
+ * problem (`issues` lists all of them).
+ */
+export function validateUnmanagedSpec(input: unknown, field = "unmanaged"): UnmanagedUnitSpec {
+  const { value, issues } = checkUnmanagedSpec(input, field);
+  if (value) return value;
+  const id = typeof (input as { id?: unknown } | null)?.id === "string" ? (input as { id: string }).id : undefined;
+  const where = id ? { unit: id, field: issues[0]!.field } : { field: issues[0]!.field };
+  throw Object.assign(new HsuError("invalid_config", issues[0]!.message, where), { issues });
 }

@@ -20,7 +20,8 @@ export const isAddress = (s: string): boolean => s.includes(":") && !s.startsWit
 export async function controlSocketFor(file: string, socket?: string): Promise<{ socket: string; deployment?: Deployment }> {
   if (socket) return { socket: isAddress(socket) ? socket : resolve(socket) };
   if (process.env.HSU_CONTROL) return { socket: isAddress(process.env.HSU_CONTROL) ? process.env.HSU_CONTROL : resolve(process.env.HSU_CONTROL) };
-  const deployment = await loadDeployment(requireSpecFile(file));
+  // Only where the master is matters here: a unit's executable that is gone must not keep `hsu down` from it.
+  const deployment = await loadDeployment(requireSpecFile(file), { environment: false });
   return { socket: deployment.master.controlSocket, deployment };
 }
 

@@ -130,10 +130,23 @@ export const commands: Record<string, Command> = {
     hidden: true,
     options: { ...file },
     async run(values) {
-      const deployment = await loadDeployment(String(values.file));
-      const running = await runMaster(deployment, { log: (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`) });
+      const stamp = () => new Date().toISOString();
+      let running: Awaited<ReturnType<typeof runMaster>>;
+      try {
+        running = await runMaster(await loadDeployment(String(values.file)), { log: (l) => process.stderr.write(`${stamp()} ${l}\n`) });
+      } catch (e) {
+        // A master that cannot start leaves nothing behind: say why (master.log) and exit.
+        process.stderr.write(`${stamp()} the master cannot start: ${(e as Error).message}\n`);
+        process.exit(1);
+      }
       running.master.onEvent((e) => process.stderr.write(`${new Date(e.time).toISOString()} ${e.unit}: ${e.from} -> ${e.to} (${e.reason})\n`));
-      await running.master.up().catch((e: unknown) => process.stderr.write(`${new Date().toISOString()} up: ${(e as Error).message}\n`));
+      let error: string | undefined;
+      await running.master.up().catch((e: unknown) => {
+        error = (e as Error).message;
+        process.stderr.write(`${stamp()} up: ${error}\n`);
+      });
+      // `hsu up --detach` waits for this; it may be gone already.
+      process.send?.(error ? { error } : {}, undefined, {}, () => process.connected && process.disconnect());
       await running.done;
       return 0;
     },

@@ -9,7 +9,6 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const main = join(import.meta.dirname, "bin.ts");
-const broken = join(import.meta.dirname, "..", "config", "testdata", "broken");
 
 interface Result {
   code: number;
@@ -62,21 +61,8 @@ type Ps = { id: string; state: string; pid: number | null; kind: string }[];
 const ps = async (dir: string): Promise<Ps> => JSON.parse((await hsu(dir, "ps", "--json")).stdout) as Ps;
 const pidOf = (list: Ps, id: string) => list.find((u) => u.id === id)?.pid ?? null;
 
-describe("hsu validate", () => {
-  const files = readdirSync(broken).filter((f) => f.endsWith(".yaml"));
-  it.each(files)("reports %s with path and line, starts nothing", async (name) => {
-    const dir = mkdtempSync(join(tmpdir(), "hsu-v-"));
-    writeFileSync(join(dir, "hsu.yaml"), readFileSync(join(broken, name)));
-    const { line } = /@(?<line>\d+)$/m.exec(readFileSync(join(broken, name), "utf8"))!.groups!;
-    const r = await hsu(dir, "validate");
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`hsu.yaml:${line}:`);
-    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // a clear message, not a stack trace
-    const up = await hsu(dir, "up", "--detach");
-    expect(up.code).toBe(1);
-    expect(existsSync(join(dir, ".hsu"))).toBe(false);
-  });
-});
+// The broken-file corpus runs through `hsu validate` and `hsu up` in config/corpus.slow.test.ts.
+
 
 describe("hsu without a master or a spec", () => {
   it("shows per-command help, suggests a command for a typo, and says what to do when nothing runs", async () => {

@@ -1,4 +1,4 @@
-import { createSystemClock } from "@hsu/client";
+import { createSystemClock, HsuError } from "@hsu/client";
 import type { UnitStatus } from "@hsu/proto";
 import { spawn } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
@@ -17,8 +17,6 @@ import { createPrefixer, expectedUnitIds } from "./prefix.ts";
 import { procStartTime, psTable, statusJson, summaryLine, viewToStatus } from "./status.ts";
 
 const settledUp = ["running", "ready", "attached"];
-// How long a detached master may take to serve its control socket.
-const READY_MS = 60_000;
 
 /** "3 of 6 up, 2 starting" - what the spinner says while units come up. */
 export function progressText(units: { state: string }[]): string {
@@ -52,42 +50,62 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   const logFile = join(deployment.master.stateDir, "master.log");
   const out = openSync(logFile, "a");
   const self = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js", import.meta.url));
-  const child = spawn(process.execPath, [...process.execArgv, self, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out] });
+  // The daemon reports the outcome of its `up` over an IPC channel, then lets go of it.
+  const child = spawn(process.execPath, [...process.execArgv, self, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out, "ipc"] });
   child.unref();
+  child.channel?.unref();
   const spin = spinner("starting the master");
   const exited = new Promise<number>((r) => child.once("exit", (c) => r(c ?? 1)));
-  for (const until = clock.now() + READY_MS; ; ) {
+  const outcome = new Promise<UpOutcome>((r) => child.once("message", (m) => r(m as UpOutcome)));
+  const masterExited = (code: number) => {
+    spin.stop(`${paint("✘", "red", color)} the master exited (code ${code}) before it was ready; the end of ${logFile}:`);
+    process.stderr.write(`${readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")}\n`);
+    return 1;
+  };
+  // The master answers once it has loaded every unit; it has this long to get there.
+  for (const until = clock.now() + MASTER_START_TIMEOUT_MS; ; ) {
     const code = await Promise.race([exited, clock.sleep(100).then(() => null)]);
-    if (code !== null) {
-      spin.stop(`${paint("✘", "red", color)} the master exited (code ${code}) before it was ready; the end of ${logFile}:`);
-      process.stderr.write(`${readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")}\n`);
-      return 1;
-    }
+    if (code !== null) return masterExited(code);
     // Ready when our daemon holds the state dir (not a master that won a race with it) and answers.
     if (lockHolder(deployment.master.stateDir).pid === child.pid && (await masterAnswers(socket))) break;
     if (clock.now() > until) {
-      spin.stop(`${paint("✘", "red", color)} the master (pid ${child.pid}) still runs but did not answer on ${socket} within ${READY_MS / 1000}s; \`hsu down\` or \`kill ${child.pid}\` stops it; see ${logFile}`);
+      // Never leave a daemon behind that nobody can reach.
+      child.kill("SIGTERM");
+      spin.stop(`${paint("✘", "red", color)} the master (pid ${child.pid}) did not answer on ${socket} within ${MASTER_START_TIMEOUT_MS / 1000}s; stopped it. See ${logFile}`);
       return 1;
     }
   }
   const c = controlClient(socket);
-  let units: UnitStatus[];
-  for (const until = Date.now() + 60_000; ; ) {
-    units = (await c.listUnits({})).units;
+  let result: UpOutcome | number | undefined;
+  let units: UnitStatus[] = [];
+  // The daemon's up() is bounded by every unit's start timeout; this loop only shows progress until it says so.
+  while (result === undefined) {
+    units = (await c.listUnits({}).catch(() => ({ units }))).units;
     spin.update(progressText(units));
-    if (!units.some((u) => u.state === "starting") || Date.now() > until) break;
-    await new Promise((r) => setTimeout(r, 100));
+    result = await Promise.race([outcome, exited, clock.sleep(100).then(() => undefined)]);
   }
-  const failed = units.filter((u) => u.state === "failed");
-  const mark = failed.length ? paint("!", "yellow", color) : paint("✔", "green", color);
-  spin.stop(`${mark} master running (pid ${child.pid}) in ${formatDuration(Date.now() - started).replace(/^0s$/, "<1s")}, log ${logFile}`);
+  if (child.connected) child.disconnect();
+  if (typeof result === "number") return masterExited(result);
+  units = (await c.listUnits({}).catch(() => ({ units }))).units;
+  const took = formatDuration(Date.now() - started).replace(/^0s$/, "<1s");
+  if (result.error) spin.stop(`${paint("✘", "red", color)} ${result.error}\n  the master runs on (pid ${child.pid}) with the units that started; \`hsu logs <unit>\` shows why, \`hsu down\` stops it`);
+  else spin.stop(`${paint("✔", "green", color)} master running (pid ${child.pid}) in ${took}, log ${logFile}`);
   if (json) process.stdout.write(`${JSON.stringify(units.map((u) => statusJson(u, Date.now(), procStartTime)), null, 2)}\n`);
   else {
     const outColor = useColor();
     process.stdout.write(`${psTable(units, { color: outColor, startTimeOf: procStartTime })}\n${summaryLine(units, outColor)}\n`);
-    process.stderr.write(`${paint("next: hsu ps · hsu logs -f · hsu down", "gray", color)}\n`);
+    if (!result.error) process.stderr.write(`${paint("next: hsu ps · hsu logs -f · hsu down", "gray", color)}\n`);
   }
-  return 0;
+  return result.error ? 1 : 0;
+}
+
+/** How long a detached master may take to load its units and answer on its socket. */
+const MASTER_START_TIMEOUT_MS = 60_000;
+
+/** What the daemon tells `hsu up --detach` once its `up` is over. */
+export interface UpOutcome {
+  /** Why some units did not start; absent when every one did. */
+  error?: string;
 }
 
 async function upForeground(deployment: Deployment): Promise<number> {
@@ -102,7 +120,10 @@ async function upForeground(deployment: Deployment): Promise<number> {
     running = await runMaster(deployment, { log: say });
   } catch (e) {
     spin.stop();
-    throw e;
+    // The master could not start and has released what it held; a listener it opened before the
+    // failure may still keep this process alive, and nothing else runs here: say why and leave.
+    process.stderr.write(`hsu up: ${HsuError.from(e).message}\n`);
+    process.exit(1);
   }
   const { master } = running;
   // While the master shuts down, list() can meet a unit that is half removed; the last good list is close enough.
@@ -134,6 +155,7 @@ async function upForeground(deployment: Deployment): Promise<number> {
   spin.update(progressText(list()));
   let failure: unknown;
   await master.up().catch((e: unknown) => (failure = e));
+  // A unit that did not start ends a foreground `up`: everything is stopped and the exit code says so.
   phase = "running";
   const units = list().map(viewToStatus);
   const took = formatDuration(Date.now() - started).replace(/^0s$/, "<1s");
@@ -154,6 +176,11 @@ async function upForeground(deployment: Deployment): Promise<number> {
   // runMaster stops the master on the first SIGINT; these only report and offer a way out.
   process.on("SIGINT", onInterrupt);
   process.on("SIGTERM", onInterrupt);
+  if (failure) {
+    phase = "stopping";
+    spin = spinner("a unit did not start: stopping every unit and the master");
+    void running.stop();
+  }
   // Adopted (unmanaged) processes are not the master's to stop; every other pid must be gone at the end.
   const pids = new Set<number>();
   const remember = () => list().forEach((u) => u.pid && u.kind !== "unmanaged" && pids.add(u.pid));

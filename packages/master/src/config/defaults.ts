@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from "node:path";
+import { specDefaults as D } from "@hsu/client";
 import type { RawDeployment, RawUnit } from "./schema.ts";
 
 /** A dependency and the condition it must reach before the dependent starts. */
@@ -101,28 +102,28 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string): UnitConfig {
     env: u.env ?? {},
     envMode: u.env_mode ?? "merge",
     autoStart: u.auto_start ?? true,
-    gracefulTimeoutMs: u.graceful_timeout ?? 30_000,
-    stopSignal: u.stop_signal ?? "SIGTERM",
+    gracefulTimeoutMs: u.graceful_timeout ?? D.gracefulTimeoutMs,
+    stopSignal: u.stop_signal ?? D.stopSignal,
     nice: u.nice,
-    stdout: u.stdout ?? "capture",
-    stderr: u.stderr ?? "capture",
+    stdout: u.stdout ?? D.output,
+    stderr: u.stderr ?? D.output,
     restart: {
-      policy: r.policy ?? (u.schedule ? "never" : "on-failure"),
+      policy: r.policy ?? (u.schedule ? "never" : D.restart.policy),
       maxRetries: r.max_retries ?? 0,
-      delayMs: r.delay ?? 1000,
-      backoffMultiplier: r.backoff ?? 2,
-      maxDelayMs: r.max_delay ?? 60_000,
-      breaker: { windowMs: r.breaker?.window ?? 60_000, maxRestarts: r.breaker?.max_restarts ?? 5 },
+      delayMs: r.delay ?? D.restart.delayMs,
+      backoffMultiplier: r.backoff ?? D.restart.backoffMultiplier,
+      maxDelayMs: r.max_delay ?? D.restart.maxDelayMs,
+      breaker: { windowMs: r.breaker?.window ?? D.restart.breaker.windowMs, maxRestarts: r.breaker?.max_restarts ?? D.restart.breaker.maxRestarts },
     },
     healthCheck: camelKeys(u.health_check as Record<string, unknown> | undefined),
     limits: camelKeys(u.limits as Record<string, unknown> | undefined),
     dependsOn: deps,
     replicas: u.replicas,
     schedule: u.schedule?.cron
-      ? { cron: u.schedule.cron, timezone: u.schedule.timezone, overlap: u.schedule.overlap ?? "skip", history: u.schedule.history ?? 20 }
+      ? { cron: u.schedule.cron, timezone: u.schedule.timezone, overlap: u.schedule.overlap ?? D.schedule.overlap, history: u.schedule.history ?? D.schedule.history }
       : undefined,
     listen: u.listen ?? "unix",
-    startTimeoutMs: u.start_timeout ?? 10_000,
+    startTimeoutMs: u.start_timeout ?? D.startTimeoutMs,
     idleTimeoutMs: u.idle_timeout,
     onDemand: u.on_demand ?? true,
     locate:
@@ -144,7 +145,8 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string): UnitConfig {
 export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
   const m = raw.master ?? {};
   const stateDir = m.state_dir ? resolve(baseDir, m.state_dir) : join(baseDir, ".hsu");
-  const units = Object.fromEntries(Object.entries(raw.units ?? {}).map(([id, u]) => [id, unitDefaults(id, u, baseDir)]));
+  const units: Record<string, UnitConfig> = {};
+  for (const [id, u] of Object.entries(raw.units ?? {})) Object.defineProperty(units, id, { value: unitDefaults(id, u, baseDir), enumerable: true });
   return deepFreeze({
     version: 1 as const,
     baseDir,
@@ -155,9 +157,9 @@ export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
       controlTcp: m.control?.tcp,
       tokenFile: m.control?.token_file ? resolve(baseDir, m.control.token_file) : undefined,
       logs: {
-        maxFileBytes: m.logs?.max_file_size ?? 10 * 1024 * 1024,
-        maxFiles: m.logs?.max_files ?? 5,
-        tailLines: m.logs?.tail_lines ?? 1000,
+        maxFileBytes: m.logs?.max_file_size ?? D.logs.maxFileBytes,
+        maxFiles: m.logs?.max_files ?? D.logs.maxFiles,
+        tailLines: m.logs?.tail_lines ?? D.logs.tailLines,
       },
       onRestart: m.on_restart ?? "adopt",
     },

@@ -1,4 +1,4 @@
-export { loadDeployment, parseDeployment, SpecError } from "./load.ts";
+export { loadDeployment, MAX_SPEC_BYTES, MAX_SPEC_DEPTH, parseDeployment, SpecError, type ParseOptions } from "./load.ts";
 export { deploymentJsonSchema } from "./schema.ts";
 export { parseDuration, parseSize, type SpecIssue } from "./fields.ts";
 export type { Dependency, Deployment, UnitConfig } from "./defaults.ts";

@@ -1,13 +1,39 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { deploymentJsonSchema, parseDeployment, SpecError } from "./index.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { deploymentJsonSchema, loadDeployment, parseDeployment, SpecError } from "./index.ts";
+import { committedCases, generatedCases } from "./testdata/generated.ts";
 
 const data = join(import.meta.dirname, "testdata");
+const tmp = mkdtempSync(join(tmpdir(), "hsu-load-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function specError(fn: () => unknown): SpecError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof SpecError) return e;
+    throw e;
+  }
+  throw new Error("accepted");
+}
+
+async function loadError(bytes: Uint8Array): Promise<SpecError> {
+  const dir = mkdtempSync(join(tmp, "case-"));
+  writeFileSync(join(dir, "hsu.yaml"), bytes);
+  try {
+    await loadDeployment(join(dir, "hsu.yaml"));
+  } catch (e) {
+    if (e instanceof SpecError) return e;
+    throw e;
+  }
+  throw new Error("accepted");
+}
 
 describe("parseDeployment", () => {
   it("reads a full spec with defaults, durations and sizes", () => {
-    const d = parseDeployment(readFileSync(join(data, "valid.yaml"), "utf8"), "valid.yaml", "/srv/app");
+    const d = parseDeployment(readFileSync(join(data, "valid.yaml"), "utf8"), "valid.yaml", "/srv/app", { environment: false });
     expect(Object.isFrozen(d) && Object.isFrozen(d.units.api!.restart)).toBe(true);
     const api = d.units.api!;
     expect(api.restart).toMatchObject({ policy: "always", delayMs: 500, backoffMultiplier: 2, breaker: { windowMs: 60_000, maxRestarts: 5 } });
@@ -24,35 +50,59 @@ describe("parseDeployment", () => {
     expect(d.master).toMatchObject({ id: "demo", stateDir: "/srv/app/.hsu", logs: { maxFileBytes: 1024 * 1024, maxFiles: 3 } });
   });
 
-  const broken = readdirSync(join(data, "broken")).filter((f) => f.endsWith(".yaml"));
-  it.each(broken)("reports %s with its path and line, without throwing anything else", (name) => {
-    const text = readFileSync(join(data, "broken", name), "utf8");
-    const m = /^# expect: (.*) @(\d+)$/m.exec(text)!;
-    const [, want, line] = m;
-    let error: unknown;
-    try {
-      parseDeployment(text, name);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(SpecError);
-    const issues = (error as SpecError).issues;
-    const hit = issues.find((i) => `${i.path}: ${i.message}`.includes(want!));
-    expect(hit, `issues: ${JSON.stringify(issues)}`).toBeDefined();
-    expect(hit!.line).toBe(Number(line));
-    expect((error as SpecError).message).toContain(`${name}:${line}:`);
+  it("uses the library's defaults for what hsu.yaml leaves out", async () => {
+    const { specDefaults } = await import("@hsu/client");
+    const d = parseDeployment("units:\n  a:\n    command: sleep\n", "hsu.yaml", tmp);
+    expect(d.units.a!.restart).toMatchObject({ delayMs: specDefaults.restart.delayMs, maxDelayMs: specDefaults.restart.maxDelayMs, breaker: specDefaults.restart.breaker });
+    expect(d.master.logs).toEqual(specDefaults.logs);
+  });
+
+  it("resolves anchors, aliases and merge keys", () => {
+    const text = [
+      "x-base: &base",
+      "  command: sleep",
+      "  args: &args [\"60\"]",
+      "  restart: { policy: always }",
+      "units:",
+      "  a:",
+      "    <<: *base",
+      "  b:",
+      "    <<: *base",
+      "    args: *args",
+      "    restart: { policy: never }",
+      "",
+    ].join("\n");
+    const d = parseDeployment(text, "hsu.yaml", tmp);
+    expect(d.units.a).toMatchObject({ command: "sleep", args: ["60"], restart: { policy: "always" } });
+    expect(d.units.b).toMatchObject({ command: "sleep", args: ["60"], restart: { policy: "never" } });
   });
 
   it("reports every problem in one pass", () => {
     const text = "units:\n  a:\n    comand: x\n    graceful_timeout: soon\n  b:\n    command: y\n    depends_on: [zz]\n";
-    const e = (() => {
-      try {
-        parseDeployment(text);
-      } catch (err) {
-        return err as SpecError;
-      }
-    })()!;
-    expect(e.issues.map((i) => `${i.line}:${i.path}`)).toEqual(["2:units.a.command", "3:units.a.comand", "4:units.a.graceful_timeout", "7:units.b.depends_on"]);
+    const e = specError(() => parseDeployment(text));
+    expect(e.issues.map((i) => `${i.line}:${i.path}`)).toEqual(["3:units.a.comand", "4:units.a.graceful_timeout"]);
+  });
+
+  it("lists at most 50 problems and says how many more", () => {
+    const text = "units:\n  a:\n    command: sleep\n" + Array.from({ length: 80 }, (_, i) => `    bad_${i}: 1\n`).join("");
+    const e = specError(() => parseDeployment(text));
+    expect(e.issues).toHaveLength(80);
+    expect(e.message).toContain("... and 30 more");
+  });
+
+  const cases = [...committedCases(), ...generatedCases()];
+  it("has a corpus of at least 60 broken files", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(60);
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))("reports %s with its path, line and column", async (_, c) => {
+    const error = await loadError(c.bytes);
+    const hit = error.issues.find((i) => `${i.path}: ${i.message}`.includes(c.expect));
+    expect(hit, `issues: ${JSON.stringify(error.issues.slice(0, 5))}`).toBeDefined();
+    expect(hit!.line).toBe(c.line);
+    expect(hit!.column).toBeGreaterThanOrEqual(1);
+    expect(error.message).toContain(`hsu.yaml:${c.line}:${hit!.column}: `);
+    expect(error.message).not.toMatch(/\n\s+at /);
   });
 });
 

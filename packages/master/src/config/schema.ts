@@ -1,6 +1,7 @@
+import { unitIdPattern } from "@hsu/client";
 import { bool, duration, either, isMap, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
 
-const ID = { pattern: /^[a-z0-9][a-z0-9._-]{0,62}$/, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
+const ID = { pattern: unitIdPattern, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL"] as const;
 
 const healthCheck = obj(
@@ -20,6 +21,8 @@ const healthCheck = obj(
     path: str({ description: "tcp: a Unix socket path instead of host and port." }),
     command: str({ description: "exec: the program to run; exit 0 means healthy." }),
     args: list(str(), "exec: its arguments."),
+    env: record(str(), undefined, "exec: environment variables added to the master's."),
+    cwd: str({ description: "exec: its working directory." }),
     address: str({ description: "grpc: the unit's address (default: the address it registered)." }),
     service: str({ description: 'grpc: the service to check ("" = the whole unit).' }),
   },
@@ -111,8 +114,8 @@ const unit = obj(
     replicas: num({ integer: true, min: 0, max: 1000, description: "Run a worker pool of this many replicas (each gets HSU_INDEX)." }),
     schedule,
     listen: oneOf(["unix", "tcp"], "integrated: where the unit listens (default unix)."),
-    start_timeout: duration("integrated: how long the handshake may take (default 10s)."),
-    idle_timeout: duration("integrated: stop after this long without calls (default: never)."),
+    start_timeout: duration("How long `hsu up` waits for the unit to show it started - integrated: its handshake; managed: 1s alive or ready (default 10s).", { positive: true }),
+    idle_timeout: duration("integrated: stop after this long without calls (default: never).", { positive: true }),
     on_demand: bool("integrated: start on the first call instead of at `hsu up` (default true)."),
     ...locate,
   },
@@ -129,7 +132,7 @@ const master = obj(
       token_file: str({ description: "A file holding the bearer token for TCP control." }),
     }),
     logs: obj({
-      max_file_size: size("Rotate a unit's log file past this size (default 10MiB)."),
+      max_file_size: size("Rotate a unit's log file past this size (default 10MiB).", { min: 1 }),
       max_files: num({ integer: true, min: 0, description: "Rotated files to keep (default 5)." }),
       tail_lines: num({ integer: true, min: 0, description: "Lines kept in memory per unit (default 1000)." }),
     }),
@@ -145,7 +148,7 @@ export const deploymentField = obj(
     master,
     units: record(unit, ID, "The units, by id."),
   },
-  { required: ["units"] },
+  { required: ["units"], extensions: true },
 );
 
 /** The raw shape read from hsu.yaml, before defaults. */

@@ -76,6 +76,7 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
     const tcpHandler = handler([requireToken(options.token)]);
     // The unit proxy over TCP needs the token too.
     // Until a connection has sent one request with the token it is a stranger: capped, and cut after a few seconds.
+    // A TCP address that cannot be bound (taken, not ours) must not leave the Unix socket behind, listening for nobody.
     const tcpListener: H2cListener = await listenH2c(
       options.tcp,
       (req, res) => {
@@ -89,7 +90,10 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
         tcpHandler(req, res);
       },
       { limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()) },
-    );
+    ).catch(async (e: unknown) => {
+      await unix.close();
+      throw e;
+    });
     tcp = tcpListener;
   }
   return {

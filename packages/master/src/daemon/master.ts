@@ -9,8 +9,11 @@ import {
   createResourceSamplerGroup,
   createSupervisor,
   createHealthMonitor,
+  specDefaults,
   validateHealthCheckSpec,
   HsuError,
+  type HealthCheckSpec,
+  type HealthMonitor,
   startInOrder,
   stopInReverse,
   describeLeftovers,
@@ -32,6 +35,7 @@ import { createPoolSlot, type PoolSlot } from "./pool-slot.ts";
 import { createScheduledSlot } from "./scheduled-slot.ts";
 import type { MasterEvent, Slot, UnitView } from "./slot.ts";
 import { checkStateDir, ownerMark } from "./state-dir.ts";
+import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withDeadline } from "./start-check.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 
@@ -100,9 +104,18 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Read output is freed from the capture files in steps of a quarter log file, so they hold about that much.
   const freeEveryBytes = Math.min(1024 * 1024, Math.max(4096, Math.floor(m.logs.maxFileBytes / 4)));
   const os = createDurableOs({ stateDir: m.stateDir, owner, sameUnit, logSink: logs, freeEveryBytes, warn: (w) => log(`warning: ${w}`) });
-  // One health factory for every managed unit and replica: it reads the unit's own check from its spec.
-  const healthMonitorFactory = (unit: string, target: { pid: number }) =>
-    createHealthMonitor(validateHealthCheckSpec(supervisor.unit(unit).spec.healthCheck, { unit, field: "health_check" }), target);
+  // One health factory for every managed unit and replica: the unit's spec holds its check, validated when
+  // the spec was loaded (toManagedSpec). Should building the monitor still throw, the unit is reported
+  // unhealthy with the reason - a throw here would strand the unit in "running".
+  const healthMonitorFactory = (unit: string, target: { pid: number }): HealthMonitor => {
+    try {
+      return createHealthMonitor(supervisor.unit(unit).spec.healthCheck as HealthCheckSpec, target);
+    } catch (e) {
+      const reason = `the health check cannot be built: ${(e as Error).message}`;
+      log(`unit "${unit}": ${reason}`);
+      return unbuildableMonitor(reason);
+    }
+  };
   const supervisor: Supervisor = createSupervisor({
     logSink: logs,
     os,
@@ -110,9 +123,27 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     limitPlanner: createLimitPlanner({ cgroups }),
     limitMonitorFactory: createLimitMonitorFactory(),
   });
-  const registrar: Registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
+  // From here on the master holds sockets and timers: a failure before it is returned releases them,
+  // so a master that cannot start exits instead of hanging.
+  const cleanups: (() => Promise<unknown> | unknown)[] = [() => supervisor.shutdown(), () => logs.close()];
+  const release = async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => {});
+  };
+  let registrar: Registrar;
+  try {
+    registrar = await createRegistrar({ listen: `unix:${join(runDir, "registrar.sock")}`, masterId: m.id });
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  cleanups.push(() => registrar.close());
   const samplers: ResourceSamplerGroup = createResourceSamplerGroup();
   const listeners = new Set<(e: MasterEvent) => void>();
+  // Why each unit (or replica) last failed, for `up` to say.
+  const failedReasons = new Map<string, string>();
+  listeners.add((e) => {
+    if (e.to === "failed") failedReasons.set(e.unit, e.reason);
+  });
   const emit = (e: MasterEvent) => listeners.forEach((l) => l(e));
   const slots = new Map<string, Slot>();
   let graph: DependencyGraph = buildDependencyGraph([]);
@@ -141,8 +172,14 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const setGraph = (d: Deployment) => {
     graph = buildDependencyGraph(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn })));
   };
-  setGraph(deployment);
-  for (const cfg of Object.values(deployment.units)) slots.set(cfg.id, await makeSlot(cfg));
+  try {
+    setGraph(deployment);
+    for (const cfg of Object.values(deployment.units)) slots.set(cfg.id, await makeSlot(cfg));
+  } catch (e) {
+    for (const s of slots.values()) cleanups.push(() => s.close());
+    await release();
+    throw e;
+  }
 
   const slot = (id: string): Slot => {
     const s = slots.get(id) ?? [...slots.values()].find((x) => x.views().some((v) => v.id === id));
@@ -187,7 +224,15 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     const pool = m2 ? deployment.units[m2[1]!] : undefined;
     return !!pool && pool.replicas !== undefined && Number(m2![2]) < pool.replicas;
   };
-  const recovery = await os.recover(m.onRestart, wanted);
+  let recovery: Awaited<ReturnType<typeof os.recover>>;
+  try {
+    recovery = await os.recover(m.onRestart, wanted);
+  } catch (e) {
+    clearInterval(sampleTimer);
+    for (const s of slots.values()) cleanups.push(() => s.close());
+    await release();
+    throw e;
+  }
   for (const id of recovery.adoptable) adoptable.add(id);
   if (recovery.adoptable.length) log(`re-adopting ${recovery.adoptable.length} unit process(es) of the previous master: ${recovery.adoptable.join(", ")}`);
   if (recovery.drained.length) log(`wrote the output left unread by the previous master to the logs of: ${recovery.drained.join(", ")}`);
@@ -199,9 +244,31 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   };
   await reaped("left by the previous master", await cgroups.reap(recovery.adoptable));
 
+  const stopDeadline = (id: string) => (deployment.units[id]?.gracefulTimeoutMs ?? 0) + STOP_MARGIN_MS;
+
+  // How long a dependent waits for a dependency to be started or healthy: its start timeout, plus the
+  // time its health check needs to pass. A "completed" dependency is waited for until it exits.
+  const reachDeadline = (id: string, condition: string): number | undefined => {
+    const cfg = deployment.units[id];
+    if (condition === "completed" || !cfg) return undefined;
+    const h = cfg.healthCheck as { interval?: number; timeout?: number; initialDelay?: number; successThreshold?: number } | undefined;
+    const health = condition === "healthy" && h
+      ? (h.initialDelay ?? specDefaults.health.initialDelayMs) + (h.successThreshold ?? specDefaults.health.successThreshold) * ((h.interval ?? specDefaults.health.intervalMs) + (h.timeout ?? specDefaults.health.timeoutMs))
+      : 0;
+    return cfg.startTimeoutMs + specDefaults.startSettleMs + health;
+  };
   const upSet = async (ids?: Set<string>) => {
     const controller = new AbortController();
-    await startInOrder(graph, { start: (id) => slot(id).up(), reached: (id, c) => slot(id).reached(c, controller.signal), stop: (id) => slot(id).stop() }, ids);
+    const reached = (id: string, c: Parameters<Slot["reached"]>[0]) => {
+      const ms = reachDeadline(id, c);
+      const wait = slot(id).reached(c, controller.signal);
+      return ms === undefined ? wait : withDeadline(wait, ms, `waiting for "${id}" to be ${c}`, id);
+    };
+    try {
+      await startInOrder(graph, { start: (id) => slot(id).up(), reached, stop: (id) => slot(id).stop() }, ids);
+    } finally {
+      controller.abort();
+    }
   };
 
   const master: Master = {
@@ -210,13 +277,23 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
     logs,
     async up() {
+      let orderError: unknown;
       try {
         await upSet();
+      } catch (e) {
+        orderError = e;
       } finally {
         const dropped = await os.dropUnclaimed();
         if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
         await reaped("of the previous master's units that are not started", await cgroups.reap());
       }
+      // A unit that cannot start (spawn error, exit 127) fails within moments: say which, and why.
+      const failures = await waitUntilStarted({
+        views: () => [...slots.values()].flatMap(viewsOf),
+        config: (v) => deployment.units[v.pool || v.id] ?? deployment.units[v.id],
+        failedReason: (id) => failedReasons.get(id),
+      });
+      if (failures.length || orderError) throw startError(failures, orderError);
     },
     list: () => [...slots.values()].flatMap(viewsOf).map(withUsage).sort((a, b) => a.id.localeCompare(b.id)),
     get: (id) => {
@@ -225,7 +302,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       return s.id === id ? views : views.filter((v) => v.id === id);
     },
     start: (id) => addressed(id, (s, member) => s.start(member)),
-    stop: (id) => addressed(id, (s, member) => s.stop(member)),
+    stop: (id) => addressed(id, (s, member) => withDeadline(s.stop(member), stopDeadline(s.id), `stopping "${id}"`, id)),
     restart: (id) => addressed(id, (s, member) => s.restart(member)),
     async scale(pool, replicas) {
       const s = slot(pool) as Partial<PoolSlot> & Slot;
@@ -295,7 +372,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         const ids = [...slots.keys()];
         await stopInReverse(graph, {
           stop: async (id) => {
-            await slot(id).close();
+            // A unit that does not stop in time is reported and left behind, never waited on forever.
+            await withDeadline(slot(id).close(), stopDeadline(id), `stopping "${id}"`, id).catch((e: unknown) => log(`shutdown: ${(e as Error).message}`));
             slots.delete(id);
           },
         });

@@ -83,6 +83,7 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       throw new ConnectError(err.message, err.code === "not_found" ? Code.NotFound : err.grpcCode);
     }
   });
+  // A master that cannot serve its control API must not stay around without it: release everything.
   try {
     control = await listenControl({
       socketPath: m.controlSocket,
@@ -91,14 +92,14 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
       fallback: proxy,
     });
+    await writeFile(pidFile, `${process.pid}\n`);
+    // Scripts (and `hsu --socket`) learn the TCP port here when port 0 was asked for.
+    if (control.tcpAddress) await writeFile(join(m.stateDir, "control-tcp.addr"), `${control.tcpAddress}\n`);
   } catch (e) {
-    await master.shutdown().catch(() => {});
-    lock.release();
+    // Stops the units, closes what listens and releases the lock; listenControl closes (and unlinks) its own socket on failure.
+    await stop();
     throw e;
   }
-  await writeFile(pidFile, `${process.pid}\n`);
-  // Scripts (and `hsu --socket`) learn the TCP port here when port 0 was asked for.
-  if (control.tcpAddress) await writeFile(join(m.stateDir, "control-tcp.addr"), `${control.tcpAddress}\n`);
   if (options.handleSignals ?? true) {
     const onSignal = () => void stop();
     process.once("SIGINT", onSignal);

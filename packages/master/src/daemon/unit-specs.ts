@@ -1,7 +1,21 @@
+import { validateHealthCheckSpec } from "@hsu/client";
 import type { UnitConfig } from "../config/index.ts";
 
-/** The supervisor's managed-unit spec for a configured unit (the master starts it, in dependency order). */
+/**
+ * The supervisor's managed-unit spec for a configured unit (the master starts it, in dependency order).
+ * Its health check is the library's validated HealthCheckSpec - checked when hsu.yaml was loaded, so
+ * building the monitor from it later cannot fail.
+ */
 export function toManagedSpec(cfg: UnitConfig, extraEnv: Record<string, string> = {}): Record<string, unknown> {
+  return {
+    ...toManagedInput(cfg, extraEnv),
+    ...(cfg.limits ? { limits: toLimitsInput(cfg.limits) } : {}),
+    ...(cfg.healthCheck ? { healthCheck: validateHealthCheckSpec(toHealthInput(cfg.healthCheck), { unit: cfg.id, field: "health_check" }) } : {}),
+  };
+}
+
+/** The managed-unit spec without limits and health check (each has its own check). */
+export function toManagedInput(cfg: UnitConfig, extraEnv: Record<string, string> = {}): Record<string, unknown> {
   return {
     id: cfg.id,
     description: cfg.description,
@@ -26,8 +40,6 @@ export function toManagedSpec(cfg: UnitConfig, extraEnv: Record<string, string> 
     },
     stdout: cfg.stdout,
     stderr: cfg.stderr,
-    ...(cfg.limits ? { limits: toLimitsInput(cfg.limits) } : {}),
-    ...(cfg.healthCheck ? { healthCheck: toHealthInput(cfg.healthCheck) } : {}),
   };
 }
 

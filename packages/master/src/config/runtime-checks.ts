@@ -1,0 +1,120 @@
+import {
+  checkCronSchedule,
+  checkDependencies,
+  checkHealthCheckSpec,
+  checkManagedUnitSpec,
+  checkResourceLimits,
+  checkUnmanagedSpec,
+  parseAddress,
+  type SpecIssue as FieldIssue,
+} from "@hsu/client";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
+import type { Deployment, UnitConfig } from "./defaults.ts";
+
+/** A problem found by a runtime check, at a path of hsu.yaml. */
+export interface PathIssue {
+  path: string;
+  message: string;
+}
+
+// Library field names that are not hsu.yaml's name in snake_case (with "Ms"/"Bytes" dropped).
+const RENAMED: Record<string, string> = { executable: "command", healthCheck: "health_check", cpuCores: "cpu", backoffMultiplier: "backoff" };
+// Below these keys come names the user chose (variables, headers, devices): kept as written.
+const VERBATIM_BELOW = new Set(["env", "headers", "io_read_bps", "io_write_bps"]);
+
+/** Maps a library field ("restart.maxDelayMs", "env.A=B", "args[2]") to its hsu.yaml path under `prefix`. */
+export function yamlPath(prefix: string, field: string): string {
+  const out: string[] = [];
+  let verbatim = false;
+  for (const seg of field.split(".")) {
+    if (verbatim || !seg) {
+      out.push(seg);
+      continue;
+    }
+    const m = /^([^[]*)(\[\d+\])?$/.exec(seg)!;
+    const name = RENAMED[m[1]!] ?? m[1]!.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase().replace(/_(ms|bytes)$/, "");
+    out.push(name + (m[2] ?? ""));
+    verbatim = VERBATIM_BELOW.has(name);
+  }
+  return [prefix, ...out].filter((s) => s !== "").join(".");
+}
+
+// A grpc check of an integrated unit may leave the address to the one the unit registers.
+const REGISTERED_PLACEHOLDER = "unix:/registered-by-the-unit.sock";
+
+/**
+ * Runs, for every unit, the very checks the runtime runs when it builds the
+ * unit - the library's spec checks, including the environment (executable on
+ * the unit's PATH, cwd), health checks, limits, cron - so a file that
+ * validates cannot fail later for one of these reasons.
+ */
+export function runtimeIssues(d: Deployment, environment = true): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const add = (prefix: string, found: readonly FieldIssue[]) => {
+    for (const i of found) issues.push({ path: yamlPath(prefix, i.field === "(spec)" ? "" : i.field), message: i.message });
+  };
+  for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment));
+  add("units", checkDependencies(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn, canBeHealthy: u.kind === "integrated" || !!u.healthCheck }))));
+  if (environment) issues.push(...masterIssues(d));
+  return issues;
+}
+
+function unitIssues(cfg: UnitConfig, environment: boolean): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  // The unit specs look at the machine (executable, cwd); the checks below do not.
+  if (!environment) {
+    if (cfg.limits) out.push(...checkResourceLimits(toLimitsInput(cfg.limits), "limits").issues);
+  } else if (cfg.kind === "unmanaged") {
+    // The unmanaged spec checks its limits itself.
+    const { healthCheck: _h, ...input } = toUnmanagedInput(cfg);
+    out.push(...checkUnmanagedSpec(input, "").issues.filter((i) => i.field !== "id"));
+  } else {
+    out.push(...checkManagedUnitSpec(toManagedInput(cfg)).issues.filter((i) => i.field !== "id"));
+    if (cfg.limits) out.push(...checkResourceLimits(toLimitsInput(cfg.limits), "limits").issues);
+  }
+  if (cfg.healthCheck) {
+    const input = toHealthInput(cfg.healthCheck, cfg.kind === "integrated" ? REGISTERED_PLACEHOLDER : undefined);
+    out.push(...checkHealthCheckSpec(input, "healthCheck").issues);
+  }
+  if (cfg.schedule) out.push(...checkCronSchedule(cfg.schedule.cron, cfg.schedule.timezone, "schedule").issues);
+  return out;
+}
+
+function masterIssues(d: Deployment): PathIssue[] {
+  const m = d.master;
+  const out: PathIssue[] = [];
+  const add = (path: string, message: string) => out.push({ path: `master.${path}`, message });
+  try {
+    const st = statSync(m.stateDir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) add("state_dir", `${m.stateDir} exists and is not a directory`);
+  } catch (e) {
+    add("state_dir", `cannot use ${m.stateDir}: ${(e as Error).message}`);
+  }
+  try {
+    parseAddress(`unix:${m.controlSocket}`);
+    const st = statSync(m.controlSocket, { throwIfNoEntry: false });
+    if (st && !st.isSocket()) add("control.socket", `${m.controlSocket} exists and is not a socket: the master will not replace it`);
+  } catch (e) {
+    add("control.socket", (e as Error).message.replace(/^address "unix:[^"]*": /, ""));
+  }
+  if (m.controlTcp !== undefined) {
+    try {
+      const a = parseAddress(m.controlTcp);
+      if (a.kind !== "tcp") add("control.tcp", `expected host:port, got "${m.controlTcp}"`);
+    } catch (e) {
+      add("control.tcp", (e as Error).message);
+    }
+    if (!m.tokenFile) add("control.tcp", "TCP control needs a token: set master.control.token_file to a file holding it");
+  }
+  if (m.tokenFile) {
+    try {
+      accessSync(m.tokenFile, constants.R_OK);
+      if (!statSync(m.tokenFile).isFile()) add("control.token_file", `${m.tokenFile} is not a file`);
+      else if (readFileSync(m.tokenFile, "utf8").trim() === "") add("control.token_file", `${m.tokenFile} is empty: put the token in it`);
+    } catch (e) {
+      add("control.token_file", `cannot read ${m.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return out;
+}
