@@ -52,7 +52,13 @@ export function toManagedInput(cfg: UnitConfig, extraEnv: Record<string, string>
  * outlive a master crash to be re-adopted.
  */
 export function toIntegratedSpec(cfg: UnitConfig, id: string, contract: Record<string, string>): Record<string, unknown> {
-  return { ...toManagedSpec(cfg, { HSU_UNIT_ID: id, ...contract }), id, healthCheck: integratedHealth(cfg) };
+  // The health check is built per process once the address is known (a grpc check may leave it out), so it is not checked here.
+  return {
+    ...toManagedInput(cfg, { HSU_UNIT_ID: id, ...contract }),
+    ...(cfg.limits ? { limits: toLimitsInput(cfg.limits) } : {}),
+    id,
+    healthCheck: integratedHealth(cfg),
+  };
 }
 
 /** An integrated unit's health check input, before the registered address is known. */
