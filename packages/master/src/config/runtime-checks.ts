@@ -1,3 +1,5 @@
+import { controlSocketPathProblem } from "../control/socket-path.ts";
+import { checkPrivateDir } from "../daemon/state-dir.ts";
 import {
   checkCronSchedule,
   checkDependencies,
@@ -85,16 +87,16 @@ function masterIssues(d: Deployment): PathIssue[] {
   const m = d.master;
   const out: PathIssue[] = [];
   const add = (path: string, message: string) => out.push({ path: `master.${path}`, message });
+  // The same rules the master applies before it uses these paths.
   try {
-    const st = statSync(m.stateDir, { throwIfNoEntry: false });
-    if (st && !st.isDirectory()) add("state_dir", `${m.stateDir} exists and is not a directory`);
+    checkPrivateDir(m.stateDir, "master.state_dir", false);
   } catch (e) {
-    add("state_dir", `cannot use ${m.stateDir}: ${(e as Error).message}`);
+    add("state_dir", (e as Error).message);
   }
   try {
     parseAddress(`unix:${m.controlSocket}`);
-    const st = statSync(m.controlSocket, { throwIfNoEntry: false });
-    if (st && !st.isSocket()) add("control.socket", `${m.controlSocket} exists and is not a socket: the master will not replace it`);
+    const problem = controlSocketPathProblem(m.controlSocket);
+    if (problem) add("control.socket", problem);
   } catch (e) {
     add("control.socket", (e as Error).message.replace(/^address "unix:[^"]*": /, ""));
   }

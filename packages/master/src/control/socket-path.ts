@@ -1,9 +1,25 @@
 import { HsuError } from "@hsu/client";
-import { lstat } from "node:fs/promises";
+import { lstatSync } from "node:fs";
 import { connect } from "node:net";
 
 const kindOf = (st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }) =>
   st.isSymbolicLink() ? "a symlink" : st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a socket";
+
+/**
+ * What is wrong with the thing at the control socket path, if anything: the
+ * one rule `hsu validate` (with a line) and the master (before it binds) both
+ * apply. Nothing there, or a socket, is fine; anything else is never deleted.
+ */
+export function controlSocketPathProblem(path: string): string | undefined {
+  let st;
+  try {
+    st = lstatSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    return `${path} cannot be checked (${(e as Error).message})`;
+  }
+  if (!st || st.isSocket()) return undefined;
+  return `${path} is ${kindOf(st)}, not a socket; hsu never deletes it: move it away or set master.control.socket to another path`;
+}
 
 /**
  * Checks the control socket path before the master binds it (with the state
@@ -13,18 +29,9 @@ const kindOf = (st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
  * naming `master.control.socket` and the path.
  */
 export async function checkControlSocketPath(path: string): Promise<void> {
-  let st;
-  try {
-    st = await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new HsuError("invalid_config", `${path} cannot be checked (${(e as Error).message})`, { field: "master.control.socket" });
-  }
-  if (!st.isSocket()) {
-    throw new HsuError("invalid_config", `${path} is ${kindOf(st)}, not a socket; hsu never deletes it: move it away or set master.control.socket to another path`, {
-      field: "master.control.socket",
-    });
-  }
+  const problem = controlSocketPathProblem(path);
+  if (problem) throw new HsuError("invalid_config", problem, { field: "master.control.socket" });
+  if (!lstatSync(path, { throwIfNoEntry: false })) return;
   // The kernel answers a connect on a listening socket even when its process is stopped: a refusal means nobody listens.
   const served = await new Promise<boolean>((resolve) => {
     const s = connect(path);

@@ -5,16 +5,18 @@ import { lstatSync, mkdirSync, readlinkSync, realpathSync, type Stats } from "no
 /**
  * Checks that `path` is a private directory of ours before the master puts
  * anything in it: a real directory (not a symlink to elsewhere), owned by
- * this user, writable by nobody else. A missing one is created (mode 0700).
+ * this user, writable by nobody else. A missing one is created (mode 0700)
+ * unless `create` is false (`hsu validate` touches nothing).
  * Throws `invalid_config` naming `field` and the path otherwise.
  */
-export function checkPrivateDir(path: string, field: string): void {
+export function checkPrivateDir(path: string, field: string, create = true): void {
   const fail = (what: string, todo: string) => new HsuError("invalid_config", `${path} ${what}; ${todo}`, { field });
   let st: Stats;
   try {
     st = lstatSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fail(`cannot be read (${(e as Error).message})`, "fix its permissions or choose another path");
+    if (!create) return;
     try {
       mkdirSync(path, { recursive: true, mode: 0o700 });
       st = lstatSync(path);
