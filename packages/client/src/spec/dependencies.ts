@@ -1,4 +1,5 @@
 import type { SpecIssue } from "./issues.ts";
+import { closest } from "./closest.ts";
 
 /** A unit as the dependency rules see it. */
 export interface DependencyNode {
@@ -55,31 +56,4 @@ export function checkDependencies(nodes: readonly DependencyNode[]): SpecIssue[]
     }
   }
   return issues;
-}
-
-/** The candidate nearest to `word` by edit distance, when it is near enough to be a typo. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    if (Math.abs(c.length - word.length) >= bestDistance) continue;
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
 }

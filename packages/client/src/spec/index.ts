@@ -4,7 +4,8 @@
 export { specDefaults, unitIdPattern } from "./defaults.ts";
 export { IssueList, describeValue, type Checked, type SpecIssue } from "./issues.ts";
 export { checkEnv } from "./env.ts";
-export { checkDependencies, closest, type DependencyNode } from "./dependencies.ts";
+export { checkDependencies, type DependencyNode } from "./dependencies.ts";
+export { closest } from "./closest.ts";
 export { checkManagedUnitSpec } from "../supervisor/spec.ts";
 export { checkHealthCheckSpec } from "../health/validate.ts";
 export { checkResourceLimits } from "../resources/limits.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { closest, formatBytes, formatDuration, paint, relativeTime, stateColor, table } from "./format.ts";
+import { formatBytes, formatDuration, paint, relativeTime, stateColor, table } from "./format.ts";
 
 describe("format", () => {
   it("aligns columns, ignoring colour codes", () => {
@@ -20,14 +20,6 @@ describe("format", () => {
     expect(relativeTime(10_000 + 300, 10_000)).toBe("in <1s");
     expect(relativeTime(10_000 - 300, 10_000)).toBe("just now");
     expect(relativeTime(10_000, 10_000 + 192_000)).toBe("3m12s ago");
-  });
-  it("suggests the closest command for a typo, and nothing for a wild guess", () => {
-    const names = ["up", "ps", "logs", "start", "stop", "restart", "scale", "apply", "down", "validate", "schema"];
-    expect(closest("pss", names)).toBe("ps");
-    expect(closest("sotp", names)).toBe("stop");
-    expect(closest("log", names)).toBe("logs");
-    expect(closest("valdate", names)).toBe("validate");
-    expect(closest("kubectl", names)).toBeUndefined();
   });
   it("colours states by what they ask of a person", () => {
     expect(stateColor("running")).toBe("green");

@@ -106,29 +106,6 @@ export function relativeTime(at: number, now: number): string {
   return d > 0 ? `in ${formatDuration(d)}` : `${formatDuration(-d)} ago`;
 }
 
-/** The candidate closest to a mistyped word (edit distance at most 2, or a prefix), if any. */
-export function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const c of candidates) {
-    const d = c.startsWith(word) && word.length >= 2 ? 1 : editDistance(word, c);
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
-}
-
 /** A live status line on a terminal; other output goes through `log` so it never lands inside the spinner. */
 export interface Spinner {
   update(text: string): void;

@@ -1,5 +1,5 @@
-import { HsuError } from "@hsu/client";
-import { closest, paint } from "./format.ts";
+import { closest, HsuError } from "@hsu/client";
+import { paint } from "./format.ts";
 
 type Options = NonNullable<Parameters<typeof import("node:util").parseArgs>[0]>["options"];
 
@@ -65,6 +65,7 @@ export function unknownCommand(name: string, commands: Record<string, Command>):
   const guess = closest(
     name,
     Object.keys(commands).filter((c) => !commands[c]!.hidden),
+    { prefix: true },
   );
   return `hsu: unknown command "${name}".${guess ? ` Did you mean \`hsu ${guess}\`?` : ""} Run \`hsu --help\` for the list.\n`;
 }
