@@ -5,7 +5,7 @@ import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { currentBootId, isSameProcess } from "../resources/identity.ts";
 import { isRunning, listPidsSync, readEnvironSync, readStatSync } from "../resources/proc.ts";
-import { createOsProcessApi, signalGroup, sweepGroup, type GroupExit, type GroupProcess, type OsProcessApi, type SpawnRequest } from "../supervisor/os-process.ts";
+import { createOsProcessApi, signalGroup, stopGroup, sweepGroup, type GroupExit, type GroupProcess, type OsProcessApi, type SpawnRequest } from "../supervisor/os-process.ts";
 import type { LogSink } from "../supervisor/ports.ts";
 import { createFileTail, type FileTail } from "./file-tail.ts";
 import { ProcessBook, type ProcessRecord } from "./process-book.ts";
@@ -115,12 +115,20 @@ function markedLeaders(owner: string): { pid: number; unit: string | undefined; 
   return out;
 }
 
+/**
+ * Stops a previous life's process that is not our child, by the one stop
+ * escalation (SIGTERM to its group, SIGKILL after `gracefulMs`, then a sweep
+ * of what is left in the group); it is watched by its identity, since there
+ * is no exit status to wait for.
+ */
 async function stopLeader(pid: number, startTime: number, gracefulMs: number, clock: Clock, bootId?: string): Promise<void> {
-  if (!sameProcess(pid, startTime, bootId)) return;
-  signalGroup(pid, "SIGTERM");
-  const until = clock.now() + gracefulMs;
-  while (sameProcess(pid, startTime) && clock.now() < until) await clock.sleep(20);
-  await sweepGroup(pid, 5000, clock);
+  const same = () => sameProcess(pid, startTime, bootId);
+  if (!same()) return;
+  const exited = (async () => {
+    while (same()) await clock.sleep(20);
+    await sweepGroup(pid, 5000, clock);
+  })();
+  await stopGroup({ signalGroup: (signal) => same() && signalGroup(pid, signal), exited }, { signal: "SIGTERM", gracefulTimeoutMs: gracefulMs, clock });
 }
 
 
@@ -405,13 +413,13 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const adopting = policy === "adopt" ? records.filter((r) => alive(r) && wanted(r.unit)).map((r) => r.pid) : [];
       // A crash between spawn and record leaves a marked process nobody recorded: never keep two.
       // Stopped first, so the output it wrote is complete when its unit's record is drained below.
-      for (const p of markedLeaders(options.owner)) {
-        if (known.has(p.pid)) continue;
+      // All at once: each may take its whole graceful time.
+      const strays = markedLeaders(options.owner).filter(
         // A process that left the group of a unit being re-adopted (setsid) but shares its cgroup stays with it.
-        if (options.sameUnit && adopting.some((pid) => options.sameUnit!(pid, p.pid))) continue;
-        await stopLeader(p.pid, p.startTime, gracefulMs, clock);
-        report.stopped.push(p.pid);
-      }
+        (p) => !known.has(p.pid) && !(options.sameUnit && adopting.some((pid) => options.sameUnit!(pid, p.pid))),
+      );
+      await Promise.all(strays.map((p) => stopLeader(p.pid, p.startTime, gracefulMs, clock)));
+      report.stopped.push(...strays.map((p) => p.pid));
       for (const r of records) {
         if (alive(r)) {
           if (policy === "adopt" && wanted(r.unit) && !pending.has(r.unit)) {
