@@ -1,4 +1,4 @@
-import { HsuError, specDefaults, type HealthMonitor } from "@hsu/client";
+import { createSystemClock, HsuError, specDefaults, type Clock, type HealthMonitor } from "@hsu/client";
 import type { UnitConfig } from "../config/index.ts";
 import type { UnitView } from "./slot.ts";
 
@@ -16,10 +16,15 @@ export interface StartCheck {
   config(view: UnitView): UnitConfig | undefined;
   /** The reason of the last transition to `failed`, by unit or replica id. */
   failedReason(id: string): string | undefined;
+  /** Time of the waits (the system clock by default); `now` overrides only its reading, for tests. */
+  clock?: Clock;
   now?: () => number;
   /** Waits this long between looks (default 50 ms). */
   pollMs?: number;
 }
+
+// Unref'd: a pending deadline never keeps the master alive.
+const systemClock = createSystemClock({ unref: true });
 
 const settled = new Set(["ready", "attached", "idle", "scheduled", "stopped", "exited", "backoff"]);
 
@@ -31,7 +36,8 @@ const settled = new Set(["ready", "attached", "idle", "scheduled", "stopped", "e
  * with the failures; never rejects.
  */
 export async function waitUntilStarted(check: StartCheck): Promise<StartFailure[]> {
-  const now = check.now ?? Date.now;
+  const clock = check.clock ?? systemClock;
+  const now = check.now ?? (() => clock.now());
   const began = now();
   const deadlineOf = (cfg: UnitConfig | undefined) => began + (cfg?.startTimeoutMs ?? specDefaults.startTimeoutMs) + specDefaults.startSettleMs;
   for (;;) {
@@ -50,7 +56,7 @@ export async function waitUntilStarted(check: StartCheck): Promise<StartFailure[
       else waiting = true;
     }
     if (!waiting) return failures;
-    await new Promise((r) => setTimeout(r, check.pollMs ?? 50));
+    await clock.sleep(check.pollMs ?? 50);
   }
 }
 
@@ -103,15 +109,14 @@ export const STOP_MARGIN_MS = 15_000;
  * Waits for `work` at most `ms`; past that rejects with a deadline_exceeded
  * HsuError saying `what`, so no stop or shutdown waits forever on one unit.
  */
-export async function withDeadline<T>(work: Promise<T>, ms: number, what: string, unit?: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string, unit?: string, clock: Clock = systemClock): Promise<T> {
+  let timer: { cancel(): void } | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HsuError("deadline_exceeded", `${what} did not finish within ${Math.round(ms / 1000)}s`, unit ? { unit } : {})), ms);
-    timer.unref();
+    timer = clock.setTimer(ms, () => reject(new HsuError("deadline_exceeded", `${what} did not finish within ${Math.round(ms / 1000)}s`, unit ? { unit } : {})));
   });
   try {
     return await Promise.race([work, expired]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
