@@ -209,7 +209,7 @@ function readRestart(value: unknown, bad: (f: string, m: string) => void): Reado
   const givenMax = r.number("maxDelayMs", { min: 0, max: MAX_TIMER_MS });
   const maxDelayMs = givenMax ?? defaultRestart.maxDelayMs;
   if (maxDelayMs < delayMs) {
-    bad("restart.delayMs", `${delayMs} ms is above the longest restart delay, ${maxDelayMs} ms${givenMax === undefined ? " (the default)" : ""}: lower the delay or raise the maximum (maxDelayMs)`);
+    bad("restart.delayMs", `${delayMs} ms is above the longest restart delay, ${maxDelayMs} ms${givenMax === undefined ? " (the default)" : ""}: lower the delay or raise the maximum delay`);
   }
   const resetAfterMs = r.number("resetAfterMs", { min: 0, max: MAX_TIMER_MS }) ?? defaultRestart.resetAfterMs;
   const rawBreaker = (value as Record<string, unknown>).breaker;

@@ -1,5 +1,6 @@
 import { HsuError } from "@hsu/client";
 import { deploymentJsonSchema } from "../config/index.ts";
+import { yamlPath } from "../config/runtime-checks.ts";
 
 let unitKeys: Set<string> | undefined;
 /** The keys a unit may have in hsu.yaml, from the one schema. */
@@ -14,10 +15,7 @@ function hsuYamlUnitKeys(): Set<string> {
  * `health_check.initialDelayMs` -> `health_check.initial_delay`.
  */
 export function yamlKey(field: string): string {
-  return field
-    .split(".")
-    .map((seg) => seg.replace(/(?<=[a-z])Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))
-    .join(".");
+  return yamlPath("", field);
 }
 
 const prefixOf = (e: HsuError): string => {
