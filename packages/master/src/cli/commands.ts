@@ -169,7 +169,10 @@ function unitCommand(name: string, summary: string, call: (c: ReturnType<typeof 
       if (!units.length) return 0;
       if (values.json && units.length === 1) process.stdout.write(`${JSON.stringify(statusJson(units[0]!, Date.now(), local ? procStartTime : undefined))}\n`);
       else printUnits(units, values, local);
-      return 0;
+      // A start that ended in `failed` did not do what was asked: say why, and exit 1.
+      const failed = name === "stop" ? [] : units.filter((u) => u.state === "failed");
+      for (const u of failed) process.stderr.write(`hsu ${name}: ${u.id} failed${u.lastExit ? `: ${u.lastExit}` : ""}; \`hsu logs ${u.id}\` shows its output\n`);
+      return failed.length ? 1 : 0;
     },
   };
 }

@@ -37,6 +37,11 @@ describe("hsu ps table", () => {
     expect(narrow[1]).toMatch(/ the public HTTP API of the…$/);
     expect(narrow[1]!.length).toBeLessThanOrEqual(wide[1]!.length - 3);
   });
+  it("a unit whose process never started says so in its row, and why with --wide", () => {
+    const gone = create(UnitStatusSchema, { id: "api", kind: UnitKind.MANAGED, state: "failed", restarts: 1, lastExit: 'not started: executable "/srv/api" does not exist' });
+    expect(psTable([gone], { color: false, now }).split("\n")[1]).toMatch(/^api\s+managed\s+failed \(not started\)\s/);
+    expect(psTable([gone], { color: false, now, wide: true }).split("\n")[1]).toMatch(/not started: executable "\/srv\/api" does not exist\s*$/);
+  });
   it("summarises states in a fixed order, trouble last", () => {
     expect(summaryLine(units, false)).toBe("4 units: 1 running, 1 idle, 1 scheduled, 1 failed");
     expect(summaryLine([], false)).toBe("0 units");

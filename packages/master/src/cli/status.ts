@@ -88,8 +88,8 @@ export interface PsTableOptions {
 // States whose row carries the last exit, because it is why the unit is there.
 const showsLastExit: ReadonlySet<string> = new Set<UnitState>(["failed", "backoff", "gone"]);
 const healthColor = (h: string): Color => (h === "healthy" ? "green" : h === "unhealthy" ? "red" : "gray");
-// "code 1" reads as "exit 1" next to a state.
-const exitText = (lastExit: string) => lastExit.replace(/^code /, "exit ");
+// "code 1" reads as "exit 1" next to a state; why a process never started is for `ps --wide` and `hsu logs`.
+const exitText = (lastExit: string) => (lastExit.startsWith("not started") ? "not started" : lastExit.replace(/^code /, "exit "));
 
 /** The `hsu ps` table: a failed unit is red with its last exit, a cron job shows when it runs next. */
 export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | boolean): string {
@@ -113,7 +113,7 @@ export function psTable(units: UnitStatus[], optionsOrColor: PsTableOptions | bo
       j.rssBytes !== null ? formatBytes(j.rssBytes) : "-",
       j.health ? paint(j.health, healthColor(j.health), color) : "-",
     ];
-    if (options.wide) row.push(j.address ?? "-", j.lastExit ? exitText(j.lastExit) : "-", j.description ?? "");
+    if (options.wide) row.push(j.address ?? "-", j.lastExit ? j.lastExit.replace(/^code /, "exit ") : "-", j.description ?? "");
     return row;
   });
   const header = ["UNIT", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "RSS", "HEALTH"];

@@ -13,7 +13,8 @@ export function managedView(s: UnitSnapshot, cfg: UnitConfig, kind: SlotKind, po
     restarts: s.restarts,
     health: s.health ?? "",
     address: "",
-    lastExit: s.lastExit ? exitText(s.lastExit.code, s.lastExit.signal) : "",
+    // A process that never ran has no code or signal: its reason is its last exit ("not started: ...").
+    lastExit: s.lastExit ? exitText(s.lastExit.code, s.lastExit.signal) || `not started: ${s.lastExit.reason}` : "",
     pool,
     description: cfg.description,
     nextRun: undefined,
