@@ -2,39 +2,23 @@
 // real master: a replica id is that replica only, a pool name is the pool,
 // an unknown name is an error; and what ps --json says about things never measured.
 import { spawn, type ChildProcess } from "node:child_process";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDeployment } from "../config/index.ts";
 import { runMaster, type RunningMaster } from "../daemon/run.ts";
+import { hsuWith, type HsuResult } from "../test-support/hsu-cli.ts";
 
-const main = join(import.meta.dirname, "bin.ts");
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-async function hsu(...args: string[]): Promise<Result> {
-  try {
-    const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: undefined };
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args, "--socket", socket], { env, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+/** `hsu ...args --socket <the master's socket>`, 30 s at most. */
+const hsu = (...args: string[]) => hsuWith({ timeoutMs: 30_000 }, ...args, "--socket", socket);
 
 let dir: string;
 let running: RunningMaster;
 let socket: string;
 let outsider: ChildProcess;
 type Row = { id: string; state: string; pid: number | null; cpuPercent: number | null; rssBytes: number | null };
-const rows = (r: Result) => JSON.parse(r.stdout) as Row[];
+const rows = (r: HsuResult) => JSON.parse(r.stdout) as Row[];
 const pidOf = (id: string) => running.master.get(id)[0]!.pid;
 
 beforeAll(async () => {

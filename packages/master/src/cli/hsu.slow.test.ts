@@ -7,37 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-const main = join(import.meta.dirname, "bin.ts");
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function hsu(cwd: string, ...args: string[]): Promise<Result> {
-  return hsuEnv(cwd, { NO_COLOR: "1" }, ...args);
-}
-
-async function hsuEnv(cwd: string, env: Record<string, string | undefined>, ...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args], { cwd, env: { ...process.env, FORCE_COLOR: undefined, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { exists, hsu, hsuArgv, hsuWith } from "../test-support/hsu-cli.ts";
 
 const spec = (tickerArgs: string) => `units:
   ticker:
@@ -100,7 +70,7 @@ describe("hsu up in the foreground", () => {
     replicas: 2
 `,
     );
-    const up = spawn(process.execPath, ["--conditions=@hsu/source", main, "up"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" }, detached: true });
+    const up = spawn(process.execPath, hsuArgv("up"), { cwd: dir, env: { ...process.env, NO_COLOR: "1" }, detached: true });
     let out = "";
     let err = "";
     const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
@@ -120,7 +90,7 @@ describe("hsu up in the foreground", () => {
       expect(await exited).toBe(0);
       expect(err).toContain("✔ stopped every unit and the master; none of their");
       expect(err).not.toContain("unit removed");
-      expect(pids.filter(alive)).toEqual([]);
+      expect(pids.filter(exists)).toEqual([]);
       expect(out + err).not.toContain("\x1b");
     } finally {
       if (up.exitCode === null) process.kill(-up.pid!, "SIGKILL");
@@ -157,7 +127,7 @@ describe("hsu against a running master", () => {
   it("shows logs, and follows new lines with -f", async () => {
     const r = await hsu(dir, "logs", "workers-0", "workers-1");
     expect(r.stdout).toContain("workers-0 | worker 0 up");
-    const follow = spawn(process.execPath, ["--conditions=@hsu/source", main, "logs", "-f", "-n", "0", "ticker"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
+    const follow = spawn(process.execPath, hsuArgv("logs", "-f", "-n", "0", "ticker"), { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
     const got = await new Promise<string>((resolve) => {
       let buf = "";
       follow.stdout.on("data", (d: Buffer) => {
@@ -171,7 +141,7 @@ describe("hsu against a running master", () => {
   });
 
   it("prints a table with a summary line and no escape codes on a pipe, even without NO_COLOR", async () => {
-    const r = await hsuEnv(dir, { NO_COLOR: undefined }, "ps");
+    const r = await hsuWith({ cwd: dir, env: { NO_COLOR: undefined } }, "ps");
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain("\x1b");
     expect(r.stdout).toMatch(/^steady\s+managed\s+running\s+\d+\s+\d+s\s+0\s/m);
@@ -228,7 +198,7 @@ describe("hsu against a running master", () => {
     const before = pidOf(await ps(dir), "steady")!;
     expect((await hsu(dir, "stop", "steady")).code).toBe(0);
     expect((await ps(dir)).find((u) => u.id === "steady")?.state).toBe("stopped");
-    expect(alive(before)).toBe(false);
+    expect(exists(before)).toBe(false);
     expect((await hsu(dir, "start", "steady")).code).toBe(0);
     const started = pidOf(await ps(dir), "steady")!;
     expect(started).not.toBe(before);
@@ -285,7 +255,7 @@ describe("hsu against a running master", () => {
     expect(r.code, r.stderr).toBe(0);
     const masterPid = Number.NaN;
     expect(Number.isNaN(masterPid)).toBe(true);
-    const left = [...seen].filter((p) => p && alive(p));
+    const left = [...seen].filter((p) => p && exists(p));
     expect(left).toEqual([]);
     expect((await hsu(dir, "ps")).code).toBe(1);
   });

@@ -6,48 +6,24 @@ import { createClient } from "@connectrpc/connect";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ControlService, ListUnitsRequestSchema, ListUnitsResponseSchema } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exists, hsuArgv, hsuWith, run } from "../test-support/hsu-cli.ts";
 import { parseOpenFileLimit, UNTRUSTED_TIMEOUT_MS } from "./fd-budget.ts";
 
-const bin = join(import.meta.dirname, "..", "cli", "bin.ts");
 const FLOOD = 2000;
 const token = "flood-test-control-token";
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-async function run(cmd: string, args: string[], cwd: string): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(cmd, args, { cwd, env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: undefined }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-const hsu = (cwd: string, ...args: string[]) => run(process.execPath, ["--conditions=@hsu/source", bin, ...args], cwd);
+const hsu = (cwd: string, ...args: string[]) => hsuWith({ cwd, timeoutMs: 60_000 }, ...args);
 
 let dir: string;
 let masterPid: number;
 let port: number;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   // The flood needs more descriptors than the master has; raise this process's soft limit to its hard one.
@@ -67,7 +43,7 @@ units:
     args: ["-c", "exec sleep 600"]
 `,
   );
-  const up = await run("prlimit", ["--nofile=1024:1024", process.execPath, "--conditions=@hsu/source", bin, "up", "--detach"], dir);
+  const up = await run("prlimit", ["--nofile=1024:1024", process.execPath, ...hsuArgv("up", "--detach")], { cwd: dir, timeoutMs: 60_000 });
   expect(up.code, up.stderr).toBe(0);
   masterPid = Number(readFileSync(join(dir, ".hsu", "master.pid"), "utf8"));
   port = Number(readFileSync(join(dir, ".hsu", "control-tcp.addr"), "utf8").trim().split(":").pop());
@@ -75,7 +51,7 @@ units:
 
 afterAll(async () => {
   if (dir && existsSync(join(dir, ".hsu", "control.sock"))) await hsu(dir, "down");
-  if (masterPid && alive(masterPid)) process.kill(masterPid, "SIGKILL");
+  if (masterPid && exists(masterPid)) process.kill(masterPid, "SIGKILL");
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

@@ -1,47 +1,17 @@
 import { describeHostCapabilities } from "@hsu/client";
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { type Dirent, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { alive, hsu, until } from "../test-support/hsu-cli.ts";
 
 // Through the real `hsu` binary: a unit hides a SIGTERM-ignoring grandchild in a new session (setsid, double fork).
-const main = join(import.meta.dirname, "..", "cli", "bin.ts");
 const escapee = join(import.meta.dirname, "..", "..", "..", "client", "src", "resources", "test-support", "setsid-escapee.sh");
 const host = await describeHostCapabilities();
 const root = mkdtempSync(join(tmpdir(), "hsu-contain-"));
 const strays = new Set<number>();
 const dirs: string[] = [];
-
-async function hsu(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args], { cwd, env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Running, not a zombie waiting to be reaped. */
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
-  } catch {
-    return false;
-  }
-}
 
 function project(name: string): string {
   const dir = join(root, name);
@@ -112,12 +82,12 @@ async function up(dir: string): Promise<void> {
 async function crash(dir: string): Promise<void> {
   const pid = masterPid(dir);
   process.kill(pid, "SIGKILL");
-  await until("the killed master is gone", async () => !(await alive(pid)));
+  await until("the killed master is gone", () => !alive(pid));
 }
 
 afterAll(async () => {
   for (const dir of dirs) if (existsSync(join(dir, ".hsu"))) await hsu(dir, "down");
-  for (const pid of strays) if (await alive(pid)) process.kill(pid, "SIGKILL");
+  for (const pid of strays) if (alive(pid)) process.kill(pid, "SIGKILL");
   rmSync(root, { recursive: true, force: true });
 }, 120_000);
 
@@ -126,23 +96,23 @@ describe.skipIf(!host.containment.version)(`hsu contains setsid escapees (${host
     const dir = setUp("basic", { one: "stay", two: "stay", quits: "exit" });
     await up(dir);
     const [one, two, quits] = [await escapeeOf(dir, "one"), await escapeeOf(dir, "two"), await escapeeOf(dir, "quits")];
-    expect(await alive(one)).toBe(true);
+    expect(alive(one)).toBe(true);
     expect(readFileSync(`/proc/${one}/cgroup`, "utf8")).toContain(`/hsu-${ownerOf(dir)}/one`);
 
     const stopped = await hsu(dir, "stop", "one");
     expect(stopped.code, stopped.stderr).toBe(0);
-    expect(await alive(one)).toBe(false);
+    expect(alive(one)).toBe(false);
     expect(existsSync(unitCgroup(dir, "one"))).toBe(false);
 
     // The leader of "quits" exited by itself; once that exit shows, its escapee is gone.
     await until("quits is reported exited", async () => /quits\s+\S+\s+exited/.test((await hsu(dir, "ps")).stdout));
-    expect(await alive(quits)).toBe(false);
+    expect(alive(quits)).toBe(false);
     expect(existsSync(unitCgroup(dir, "quits"))).toBe(false);
 
-    expect(await alive(two)).toBe(true);
+    expect(alive(two)).toBe(true);
     const down = await hsu(dir, "down");
     expect(down.code, down.stderr).toBe(0);
-    expect(await alive(two)).toBe(false);
+    expect(alive(two)).toBe(false);
     expect(cgroupsOf(dir)).toEqual([]);
   }, 120_000);
 
@@ -153,22 +123,22 @@ describe.skipIf(!host.containment.version)(`hsu contains setsid escapees (${host
     const drop = await escapeeOf(dir, "drop");
     const keepLeader = Number(JSON.parse(readFileSync(join(dir, ".hsu", "units", "keep.json"), "utf8")).pid);
     await crash(dir);
-    expect([await alive(keep), await alive(drop), await alive(keepLeader)]).toEqual([true, true, true]);
+    expect([alive(keep), alive(drop), alive(keepLeader)]).toEqual([true, true, true]);
     expect(existsSync(unitCgroup(dir, "drop"))).toBe(true);
 
     // Life 2: "drop" is gone from hsu.yaml, "keep" is re-adopted.
     writeSpec(dir, { keep: "stay" }, "adopt");
     await up(dir);
-    expect(await alive(drop)).toBe(false);
+    expect(alive(drop)).toBe(false);
     expect(existsSync(unitCgroup(dir, "drop"))).toBe(false);
     expect(masterLog(dir)).toMatch(/removed 1 cgroup\(s\) left by the previous master: drop/);
     const ps = JSON.parse((await hsu(dir, "ps", "--json")).stdout) as { id: string; pid: number | null }[];
     expect(ps.find((u) => u.id === "keep")?.pid).toBe(keepLeader);
-    expect(await alive(keep)).toBe(true);
+    expect(alive(keep)).toBe(true);
     expect(existsSync(unitCgroup(dir, "keep"))).toBe(true);
     // The kept cgroup is the re-adopted unit's again: its stop reaches the escapee.
     expect((await hsu(dir, "stop", "keep")).code).toBe(0);
-    expect(await alive(keep)).toBe(false);
+    expect(alive(keep)).toBe(false);
     expect(existsSync(unitCgroup(dir, "keep"))).toBe(false);
 
     // Life 3 with on_restart: stop, after another crash with the unit running.
@@ -177,12 +147,12 @@ describe.skipIf(!host.containment.version)(`hsu contains setsid escapees (${host
     await crash(dir);
     writeSpec(dir, { keep: "stay" }, "stop");
     await up(dir);
-    expect(await alive(again)).toBe(false);
+    expect(alive(again)).toBe(false);
     expect(masterLog(dir)).toMatch(/removed 1 cgroup\(s\) left by the previous master: keep/);
     const fresh = await escapeeOf(dir, "keep", again);
-    expect(await alive(fresh)).toBe(true);
+    expect(alive(fresh)).toBe(true);
     expect((await hsu(dir, "down")).code).toBe(0);
-    expect(await alive(fresh)).toBe(false);
+    expect(alive(fresh)).toBe(false);
     expect(cgroupsOf(dir)).toEqual([]);
   }, 180_000);
 });

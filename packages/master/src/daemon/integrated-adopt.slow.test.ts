@@ -1,18 +1,17 @@
 import { createClient } from "@connectrpc/connect";
 import { CoreService } from "@hsu/proto";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { unitTransport } from "../cli/unit-transport.ts";
 import { masterAnswers } from "./run.ts";
+import { hsuArgv, hsuWith, markedUnits, until } from "../test-support/hsu-cli.ts";
 
 // An integrated unit (and a pool of them) outlives a master killed with -9 and
 // is re-adopted by the next one: same process, called at the address it
 // registered, no second process, no new handshake.
-const main = join(import.meta.dirname, "..", "cli", "bin.ts");
 const echoUnit = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "unit.ts");
 const run = `${process.pid}-${Date.now()}`;
 const dir = mkdtempSync(join(tmpdir(), "hsu-iadopt-"));
@@ -38,43 +37,24 @@ writeFileSync(
 );
 
 /** Live group leaders of this test run, by unit id (from /proc). */
-function unitProcesses(): Map<string, number[]> {
-  const found = new Map<string, number[]>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, "latin1").split("\0");
-      if (!env.includes(`TEST_RUN=${run}`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (state === "Z" || Number(pgid) !== Number(name)) continue;
-      const unit = env.find((e) => e.startsWith("HSU_UNIT_ID="))!.slice("HSU_UNIT_ID=".length);
-      found.set(unit, [...(found.get(unit) ?? []), Number(name)]);
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return found;
-}
+const unitProcesses = () => markedUnits(`TEST_RUN=${run}`);
 
 function startMaster(): { child: ChildProcess; exited: Promise<unknown> } {
-  const child = spawn(process.execPath, ["--conditions=@hsu/source", main, "daemon", "-f", join(dir, "hsu.yaml")], { cwd: dir, stdio: "ignore" });
+  const child = spawn(process.execPath, hsuArgv("daemon", "-f", join(dir, "hsu.yaml")), { cwd: dir, stdio: "ignore" });
   return { child, exited: new Promise((r) => child.once("exit", r)) };
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** `hsu down`, which must succeed. */
+async function down(): Promise<void> {
+  const r = await hsuWith({ cwd: dir, timeoutMs: 60_000 }, "down");
+  expect(r.code, r.stderr).toBe(0);
 }
 
 /** The pid that answers GetInfo for `unit`, called through the master. */
 const pidOf = async (unit: string) => (await createClient(CoreService, unitTransport(socket, unit)).getInfo({})).info!.pid;
 
 afterAll(async () => {
-  await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 30_000 }).catch(() => {});
+  await hsuWith({ cwd: dir, timeoutMs: 30_000 }, "down");
   for (const pids of unitProcesses().values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
@@ -124,7 +104,7 @@ describe("integrated units across a master crash", () => {
     expect(restarted).not.toBe(before.get("echo"));
     expect(unitProcesses().get("echo")).toEqual([restarted]);
 
-    await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 60_000 });
+    await down();
     await second.exited;
     await until("no unit process is left", () => unitProcesses().size === 0, 10_000);
   }, 120_000);
@@ -149,7 +129,7 @@ describe("integrated units across a master crash", () => {
     const p = unitProcesses();
     expect(units.map((u) => p.get(u)?.length), `seed ${rnd.seed}`).toEqual([1, 1, 1]);
     for (const u of units) expect(await pidOf(u)).toBe(p.get(u)![0]);
-    await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 60_000 });
+    await down();
     await last.exited;
     await until("no unit process is left", () => unitProcesses().size === 0, 10_000);
   }, 180_000);

@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { masterAnswers } from "./run.ts";
+import { hsuArgv, hsuWith, markedUnits, until as untilHolds } from "../test-support/hsu-cli.ts";
 
 // Fault injection for the log guarantee (docs/logs.md): a unit writes numbered
 // lines into its capture file while the master is killed -9 mid-stream; what
 // ends up in the unit's rotated log files is read back and checked line by line.
 
-const main = join(import.meta.dirname, "..", "cli", "bin.ts");
 const run = randomBytes(6).toString("hex");
 const dirs: string[] = [];
 const masters = new Set<ChildProcess>();
@@ -68,41 +68,24 @@ function setUp(units: Unit[], logs: { maxFileSize: string; maxFiles: number }): 
   return dir;
 }
 
-/** Live process group leaders of this test run, by unit. */
-function unitProcesses(): Map<string, number> {
-  const found = new Map<string, number>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, "latin1").split("\0");
-      if (!env.includes(`TEST_RUN=${run}`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (state === "Z" || Number(pgid) !== Number(name)) continue;
-      found.set(env.find((e) => e.startsWith("HSU_UNIT_ID="))!.slice("HSU_UNIT_ID=".length), Number(name));
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return found;
-}
+/** Live process group leaders of this test run, by unit: one pid each (the last found). */
+const unitProcesses = (): Map<string, number> => new Map([...markedUnits(`TEST_RUN=${run}`)].map(([unit, pids]) => [unit, pids.at(-1)!]));
 
 function startMaster(dir: string): { proc: ChildProcess; exited: Promise<unknown> } {
-  const proc = spawn(process.execPath, ["--conditions=@hsu/source", main, "daemon", "-f", join(dir, "hsu.yaml")], { cwd: dir, stdio: "ignore" });
+  const proc = spawn(process.execPath, hsuArgv("daemon", "-f", join(dir, "hsu.yaml")), { cwd: dir, stdio: "ignore" });
   masters.add(proc);
   const exited = new Promise((r) => proc.once("exit", r)).finally(() => masters.delete(proc));
   return { proc, exited };
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** `until` with this suite's longer default: a master writing 500k lines on two cores is slow. */
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 120_000) => untilHolds(what, check, ms);
 
-const down = (dir: string) => promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 60_000 });
+/** `hsu down`, which must succeed. */
+async function down(dir: string): Promise<void> {
+  const r = await hsuWith({ cwd: dir, timeoutMs: 60_000 }, "down");
+  expect(r.code, r.stderr).toBe(0);
+}
 
 /** A unit's log files, oldest first: `<unit>.log.N` .. `<unit>.log.1`, `<unit>.log`. */
 function logFiles(logDir: string, unit: string): string[] {

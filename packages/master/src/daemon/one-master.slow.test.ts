@@ -1,4 +1,3 @@
-import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -18,37 +17,16 @@ import {
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { ControlService } from "@hsu/proto";
 import { listenControl } from "../control/listen.ts";
 import { acquireStateLock, isStateLocked, lockHolder } from "./lock.ts";
 import { ownedProcesses } from "./owned-processes.ts";
+import { alive, hsu, markedUnits, procState, until } from "../test-support/hsu-cli.ts";
 
-const main = join(import.meta.dirname, "..", "cli", "bin.ts");
 const echoUnit = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "unit.ts");
 const run = randomBytes(6).toString("hex");
 const dirs: string[] = [];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function hsu(cwd: string, ...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, ...args], {
-      cwd,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: undefined },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 function project(spec: string, parent = tmpdir()): string {
   const dir = mkdtempSync(join(parent, "hsu-one-"));
@@ -58,24 +36,7 @@ function project(spec: string, parent = tmpdir()): string {
 }
 
 /** Live processes of this test run by unit (group leaders carrying TEST_RUN; integrated units too). */
-function unitProcesses(): Map<string, number[]> {
-  const found = new Map<string, number[]>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, "latin1").split("\0");
-      if (!env.includes(`TEST_RUN=${run}`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (state === "Z" || Number(pgid) !== Number(name)) continue;
-      const unit = env.find((e) => e.startsWith("HSU_UNIT_ID="))!.slice("HSU_UNIT_ID=".length);
-      found.set(unit, [...(found.get(unit) ?? []), Number(name)]);
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return found;
-}
+const unitProcesses = () => markedUnits(`TEST_RUN=${run}`);
 
 /** Live `hsu` processes (bin.ts) working on this project: by their -f argument or their cwd. */
 function masterProcesses(dir: string): number[] {
@@ -86,7 +47,7 @@ function masterProcesses(dir: string): number[] {
       const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
       if (!cmd.some((a) => a.endsWith("cli/bin.ts"))) continue;
       if (!cmd.includes(join(dir, "hsu.yaml")) && readlinkSync(`/proc/${name}/cwd`) !== dir) continue;
-      if (stateOf(Number(name)) !== "Z") out.push(Number(name));
+      if (procState(Number(name)) !== "Z") out.push(Number(name));
     } catch {
       // Exited while we looked.
     }
@@ -94,14 +55,6 @@ function masterProcesses(dir: string): number[] {
   return out;
 }
 
-function stateOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0];
-  } catch {
-    return undefined;
-  }
-}
 const openFiles = (pid: number) =>
   readdirSync(`/proc/${pid}/fd`).map((fd) => {
     try {
@@ -110,15 +63,6 @@ const openFiles = (pid: number) =>
       return "";
     }
   });
-const running = (pid: number) => stateOf(pid) !== undefined && stateOf(pid) !== "Z";
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Names, sizes and modification times of everything under a dir: "touched nothing" means this stays equal. */
 function snapshot(dir: string): string[] {
@@ -169,7 +113,7 @@ describe("one master per state dir", () => {
     for (const unitPid of [...before.values()].flat()) expect(openFiles(unitPid).filter((f) => f.endsWith("master.lock")), `unit pid ${unitPid}`).toEqual([]);
     process.kill(pid, "SIGSTOP");
     try {
-      await until("the master is stopped", () => stateOf(pid) === "T");
+      await until("the master is stopped", () => procState(pid) === "T");
       const files = snapshot(dir);
       for (const args of [["up", "--detach"], ["up"], ["daemon", "-f", "hsu.yaml"]]) {
         const r = await hsu(dir, ...args);
@@ -194,7 +138,7 @@ describe("one master per state dir", () => {
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toContain(`the master (pid ${pid}); none of their processes is left`);
     // Right when down returns: nothing is left, nothing holds the state dir.
-    expect(running(pid)).toBe(false);
+    expect(alive(pid)).toBe(false);
     expect(unitProcesses().size).toBe(0);
     expect(ownedProcesses(join(dir, ".hsu"))).toEqual([]);
     expect(await isStateLocked(join(dir, ".hsu"))).toBe(false);
@@ -332,7 +276,7 @@ master:
     const crashed = runDirOf();
     const pid = lockHolder(join(dir, ".hsu")).pid!;
     process.kill(pid, "SIGKILL");
-    await until("the killed master is gone", () => !running(pid));
+    await until("the killed master is gone", () => !alive(pid));
     expect(existsSync(crashed)).toBe(true);
     // No master, but its unit lives on (to be taken over): down says so rather than "nothing to stop".
     const orphan = await hsu(dir, "down");

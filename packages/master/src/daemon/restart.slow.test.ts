@@ -1,17 +1,16 @@
 import { createClient } from "@connectrpc/connect";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { ownedProcesses } from "./owned-processes.ts";
 import { masterAnswers } from "./run.ts";
+import { alive, hsu, hsuArgv, markedUnits, until } from "../test-support/hsu-cli.ts";
 
-const main = join(import.meta.dirname, "..", "cli", "bin.ts");
 const run = randomBytes(6).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "hsu-restart-"));
 const stateDir = join(dir, ".hsu");
@@ -51,52 +50,16 @@ writeFileSync(
 `,
 );
 
-/** Every live process group leader of this test run, by unit. */
-function unitProcesses(): Map<string, number[]> {
-  const found = new Map<string, number[]>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, "latin1").split("\0");
-      if (!env.includes(`TEST_RUN=${run}`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (state === "Z" || Number(pgid) !== Number(name)) continue;
-      const get = (k: string) => env.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1);
-      const unit = get("HSU_POOL") ? `${get("HSU_POOL")}-${get("HSU_INDEX")}` : get("HSU_UNIT_ID")!;
-      found.set(unit, [...(found.get(unit) ?? []), Number(name)]);
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return found;
-}
-
-/** True while the process exists and is not a zombie (a zombie has released everything). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
+/** Every live process group leader of this test run, by unit (a replica as `<pool>-<index>`). */
+const unitProcesses = () => markedUnits(`TEST_RUN=${run}`);
 
 const masters: ChildProcess[] = [];
 function startMaster(): { child: ChildProcess; exited: Promise<void> } {
-  const child = spawn(process.execPath, ["--conditions=@hsu/source", main, "daemon", "-f", join(dir, "hsu.yaml")], { cwd: dir, stdio: "ignore" });
+  const child = spawn(process.execPath, hsuArgv("daemon", "-f", join(dir, "hsu.yaml")), { cwd: dir, stdio: "ignore" });
   masters.push(child);
   // Listen for the exit at once: the master may be gone before anyone asks.
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return { child, exited };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const noDuplicates = (when: string) => {
@@ -124,7 +87,7 @@ async function expectOneEach(when: string): Promise<void> {
 }
 
 afterAll(async () => {
-  await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir }).catch(() => {});
+  await hsu(dir, "down");
   for (const m of masters) if (m.exitCode === null && m.signalCode === null) m.kill("SIGKILL");
   for (const pids of unitProcesses().values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
@@ -162,11 +125,12 @@ describe("master restart without loss", () => {
     await expectOneEach("in the last life");
     const pids = [...unitProcesses().values()].flat();
     const asked = Date.now();
-    await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", main, "down"], { cwd: dir, timeout: 120_000 });
+    const down = await hsu(dir, "down");
+    expect(down.code, down.stderr).toBe(0);
     console.log(`restart.slow.test: hsu down took ${Date.now() - asked} ms`);
     // Right when down returns: the master and every unit process are gone - no waiting here.
-    expect(running(last.child.pid!), "the master after hsu down").toBe(false);
-    expect(pids.filter(running), "unit processes after hsu down").toEqual([]);
+    expect(alive(last.child.pid!), "the master after hsu down").toBe(false);
+    expect(pids.filter(alive), "unit processes after hsu down").toEqual([]);
     expect(unitProcesses().size).toBe(0);
     expect(ownedProcesses(stateDir)).toEqual([]);
   }, 480_000);

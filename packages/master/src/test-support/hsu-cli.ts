@@ -16,19 +16,43 @@ export interface HsuResult {
   stderr: string;
 }
 
-/** Runs `hsu ...args` in `cwd` (no colours) and returns its exit code and output; never throws for a non-zero exit. */
-export async function hsu(cwd: string, ...args: string[]): Promise<HsuResult> {
+/** How to run one command: where, with which environment on top of the default one, and for how long at most. */
+export interface RunOptions {
+  /** Working directory; this process's when left out. */
+  cwd?: string;
+  /** Set over `process.env` with NO_COLOR=1 and FORCE_COLOR removed; a value `undefined` removes that variable. */
+  env?: Record<string, string | undefined>;
+  /** Killed after this long (default 120 s); the result then has code 1 and the signal in stderr. */
+  timeoutMs?: number;
+}
+
+/** Runs `command ...args` and returns its exit code and output; never throws for a non-zero exit. */
+export async function run(command: string, args: string[], options: RunOptions = {}): Promise<HsuResult> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--conditions=@hsu/source", hsuMain, ...args], {
-      cwd,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: undefined },
-      timeout: 120_000,
+    const { stdout, stderr } = await promisify(execFile)(command, args, {
+      cwd: options.cwd,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: undefined, ...options.env },
+      timeout: options.timeoutMs ?? 120_000,
     });
     return { code: 0, stdout, stderr };
   } catch (e) {
-    const err = e as { code: number | string; stdout: string; stderr: string };
-    return { code: typeof err.code === "number" ? err.code : 1, stdout: err.stdout ?? "", stderr: `${err.stderr ?? ""}${typeof err.code === "string" ? ` (${err.code})` : ""}` };
+    const err = e as { code: number | string | null; signal?: string | null; stdout?: string; stderr?: string };
+    const why = typeof err.code === "string" ? err.code : err.signal ? `killed by ${err.signal}` : "";
+    return { code: typeof err.code === "number" ? err.code : 1, stdout: err.stdout ?? "", stderr: `${err.stderr ?? ""}${why ? ` (${why})` : ""}` };
   }
+}
+
+/** The argv that runs the CLI from source: `[node, ...hsuArgv(...args)]`, e.g. under prlimit. */
+export const hsuArgv = (...args: string[]): string[] => ["--conditions=@hsu/source", hsuMain, ...args];
+
+/** Runs `hsu ...args` in `cwd` (no colours, 120 s at most) and returns its exit code and output; never throws for a non-zero exit. */
+export function hsu(cwd: string, ...args: string[]): Promise<HsuResult> {
+  return hsuWith({ cwd }, ...args);
+}
+
+/** `hsu ...args` with other options: no cwd, another environment or timeout. */
+export function hsuWith(options: RunOptions, ...args: string[]): Promise<HsuResult> {
+  return run(process.execPath, hsuArgv(...args), options);
 }
 
 /** Temp project directories with an hsu.yaml; `removeAll()` deletes every one made. */
@@ -72,7 +96,24 @@ export function alive(pid: number): boolean {
   return s !== undefined && s !== "Z" && s !== "X";
 }
 
-/** Live group leaders whose environment has `marker` (e.g. `TEST_RUN=<id>`), by HSU_UNIT_ID. */
+/**
+ * The pid exists at all, a zombie included (`kill -0`): stricter than
+ * `alive()` where "gone" must mean reaped too.
+ */
+export function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Live (not zombie) group leaders whose environment has `marker` (e.g.
+ * `TEST_RUN=<id>`), by unit id: a replica's `<pool>-<index>` (HSU_POOL,
+ * HSU_INDEX), else HSU_UNIT_ID ("" when it has none).
+ */
 export function markedUnits(marker: string): Map<string, number[]> {
   const found = new Map<string, number[]>();
   for (const name of readdirSync("/proc")) {
@@ -83,7 +124,9 @@ export function markedUnits(marker: string): Map<string, number[]> {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       if (state === "Z" || Number(pgid) !== Number(name)) continue;
-      const unit = env.find((e) => e.startsWith("HSU_UNIT_ID="))?.slice("HSU_UNIT_ID=".length) ?? "";
+      const get = (k: string) => env.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1);
+      const pool = get("HSU_POOL");
+      const unit = (pool !== undefined ? `${pool}-${get("HSU_INDEX")}` : get("HSU_UNIT_ID")) ?? "";
       found.set(unit, [...(found.get(unit) ?? []), Number(name)]);
     } catch {
       // Exited while we looked.
