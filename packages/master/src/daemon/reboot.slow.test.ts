@@ -19,9 +19,10 @@ const strangers: number[] = [];
 const OTHER_BOOT = "00000000-0000-4000-8000-000000000000";
 
 afterAll(() => {
+  // The master first, so it restarts nothing that is killed after it.
+  projects.removeAll();
   for (const pid of strangers) if (alive(pid)) process.kill(pid, "SIGKILL");
   for (const pids of markedUnits(marker).values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
-  projects.removeAll();
 });
 
 /** Field 22 of /proc/PID/stat. */

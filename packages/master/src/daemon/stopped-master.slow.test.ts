@@ -14,8 +14,9 @@ const projects = createProjects("hsu-stopped-");
 const LINES = 3000;
 
 afterAll(() => {
-  for (const pids of markedUnits(marker).values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
+  // The master first, so it restarts nothing that is killed after it.
   projects.removeAll();
+  for (const pids of markedUnits(marker).values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
 });
 
 function loggedNumbers(logDir: string): number[] {

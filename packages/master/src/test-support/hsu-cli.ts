@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { lockHolder } from "../daemon/lock.ts";
 
 /** The CLI entry point, run from source. */
 export const hsuMain = join(import.meta.dirname, "..", "cli", "bin.ts");
@@ -55,7 +56,11 @@ export function hsuWith(options: RunOptions, ...args: string[]): Promise<HsuResu
   return run(process.execPath, hsuArgv(...args), options);
 }
 
-/** Temp project directories with an hsu.yaml; `removeAll()` deletes every one made. */
+/**
+ * Temp project directories with an hsu.yaml; `removeAll()` SIGKILLs a master
+ * still holding one of their state dirs (a test that failed before its
+ * `hsu down`) and deletes every one made.
+ */
 export function createProjects(prefix: string): { make(spec: string): string; removeAll(): void } {
   const dirs: string[] = [];
   return {
@@ -66,7 +71,11 @@ export function createProjects(prefix: string): { make(spec: string): string; re
       return dir;
     },
     removeAll() {
-      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+      for (const d of dirs.splice(0)) {
+        const holder = lockHolder(join(d, ".hsu")).pid;
+        if (holder !== undefined && alive(holder)) process.kill(holder, "SIGKILL");
+        rmSync(d, { recursive: true, force: true });
+      }
     },
   };
 }
