@@ -9,6 +9,7 @@ import type { StartUnit, UnitHandle } from "./handle.ts";
 import { createLaunchStart, type LaunchStartOptions } from "./launch-start.ts";
 import { transition, type IntegratedInput, type IntegratedState } from "./lifecycle.ts";
 import { createWakeTransport, type CallLease } from "./wake-transport.ts";
+import { deferred, type Deferred } from "./deferred.ts";
 
 /** How to launch the unit when no `start` function is given. */
 export type IntegratedLaunchOptions = Omit<LaunchStartOptions, "id" | "registrar">;
@@ -76,24 +77,6 @@ export interface IntegratedUnit {
   on(listener: IntegratedListener): () => void;
   /** Events from now on as an async iterable; ends on `close()` or when `signal` aborts. */
   events(signal?: AbortSignal): AsyncIterable<IntegratedEvent>;
-}
-
-interface Deferred {
-  readonly promise: Promise<void>;
-  resolve(): void;
-  reject(e: Error): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Waiters observe it; a start failure nobody waits for is still reported through `start_failed`.
-  promise.catch(() => {});
-  return { promise, resolve, reject };
 }
 
 function validate(options: IntegratedUnitOptions): void {

@@ -7,6 +7,7 @@ import type { ManagedUnit } from "../supervisor/managed-unit.ts";
 import type { UnitEvent } from "../supervisor/unit-events.ts";
 import type { ExitStatus, StartUnit, UnitHandle } from "./handle.ts";
 import { processStartTime, type Attachment, type UnitRecord } from "./unit-record.ts";
+import { deferred, type Deferred } from "./deferred.ts";
 
 /** Options for {@link createSupervisedStart}. */
 export interface SupervisedStartOptions {
@@ -44,23 +45,6 @@ export interface SupervisedStart {
   readonly current: UnitHandle | undefined;
   /** Stops listening to the managed unit; waiting starts fail. */
   close(): void;
-}
-
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(v: T): void;
-  reject(e: Error): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
 }
 
 /** One process of the unit, from the spawn the supervisor is about to make to its exit. */

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { alive, createProjects, hsu, markedUnits, procState, until } from "../test-support/hsu-cli.ts";
+import { alive, createProjects, hsu, loggedLineNumbers, markedUnits, procState, until } from "../test-support/hsu-cli.ts";
 import { lockHolder } from "./lock.ts";
 
 // A host reboot as the next master sees it: every process of the last boot is
@@ -29,21 +29,6 @@ afterAll(() => {
 function startTimeOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-}
-
-/** The numbers of `line N` records in a unit's log files, oldest file first. */
-function loggedNumbers(logDir: string, unit: string): number[] {
-  const files = readdirSync(logDir)
-    .filter((n) => n === `${unit}.log` || n.startsWith(`${unit}.log.`))
-    .sort((a, b) => Number(b.split(".").pop()) - Number(a.split(".").pop()));
-  const out: number[] = [];
-  for (const f of files.map((n) => join(logDir, n))) {
-    for (const l of readFileSync(f, "utf8").split("\n")) {
-      const m = / line (\d+)$/.exec(l);
-      if (m) out.push(Number(m[1]));
-    }
-  }
-  return out;
 }
 
 describe("a host reboot, simulated", () => {
@@ -101,8 +86,8 @@ master:
 
     // Every line of the last boot is in the log, in order, before the new run's.
     const logDir = join(state, "logs");
-    await until("the new writer's lines reached the log", () => loggedNumbers(logDir, "writer").filter((n) => n === 1999).length >= 2);
-    const numbers = loggedNumbers(logDir, "writer");
+    await until("the new writer's lines reached the log", () => loggedLineNumbers(logDir, "writer").filter((n) => n === 1999).length >= 2);
+    const numbers = loggedLineNumbers(logDir, "writer");
     const firstRun = numbers.slice(0, numbers.indexOf(1999) + 1);
     // At least once and in order: the first time each number shows up, they come 0, 1, 2, ... 1999.
     const firstSeen: number[] = [];

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createProjects, hsu, markedUnits, procState, until } from "../test-support/hsu-cli.ts";
+import { createProjects, hsu, loggedLineNumbers, markedUnits, procState, until } from "../test-support/hsu-cli.ts";
 import { lockHolder } from "./lock.ts";
 
 // A master that is stopped (SIGSTOP, a debugger) reads nothing for a while:
@@ -19,17 +19,6 @@ afterAll(() => {
   for (const pids of markedUnits(marker).values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
 });
 
-function loggedNumbers(logDir: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync(logDir).filter((n) => n.startsWith("talker.log")).sort().reverse()) {
-    for (const l of readFileSync(join(logDir, name), "utf8").split("\n")) {
-      const m = / line (\d+)$/.exec(l);
-      if (m) out.push(Number(m[1]));
-    }
-  }
-  return out;
-}
-
 describe("a stopped master", () => {
   it("its unit writes on while it is stopped; once continued, every line is in the log exactly once, in order", async () => {
     const dir = projects.make(`units:
@@ -43,7 +32,7 @@ describe("a stopped master", () => {
     expect(up.code, up.stderr).toBe(0);
     const master = lockHolder(state).pid!;
     const logDir = join(state, "logs");
-    await until("the first lines reached the log", () => existsSync(join(logDir, "talker.log")) && loggedNumbers(logDir).length > 0);
+    await until("the first lines reached the log", () => existsSync(join(logDir, "talker.log")) && loggedLineNumbers(logDir, "talker").length > 0);
     process.kill(master, "SIGSTOP");
     try {
       await until("the master is stopped", () => procState(master) === "T");
@@ -53,8 +42,8 @@ describe("a stopped master", () => {
     } finally {
       process.kill(master, "SIGCONT");
     }
-    await until("the master read on to the last line", () => loggedNumbers(logDir).includes(LINES - 1));
-    expect(loggedNumbers(logDir)).toEqual(Array.from({ length: LINES }, (_, i) => i));
+    await until("the master read on to the last line", () => loggedLineNumbers(logDir, "talker").includes(LINES - 1));
+    expect(loggedLineNumbers(logDir, "talker")).toEqual(Array.from({ length: LINES }, (_, i) => i));
     const down = await hsu(dir, "down");
     expect(down.code, down.stderr).toBe(0);
     expect(markedUnits(marker).size).toBe(0);

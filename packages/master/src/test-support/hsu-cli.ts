@@ -143,3 +143,21 @@ export function markedUnits(marker: string): Map<string, number[]> {
   }
   return found;
 }
+
+/**
+ * The numbers N of the `line N` records in a unit's log files
+ * (`<unit>.log`, `<unit>.log.1`, ...), oldest file first, in file order.
+ */
+export function loggedLineNumbers(logDir: string, unit: string): number[] {
+  const files = readdirSync(logDir)
+    .filter((n) => n === `${unit}.log` || n.startsWith(`${unit}.log.`))
+    .sort((a, b) => (Number(b.split(".").pop()) || 0) - (Number(a.split(".").pop()) || 0));
+  const out: number[] = [];
+  for (const f of files) {
+    for (const l of readFileSync(join(logDir, f), "utf8").split("\n")) {
+      const m = / line (\d+)$/.exec(l);
+      if (m) out.push(Number(m[1]));
+    }
+  }
+  return out;
+}
