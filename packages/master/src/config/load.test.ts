@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +31,17 @@ async function loadError(bytes: Uint8Array): Promise<SpecError> {
   }
   throw new Error("accepted");
 }
+
+describe("loadDeployment of something that is not a file", () => {
+  it("refuses a FIFO, a directory and a device at once, never waiting for a writer or reading forever", async () => {
+    const dir = mkdtempSync(join(tmp, "special-"));
+    const fifo = join(dir, "hsu.yaml");
+    execFileSync("mkfifo", [fifo]);
+    for (const path of [fifo, dir, "/dev/zero"]) {
+      await expect(loadDeployment(path), path).rejects.toMatchObject({ code: "invalid_config", message: expect.stringContaining("is not a regular file") });
+    }
+  });
+});
 
 describe("parseDeployment", () => {
   it("reads a full spec with defaults, durations and sizes", () => {

@@ -1,4 +1,5 @@
 import { dirname, resolve } from "node:path";
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { isScalar, LineCounter, parseDocument, type Node } from "yaml";
 import { HsuError } from "@hsu/client";
@@ -175,7 +176,8 @@ export async function loadDeployment(path: string, options: ParseOptions = {}): 
   let bytes: Uint8Array;
   let fileBytes: number;
   try {
-    const handle = await open(path, "r");
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the check below then refuses anything but a file.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const st = await handle.stat();
       if (!st.isFile()) throw new Error(`${path} is not a regular file`);
