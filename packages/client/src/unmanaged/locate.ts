@@ -1,4 +1,5 @@
-import { readFile, stat as fileStat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, readFile, type FileHandle } from "node:fs/promises";
 import { HsuError } from "../errors.ts";
 import { isRunning, readCmdline, readStat, type ProcStat } from "../resources/index.ts";
 import { CLOCK_TICKS_PER_SECOND, readProcTable } from "../resources/proc.ts";
@@ -18,15 +19,33 @@ export interface PidFileState {
   mtimeMs: number;
 }
 
+// Only the first line of a pid file matters; what follows is never read.
+const PID_FILE_MAX_BYTES = 4096;
+
 /** Reads a pid file; undefined when missing. Throws HsuError for content that is not a pid. */
 export async function readPidFile(unit: string, path: string): Promise<PidFileState | undefined> {
   let text: string;
   let mtimeMs: number;
+  let handle: FileHandle;
   try {
-    [text, { mtimeMs }] = await Promise.all([readFile(path, "utf8"), fileStat(path)]);
+    // Non-blocking, so a FIFO put in its place cannot hold the read; a pid file is a small regular file.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     if ((error as { code?: string }).code === "ENOENT") return undefined;
     throw new HsuError("unavailable", `cannot read pid file ${path}: ${(error as Error).message}`, { unit, field: "pidFile" }, { cause: error });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new HsuError("failed_precondition", `pid file ${path} is not a regular file`, { unit, field: "pidFile" });
+    const buf = Buffer.alloc(PID_FILE_MAX_BYTES);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    text = buf.subarray(0, bytesRead).toString("utf8");
+    mtimeMs = st.mtimeMs;
+  } catch (error) {
+    if (HsuError.is(error)) throw error;
+    throw new HsuError("unavailable", `cannot read pid file ${path}: ${(error as Error).message}`, { unit, field: "pidFile" }, { cause: error });
+  } finally {
+    await handle.close();
   }
   const m = /^\s*(\d+)/.exec(text);
   if (!m || Number(m[1]) < 1) {

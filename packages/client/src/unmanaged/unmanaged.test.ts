@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,6 +114,18 @@ describe("pid reuse defence", () => {
     expect(error.code).toBe("failed_precondition");
     expect(error.message).toMatch(/another process that reused the pid/);
     expect(error.where.unit).toBe("reused");
+  });
+
+  it("refuses a pid file that is a FIFO or a device at once: never waits for a writer, never reads without end", async () => {
+    const fifo = join(dir, "fifo.pid");
+    execFileSync("mkfifo", [fifo]);
+    const device = join(dir, "zero.pid");
+    symlinkSync("/dev/zero", device);
+    for (const path of [fifo, device]) {
+      const error = await rejection(attach({ id: "odd", pidFile: path }));
+      expect(error, path).toMatchObject({ code: "failed_precondition", where: { unit: "odd", field: "pidFile" } });
+      expect(error.message).toContain("is not a regular file");
+    }
   });
 
   it("does not attach through a pid file written before its process started", async () => {
