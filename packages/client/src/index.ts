@@ -89,7 +89,7 @@ export {
 } from "./integrated/index.ts";
 
 // Master restart without loss: unit output through files, process records, re-adoption.
-export { createDurableOs, OWNER_ENV, type DurableOs, type RecoveryReport } from "./durable/index.ts";
+export { createDurableOs, OWNER_ENV, ownedProcesses, type DurableOs, type RecoveryReport } from "./durable/index.ts";
 
 // Orchestration: dependencies and schedules.
 export * from "./orchestration/index.ts";

@@ -4,14 +4,15 @@ import { join } from "node:path";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { currentBootId, isSameProcess } from "../resources/identity.ts";
-import { isRunning, listPidsSync, readEnvironSync, readStatSync } from "../resources/proc.ts";
+import { readStatSync } from "../resources/proc.ts";
 import { createOsProcessApi, signalGroup, stopGroup, sweepGroup, type GroupExit, type GroupProcess, type OsProcessApi, type SpawnRequest } from "../supervisor/os-process.ts";
 import type { LogSink } from "../supervisor/ports.ts";
 import { createFileTail, type FileTail } from "./file-tail.ts";
+import { markedProcesses, OWNER_ENV, unitOfEnv, type MarkedProcess } from "./owned.ts";
+
+export { OWNER_ENV } from "./owned.ts";
 import { ProcessBook, type ProcessRecord } from "./process-book.ts";
 
-/** The environment variable that marks a process as started by one master (its state dir). */
-export const OWNER_ENV = "HSU_OWNER";
 
 /** Options for {@link createDurableOs}. */
 export interface DurableOsOptions {
@@ -85,34 +86,14 @@ export interface DurableOs extends OsProcessApi {
   forget(unit: string): void;
 }
 
-function unitOf(env: Record<string, string | undefined>): string | undefined {
-  if (env.HSU_POOL !== undefined && env.HSU_INDEX !== undefined) return `${env.HSU_POOL}-${env.HSU_INDEX}`;
-  return env.HSU_UNIT_ID;
-}
-
 /** A process found live on this boot (a marked leader) or recorded with its boot id (a record). */
 function sameProcess(pid: number, startTime: number, bootId: string | undefined = currentBootId()): boolean {
   return isSameProcess({ pid, startTime, ...(bootId === undefined ? {} : { bootId }) });
 }
 
 /** Processes (group leaders) whose environment carries this owner marker. */
-function markedLeaders(owner: string): { pid: number; unit: string | undefined; startTime: number }[] {
-  const out: { pid: number; unit: string | undefined; startTime: number }[] = [];
-  const needle = `${OWNER_ENV}=${owner}`;
-  for (const pid of listPidsSync()) {
-    if (pid === process.pid) continue;
-    try {
-      const environ = readEnvironSync(pid);
-      if (!environ?.includes(needle)) continue;
-      const stat = readStatSync(pid);
-      if (!isRunning(stat) || stat.pgid !== pid) continue;
-      const env = Object.fromEntries(environ.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-      out.push({ pid, unit: unitOf(env), startTime: stat.startTime });
-    } catch {
-      // Gone or not ours to read.
-    }
-  }
-  return out;
+function markedLeaders(owner: string): MarkedProcess[] {
+  return markedProcesses(owner).filter((p) => p.leader);
 }
 
 /**
@@ -348,7 +329,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
 
   return {
     async spawn(request: SpawnRequest) {
-      const unit = unitOf(request.env);
+      const unit = unitOfEnv(request.env);
       if (!unit) return base.spawn(request);
       const waiting = pending.get(unit);
       if (waiting) {

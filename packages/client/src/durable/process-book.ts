@@ -1,5 +1,6 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readProcessRecords } from "./owned.ts";
 
 /** What the master remembers of one unit process, to find it again after a crash. */
 export interface ProcessRecord {
@@ -30,8 +31,10 @@ export interface ProcessRecord {
  */
 export class ProcessBook {
   readonly dir: string;
+  private readonly stateDir: string;
 
   constructor(stateDir: string) {
+    this.stateDir = stateDir;
     this.dir = join(stateDir, "units");
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
@@ -58,15 +61,6 @@ export class ProcessBook {
 
   /** Every record; a file that cannot be read is reported, not fatal. */
   load(onBad: (file: string, error: Error) => void = () => {}): ProcessRecord[] {
-    const out: ProcessRecord[] = [];
-    for (const name of readdirSync(this.dir)) {
-      if (!name.endsWith(".json")) continue;
-      try {
-        out.push(JSON.parse(readFileSync(join(this.dir, name), "utf8")) as ProcessRecord);
-      } catch (e) {
-        onBad(join(this.dir, name), e as Error);
-      }
-    }
-    return out;
+    return readProcessRecords(this.stateDir, onBad);
   }
 }
