@@ -48,6 +48,9 @@ async def register(
         # grpcio would send the percent-encoded socket path as :authority,
         # which HTTP servers that parse it as a URL host (connect-node) reject.
         options.append(("grpc.default_authority", "localhost"))
+    # The last attempt runs out of budget with DEADLINE_EXCEEDED; the error
+    # worth reporting is the master's own last answer before that.
+    answer: grpc.aio.AioRpcError | None = None
     async with grpc.aio.insecure_channel(master.grpc_target(), options=options) as channel:
         stub = registration_pb2_grpc.RegistrationServiceStub(channel)
         while True:
@@ -56,13 +59,17 @@ async def register(
                 reply = await stub.Register(request, metadata=metadata, timeout=max(left, 0.001))
                 return reply.master_id
             except grpc.aio.AioRpcError as err:
-                retry = err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+                timed_out = err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                if not timed_out or answer is None:
+                    answer = err
+                retry = timed_out or err.code() == grpc.StatusCode.UNAVAILABLE
                 left = give_up_at - clock()
                 if not retry or left <= 0:
+                    shown = answer if retry else err
                     how = f"for {timeout_s:g} s" if retry else "and the error is final"
                     raise RegistrationError(
                         f"Register on the master at {master} failed {how}: "
-                        f"{err.code().name}: {err.details()}. Check HSU_MASTER_ADDR and HSU_TOKEN."
+                        f"{shown.code().name}: {shown.details()}. Check HSU_MASTER_ADDR and HSU_TOKEN."
                     ) from err
                 await sleep(min(pause, left))
                 pause = min(pause * 2, 1.0)
