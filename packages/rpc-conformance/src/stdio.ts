@@ -7,7 +7,7 @@ import type { Readable, Writable } from "node:stream";
 
 /** Yields each size-delimited message on `input` until it ends; a cut-off message is an error. */
 export async function* readDelimited<Desc extends DescMessage>(input: Readable, schema: Desc): AsyncGenerator<MessageShape<Desc>> {
-  let buffered = Buffer.alloc(0);
+  let buffered: Buffer = Buffer.alloc(0);
   for await (const chunk of input) {
     buffered = buffered.length === 0 ? (chunk as Buffer) : Buffer.concat([buffered, chunk as Buffer]);
     while (buffered.length >= 4) {
