@@ -145,6 +145,19 @@ describe("unary fast path (server)", () => {
     expect(status(await rawCall(s, [frame("ok")]))).toBe("0");
   });
 
+
+  it("answers a body cut short INTERNAL, a second message UNIMPLEMENTED and an empty body UNIMPLEMENTED, and keeps serving", async () => {
+    let calls = 0;
+    const s = await start(() => (calls++, { status: Status.SERVING }));
+    const f = frame("abc");
+    expect(status(await rawCall(s, [f.subarray(0, f.length - 1)]))).toBe(String(Code.Internal));
+    expect(status(await rawCall(s, [f.subarray(0, 3)]))).toBe(String(Code.Internal));
+    expect(status(await rawCall(s, [f, f]))).toBe(String(Code.Unimplemented));
+    expect(status(await rawCall(s, []))).toBe(String(Code.Unimplemented));
+    expect(calls).toBe(0);
+    expect(status(await rawCall(s, [f]))).toBe("0");
+    expect(fallbackHits).toBe(0);
+  });
   it("answers DEADLINE_EXCEEDED at grpc-timeout and aborts the handler's signal", async () => {
     let aborted: unknown;
     const s = await start(

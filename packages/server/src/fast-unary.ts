@@ -10,6 +10,7 @@ import {
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { envelope, grpcContentType, intoOutgoing, UnaryBody } from "@hsu/transport/grpc-wire";
 import { FastContext } from "./fast-context.ts";
 
 /** Options for {@link createFastUnary}. */
@@ -116,36 +117,20 @@ export function createFastUnary(options: FastUnaryOptions): StreamFilter {
       timer = setTimeout(() => fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeout.timeoutMs);
     }
 
-    let first: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let received = 0;
-    let expected = -1;
+    const body = new UnaryBody(readMax, "input");
     stream.on("data", (chunk: Buffer) => {
       if (done) return;
-      received += chunk.length;
-      if (first === undefined) first = chunk;
-      else (chunks ??= [first]).push(chunk);
-      if (expected < 0 && received >= 5) {
-        const head = chunks === undefined ? first : Buffer.concat(chunks, 5);
-        if ((head[0]! & 1) === 1) {
-          fail(new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal));
-          return;
-        }
-        expected = head.readUInt32BE(1);
-        if (expected > readMax) {
-          fail(new ConnectError(`message size ${expected} is larger than configured readMaxBytes ${readMax}`, Code.ResourceExhausted));
-        }
-      }
+      const wrong = body.push(chunk);
+      if (wrong !== undefined) fail(wrong);
     });
     stream.once("end", () => {
       if (done) return;
-      if (received === 0) return fail(new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented));
-      if (expected < 0 || received < 5 + expected) return fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
-      if (received > 5 + expected) return fail(new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented));
-      const all = chunks === undefined ? first! : Buffer.concat(chunks, received);
+      const bytes = body.end();
+      if (bytes === undefined) return fail(new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented));
+      if (bytes instanceof ConnectError) return fail(bytes);
       let input;
       try {
-        input = fromBinary(route.method.input, all.subarray(5));
+        input = fromBinary(route.method.input, bytes);
       } catch (e) {
         return fail(new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal));
       }
@@ -224,17 +209,9 @@ function normalize(schema: DescMessage, value: unknown): unknown {
   return isMessage(value, schema) ? value : create(schema, value as never);
 }
 
-function envelope(bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
-}
-
 function respondOk(stream: ServerHttp2Stream, bytes: Uint8Array, ctx: FastContext): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
-  const head: OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc" };
+  const head: OutgoingHttpHeaders = { ":status": 200, "content-type": grpcContentType };
   const extraHead = ctx.responseHeaderIfAny;
   if (extraHead !== undefined) copyInto(head, extraHead);
   const extraTrail = ctx.responseTrailerIfAny;
@@ -268,13 +245,13 @@ function respondError(stream: ServerHttp2Stream, error: ConnectError, ctx: FastC
   const all = new Headers(ctx?.responseHeaderIfAny);
   ctx?.responseTrailerIfAny?.forEach((v, k) => all.set(k, v));
   setTrailerStatus(all, error);
-  const head: OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc" };
+  const head: OutgoingHttpHeaders = { ":status": 200, "content-type": grpcContentType };
   copyInto(head, all);
   try {
     stream.respond(head, { endStream: true });
   } catch (e) {
     const bare = new ConnectError(`${error.rawMessage} (and invalid response metadata: ${String(e)})`, error.code);
-    stream.respond({ ":status": 200, "content-type": "application/grpc", ...statusOnly(bare) }, { endStream: true });
+    stream.respond({ ":status": 200, "content-type": grpcContentType, ...statusOnly(bare) }, { endStream: true });
   }
   drainRest(stream);
 }
@@ -292,7 +269,5 @@ function drainRest(stream: ServerHttp2Stream): void {
 const reserved = new Set([":status", "content-type", "content-length", "te", "transfer-encoding", "connection", "keep-alive"]);
 
 function copyInto(target: OutgoingHttpHeaders, source: Headers): void {
-  source.forEach((value, key) => {
-    if (!reserved.has(key)) target[key] = value;
-  });
+  intoOutgoing(target, source, reserved);
 }

@@ -1,4 +1,4 @@
-import type { DescFile, DescService } from "@bufbuild/protobuf";
+import { createRegistry, type DescFile, type DescService, type JsonReadOptions, type JsonWriteOptions, type Registry } from "@bufbuild/protobuf";
 import { type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CoreService, Health, HealthCheckResponse_ServingStatus as Status, ServerReflection, type UnitInfo } from "@hsu/proto";
@@ -49,6 +49,13 @@ export interface ServeUnitOptions {
    * instead of connect-node's generic pipeline. Default true.
    */
   fastUnary?: boolean;
+  /**
+   * How JSON (Connect protocol, `application/json`) requests and replies are
+   * read and written. By default `google.protobuf.Any` resolves every
+   * message type of the served services' files and their imports; give a
+   * `registry` to resolve others.
+   */
+  jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
   /** Where the unit's own messages go. Default stderr. */
   log?: (line: string) => void;
 }
@@ -155,6 +162,7 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
   const interceptors = [gate.interceptor()];
   const handler = connectNodeAdapter({
     routes,
+    jsonOptions: { registry: typesOf(served), ...options.jsonOptions },
     grpc: true,
     grpcWeb: false,
     connect: true,
@@ -208,4 +216,16 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
     shutdown: (ms, reason) => shutdown(ms, reason),
     stopped,
   };
+}
+
+/** Every message and enum type of the services' files and the files they import, for JSON's Any. */
+function typesOf(services: readonly UnitService[]): Registry {
+  const files = new Set<DescFile>();
+  const add = (file: DescFile) => {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const dep of file.dependencies) add(dep);
+  };
+  for (const s of services) add(s.service.file);
+  return createRegistry(...files);
 }

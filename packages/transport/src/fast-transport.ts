@@ -9,8 +9,9 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { codeFromHttpStatus, findTrailerError, parseContentType } from "@connectrpc/connect/protocol-grpc";
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders } from "node:http2";
+import { envelope, fromIncoming, grpcContentType, intoOutgoing, UnaryBody } from "./grpc-wire.ts";
 import type { SessionCache } from "./h2-session.ts";
 
 /** Options for {@link createFastUnaryTransport}. */
@@ -75,7 +76,7 @@ export function createFastUnaryTransport(options: FastUnaryTransportOptions): Tr
       const head: OutgoingHttpHeaders = {
         ":method": "POST",
         ":path": `/${method.parent.typeName}/${method.name}`,
-        "content-type": "application/grpc",
+        "content-type": grpcContentType,
         te: "trailers",
       };
       if (userHeader !== undefined) copyHeaders(head, userHeader);
@@ -111,19 +112,18 @@ export function createFastUnaryTransport(options: FastUnaryTransportOptions): Tr
 
       let header: (IncomingHttpHeaders & IncomingHttpStatusHeader) | undefined;
       let trailer: IncomingHttpHeaders | undefined;
-      let first: Buffer | undefined;
-      let chunks: Buffer[] | undefined;
-      let received = 0;
-      stream.once("response", (h) => (header = h));
+      const body = new UnaryBody(readMaxBytes, "output");
+      stream.once("response", (h) => {
+        header = h;
+        // As connect-node: a reply that is not gRPC fails before its body is read.
+        const wrong = checkResponseHead(h);
+        if (wrong !== undefined) settle(wrong, true);
+      });
       stream.once("trailers", (t) => (trailer = t));
       stream.on("data", (chunk: Buffer) => {
-        received += chunk.length;
-        if (received > readMaxBytes + 5) {
-          settle(new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted), true);
-          return;
-        }
-        if (first === undefined) first = chunk;
-        else (chunks ??= [first]).push(chunk);
+        if (settled) return;
+        const wrong = body.push(chunk);
+        if (wrong !== undefined) settle(wrong, true);
       });
       // REFUSED_STREAM: the server did not process the call (it was going
       // away), which gRPC reports as UNAVAILABLE.
@@ -134,47 +134,10 @@ export function createFastUnaryTransport(options: FastUnaryTransportOptions): Tr
           settle(new ConnectError(`the stream closed without a response (code ${stream.rstCode})`, Code.Unavailable), false);
           return;
         }
-        settle(finish(method, header, trailer, first, chunks, received), false);
+        settle(finish(method, header, trailer, body), false);
       });
       stream.end(envelope(bytes));
     });
-  }
-
-  function finish(
-    method: DescMethodUnary,
-    header: IncomingHttpHeaders & IncomingHttpStatusHeader,
-    trailer: IncomingHttpHeaders | undefined,
-    first: Buffer | undefined,
-    chunks: Buffer[] | undefined,
-    received: number,
-  ): ConnectError | UnaryResponse {
-    const status = header[":status"];
-    if (status !== 200) {
-      return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status ?? 0), toHeaders(header));
-    }
-    // A trailers-only answer carries grpc-status in the headers.
-    const statusSource = trailer ?? header;
-    if (statusSource["grpc-status"] !== "0") {
-      const err = findTrailerError(toHeaders(statusSource));
-      return err ?? new ConnectError("protocol error: missing status", Code.Internal, toHeaders(statusSource));
-    }
-    if (received < 5) return new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented);
-    const all = chunks === undefined ? first! : Buffer.concat(chunks, received);
-    if ((all[0]! & 1) === 1) return new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
-    const length = all.readUInt32BE(1);
-    if (received !== 5 + length) {
-      return new ConnectError(
-        received < 5 + length ? "protocol error: incomplete envelope" : "protocol error: received extra output message for unary method",
-        received < 5 + length ? Code.InvalidArgument : Code.Unimplemented,
-      );
-    }
-    let message;
-    try {
-      message = fromBinary(method.output, all.subarray(5));
-    } catch (e) {
-      return new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
-    }
-    return new FastResponse(method, header, trailer ?? {}, message) as unknown as UnaryResponse;
   }
 
   return {
@@ -186,7 +149,9 @@ export function createFastUnaryTransport(options: FastUnaryTransportOptions): Tr
       input: MessageInitShape<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      const timeout = timeoutMs ?? options.defaultTimeoutMs;
+      // As connect: no deadline given means the default; zero or less means none.
+      const given = timeoutMs ?? options.defaultTimeoutMs;
+      const timeout = given !== undefined && given > 0 ? given : undefined;
       if (options.interceptors.length === 0) {
         return call(method as DescMethodUnary, header, signal, input, contextValues, timeout, true) as Promise<UnaryResponse<I, O>>;
       }
@@ -220,6 +185,76 @@ function timeoutOf(req: UnaryRequest): number | undefined {
   return (req as UnaryRequest & { timeoutMs?: number }).timeoutMs;
 }
 
+/** The response's HTTP status, content type and encoding, checked as connect-node checks them. */
+function checkResponseHead(header: IncomingHttpHeaders & IncomingHttpStatusHeader): ConnectError | undefined {
+  const status = header[":status"];
+  if (status !== 200) return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status ?? 0), fromIncoming(header));
+  const type = header["content-type"];
+  const parsed = parseContentType(type ?? null);
+  if (parsed === undefined) return new ConnectError(`unsupported content type ${type}`, Code.Unknown, fromIncoming(header));
+  if (!parsed.binary) return new ConnectError(`the reply is ${type}, but the call was made in binary protobuf`, Code.Internal, fromIncoming(header));
+  const encoding = header["grpc-encoding"];
+  if (encoding !== undefined && encoding !== "identity") {
+    return new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, fromIncoming(header));
+  }
+  return undefined;
+}
+
+/**
+ * The call's outcome once the stream has closed, in connect-node's order: the
+ * body, then the status in the trailers (the headers' metadata added to an
+ * error), then a trailers-only status in the headers, which counts only when
+ * no message came.
+ */
+function finish(
+  method: DescMethodUnary,
+  header: IncomingHttpHeaders & IncomingHttpStatusHeader,
+  trailer: IncomingHttpHeaders | undefined,
+  body: UnaryBody,
+): ConnectError | UnaryResponse {
+  const bytes = body.end();
+  if (bytes instanceof ConnectError) return bytes;
+  if (trailer !== undefined && trailer["grpc-status"] !== "0") {
+    const error = findTrailerError(fromIncoming(trailer));
+    if (error !== undefined) {
+      fromIncoming(header).forEach((value, key) => error.metadata.append(key, value));
+      return error;
+    }
+  }
+  const headerStatus = header["grpc-status"];
+  const trailerStatus = trailer?.["grpc-status"];
+  if (headerStatus === undefined && trailerStatus === undefined) {
+    return new ConnectError("protocol error: missing status", Code.Internal, mergedMetadata(header, trailer));
+  }
+  if (bytes === undefined) {
+    const error = headerStatus === undefined ? undefined : findTrailerError(fromIncoming(header));
+    return (
+      error ??
+      new ConnectError(
+        "protocol error: missing output message for unary method",
+        trailerStatus !== undefined ? Code.Unimplemented : Code.Unknown,
+        mergedMetadata(header, trailer),
+      )
+    );
+  }
+  if (headerStatus !== undefined && headerStatus !== "0") {
+    return new ConnectError("protocol error: received output message for unary method with error status", Code.Unknown, mergedMetadata(header, trailer));
+  }
+  let message;
+  try {
+    message = fromBinary(method.output, bytes);
+  } catch (e) {
+    return new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal, mergedMetadata(header, trailer));
+  }
+  return new FastResponse(method, header, trailer ?? {}, message) as unknown as UnaryResponse;
+}
+
+function mergedMetadata(header: IncomingHttpHeaders, trailer: IncomingHttpHeaders | undefined): Headers {
+  const all = fromIncoming(header);
+  if (trailer !== undefined) fromIncoming(trailer).forEach((value, key) => all.append(key, value));
+  return all;
+}
+
 /** A UnaryResponse whose header and trailer Headers are built on first read. */
 class FastResponse {
   readonly stream = false;
@@ -240,41 +275,18 @@ class FastResponse {
   }
 
   get header(): Headers {
-    return (this.h ??= toHeaders(this.rawHeader));
+    return (this.h ??= fromIncoming(this.rawHeader));
   }
 
   get trailer(): Headers {
-    return (this.t ??= toHeaders(this.rawTrailer));
+    return (this.t ??= fromIncoming(this.rawTrailer));
   }
-}
-
-function envelope(bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
 }
 
 const skipOut = new Set(["content-type", "te", "content-length", "connection", "host", "grpc-timeout"]);
 
 function copyHeaders(target: OutgoingHttpHeaders, source: Headers | HeaderInit): void {
-  const h = source instanceof Headers ? source : new Headers(source);
-  h.forEach((value, key) => {
-    if (!skipOut.has(key)) target[key] = value;
-  });
-}
-
-function toHeaders(raw: IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const key in raw) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = raw[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(key, v);
-    else out.set(key, String(value));
-  }
-  return out;
+  intoOutgoing(target, source instanceof Headers ? source : new Headers(source), skipOut);
 }
 
 function nodeError(e: unknown, refused = false): ConnectError {

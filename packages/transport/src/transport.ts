@@ -1,4 +1,4 @@
-import type { Interceptor, Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as net from "node:net";
 import { parseAddress, type UnitAddress } from "./address.ts";
@@ -67,7 +67,7 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     // to coalesce them only adds latency on loopback.
     connect = () => net.connect({ host: tcpHost, port, noDelay: true });
   }
-  const streams = createGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } });
+  const streams = malformedRepliesAsInternal(createGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }));
   if (options.fastUnary === false) return streams;
   return createFastUnaryTransport({
     sessions: createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs }),
@@ -79,6 +79,41 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
     streams,
   });
+}
+
+/**
+ * connect-node reports a reply cut short (inside a message or its prefix) as
+ * INVALID_ARGUMENT, as if the caller had sent something wrong; gRPC's
+ * implementations and the conformance suite call a malformed reply INTERNAL,
+ * as the fast path does. A status the server sent (a wire error) is kept.
+ */
+function malformedRepliesAsInternal(transport: Transport): Transport {
+  return {
+    unary: (...args) => transport.unary(...args).catch(rethrowAsInternal),
+    async stream(...args) {
+      const res = await transport.stream(...args).catch(rethrowAsInternal);
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (e) {
+            rethrowAsInternal(e);
+          }
+        })(),
+      } as typeof res;
+    },
+  };
+}
+
+function rethrowAsInternal(e: unknown): never {
+  if (e instanceof ConnectError && e.code === Code.InvalidArgument && !e.isWireError) {
+    const internal = new ConnectError(e.rawMessage, Code.Internal, e.metadata, undefined, e);
+    internal.details = e.details;
+    throw internal;
+  }
+  throw e;
 }
 
 /** An interceptor that sends `authorization: Bearer <token>`. */
