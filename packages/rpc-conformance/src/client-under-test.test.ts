@@ -5,7 +5,8 @@
 // comes back under its own test name, RPC errors land in the result (not as a
 // harness error), a request the harness cannot make is a ClientErrorResult
 // without disturbing the others, cancellation and deadlines reach the server,
-// and the process ends by itself at the end of stdin.
+// the message receive limit reaches the transport, and the process ends
+// by itself at the end of stdin.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
@@ -47,12 +48,14 @@ function routes(router: ConnectRouter): void {
     unary(request, context) {
       const data = text(request.requestData);
       if (data === "hang") return untilAborted(context);
+      if (data === "big") return { payload: { data: new Uint8Array(1000) } };
       context.responseHeader.set("x-seen", context.requestHeader.get("x-probe") ?? "none");
       if (data === "fail") throw new ConnectError("refused", Code.FailedPrecondition, { "x-why": "because" });
       context.responseTrailer.set("x-trailer", "t");
       return { payload: { data: bytes(`echo:${data}`) } };
     },
     async *serverStream(request, context) {
+      if (text(request.requestData) === "big") yield { payload: { data: new Uint8Array(1000) } };
       yield { payload: { data: bytes("first") } };
       if (text(request.requestData) === "then-hang") await untilAborted(context);
       yield { payload: { data: bytes("second") } };
@@ -139,6 +142,16 @@ describe.each(["on", "off"] as const)("client under test, fast path %s", (fastUn
       unary("unary/timeout", "hang", { timeoutMs: 200 }),
       unary("unary/cancel", "hang", { cancel: { cancelTiming: { case: "afterCloseSendMs", value: 0 } } }),
       { ...unary("unknown/method", "x"), method: "NoSuchMethod" },
+      // The suite (v1.0.7) has no client case for message_receive_limit; these check it reaches the transport.
+      unary("unary/over-limit", "big", { messageReceiveLimit: 100 }),
+      unary("unary/under-limit", "big", { messageReceiveLimit: 2000 }),
+      {
+        testName: "server-stream/over-limit",
+        method: "ServerStream",
+        streamType: StreamType.SERVER_STREAM,
+        requestMessages: [anyPack(ServerStreamRequestSchema, create(ServerStreamRequestSchema, { requestData: bytes("big") }))],
+        messageReceiveLimit: 100,
+      },
       {
         testName: "server-stream/cancel-after-1",
         method: "ServerStream",
@@ -175,6 +188,9 @@ describe.each(["on", "off"] as const)("client under test, fast path %s", (fastUn
         "unary/error",
         "unary/ok",
         "unary/timeout",
+        "unary/over-limit",
+        "unary/under-limit",
+        "server-stream/over-limit",
         "unknown/method",
       ].sort(),
     );
@@ -194,6 +210,10 @@ describe.each(["on", "off"] as const)("client under test, fast path %s", (fastUn
 
     expect(resultOf(responses, "unary/timeout").error?.code).toBe(WireCode.DEADLINE_EXCEEDED);
     expect(resultOf(responses, "unary/cancel").error?.code).toBe(WireCode.CANCELED);
+
+    expect(resultOf(responses, "unary/over-limit").error?.code).toBe(WireCode.RESOURCE_EXHAUSTED);
+    expect(resultOf(responses, "unary/under-limit").payloads[0]?.data.length).toBe(1000);
+    expect(resultOf(responses, "server-stream/over-limit").error?.code).toBe(WireCode.RESOURCE_EXHAUSTED);
 
     const unknown = responses.get("unknown/method");
     expect(unknown?.result.case).toBe("error");
