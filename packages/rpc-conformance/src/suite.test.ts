@@ -1,9 +1,10 @@
 // The summary parser on connectconformance v1.0.7's real output (testdata/,
 // captured from real runs: see testdata/README.md), and a run whose program
-// under test is not there.
-import { readFileSync } from "node:fs";
+// under test is not there, and stand-in runners that misbehave.
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseSummary, runConformance, runnerArgs, selectRuns } from "./suite.ts";
 import { runs } from "./runs.ts";
 
@@ -65,6 +66,55 @@ describe("runConformance", () => {
     const result = await runConformance(runs[0]!, { runner: "/nonexistent/connectconformance" });
     expect(result.failed).toBe(1);
     expect(result.failures[0]!.detail).toContain("could not start /nonexistent/connectconformance");
+  });
+});
+
+describe("runConformance with a stand-in runner", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rpc-conformance-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const runner = (name: string, body: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`);
+    chmodSync(path, 0o755);
+    return path;
+  };
+  const gone = (pid: number) => {
+    if (!existsSync(`/proc/${pid}`)) return true;
+    try {
+      return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return true;
+    }
+  };
+
+  it("counts the cases that could not run, beside the named failures", async () => {
+    const fixture = join(import.meta.dirname, "../testdata/runner-client-missing.txt");
+    const result = await runConformance(runs[0]!, { runner: runner("missing.sh", `cat '${fixture}'; exit 1`) });
+    expect(result.passed).toBe(0);
+    expect(result.failed).toBe(217);
+    expect(result.failures).toHaveLength(88);
+    expect(result.failures[87]!.name).toBe("(130 more)");
+  });
+
+  it("fails a run whose runner exits non-zero with a clean summary", async () => {
+    const result = await runConformance(runs[0]!, { runner: runner("odd.sh", `printf 'Total cases: 3\\n3 passed, 0 failed\\n'; echo boom >&2; exit 1`) });
+    expect(result).toMatchObject({ passed: 3, failed: 1 });
+    expect(result.failures[0]!.detail).toMatch(/exited 1:\nboom/);
+  });
+
+  it("fails a run whose runner prints no summary", async () => {
+    const result = await runConformance(runs[0]!, { runner: runner("dies.sh", "echo 'panic: something' >&2; exit 2") });
+    expect(result).toMatchObject({ passed: 0, failed: 1 });
+    expect(result.failures[0]!.detail).toMatch(/printed no summary \(exit 2\):\npanic: something/);
+  });
+
+  it("kills a runner that hangs past the deadline, and every process it started", async () => {
+    const pidFile = join(dir, "child.pid");
+    const hang = runner("hang.sh", `sleep 300 & echo $! > '${pidFile}'; echo started; wait`);
+    const result = await runConformance(runs[0]!, { runner: hang, deadlineMs: 2_000 });
+    expect(result).toMatchObject({ passed: 0, failed: 1 });
+    expect(result.failures[0]!.detail).toMatch(/killed after the 2 s deadline; its last output:\nstarted/);
+    expect(gone(Number(readFileSync(pidFile, "utf8")))).toBe(true);
   });
 });
 
