@@ -3,7 +3,7 @@
 // each language example's own tests - and ends with one line
 // "N passed, N failed" over all of them. Exits non-zero on any failure.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
@@ -98,6 +98,27 @@ suite("vitest", () => {
   }
   if (r.status !== 0 && json.numFailedTests === 0 && !failures.some((f) => f.startsWith("vitest"))) {
     record("vitest", "vitest exited cleanly", false, `exit ${r.status}`);
+  }
+});
+
+suite("rpc-conformance", () => {
+  // connectrpc's conformance suite against serveUnit and createUnitTransport, fast path on and off:
+  // every case counts; each failing case is named (packages/rpc-conformance/README.md).
+  mkdirSync(join(root, ".cache"), { recursive: true });
+  const report = join(root, ".cache", "rpc-conformance-report.json");
+  rmSync(report, { force: true });
+  const r = run("node", ["--conditions=@hsu/source", "packages/rpc-conformance/src/suite.ts", "all", `--json=${report}`], { timeout: 30 * 60_000 });
+  if (!existsSync(report)) {
+    record("rpc-conformance", "the suite produced a report", false, r.out);
+    return;
+  }
+  type Result = { name: string; passed: number; failed: number; failures: { name: string; detail: string }[] };
+  for (const res of JSON.parse(readFileSync(report, "utf8")) as Result[]) {
+    passed += res.passed;
+    console.log(`     rpc-conformance: ${res.name}: ${res.passed} cases passed`);
+    for (const f of res.failures) record("rpc-conformance", `${res.name}: ${f.name}`, false, f.detail);
+    // Cases the runner could not run are one entry, not one per case.
+    failed += Math.max(0, res.failed - res.failures.length);
   }
 });
 
