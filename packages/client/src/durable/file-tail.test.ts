@@ -86,8 +86,8 @@ describe("createFileTail without a working watch", () => {
   it("the safety poll backs off from 50 ms to 2 s while nothing arrives, and is reset by data", async () => {
     const t = fakeClockTail(silent);
     await settle();
-    // Empty looks at 0, 50, 150, 350, 750, 1550, 3150 ms; from then on every 2 s (5150, 7150, then 9150).
-    for (const step of [50, 100, 200, 400, 800, 1600, 2000, 2000]) {
+    // Empty looks at 0, 50, 150, 350, 750, 1550, 3150 ms; from then on on whole 2 s (4000, 6000, then 8000).
+    for (const step of [50, 100, 200, 400, 800, 1600, 850, 2000]) {
       t.clock.advance(step);
       await settle();
     }
@@ -105,6 +105,37 @@ describe("createFileTail without a working watch", () => {
     expect(t.text()).toBe("late\nsoon\n");
     t.done();
     await t.ended;
+  });
+
+  it("backed off, idle tails look at the same moments, whenever they started", async () => {
+    const a = fakeClockTail(silent);
+    await settle();
+    a.clock.advance(10_000);
+    await settle();
+    // A second tail on the same clock, started off the 2 s grid.
+    const file = join(mkdtempSync(join(tmpdir(), "hsu-tail-")), "out");
+    writeFileSync(file, "");
+    let done!: () => void;
+    const b = createFileTail(file, { clock: a.clock, until: new Promise<void>((r) => (done = r)), watch: silent });
+    let text = "";
+    b.on("data", (c: Buffer) => (text += c.toString()));
+    a.clock.advance(333);
+    await settle();
+    for (let i = 0; i < 8; i++) {
+      a.clock.advance(a.clock.now() < 16_000 ? 16_000 - a.clock.now() : 2000);
+      await settle();
+    }
+    appendFileSync(a.file, "a\n");
+    appendFileSync(file, "b\n");
+    a.clock.advance(1999);
+    await settle();
+    expect([a.text(), text]).toEqual(["", ""]);
+    a.clock.advance(1);
+    await settle();
+    expect([a.text(), text]).toEqual(["a\n", "b\n"]);
+    a.done();
+    done();
+    await a.ended;
   });
 
   it("reads to the end at once when the process is gone, not at the next poll", async () => {

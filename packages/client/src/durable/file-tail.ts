@@ -26,7 +26,8 @@ export interface FileTailOptions {
   /**
    * First delay of the safety poll that looks for new bytes at the end of the
    * file (default 50 ms). While the file is watched the delay doubles after
-   * each look that finds nothing, up to `maxPollMs`, and is reset by data;
+   * each look that finds nothing, up to `maxPollMs` (then on the clock's
+   * whole multiples of it, shared by every idle tail), and is reset by data;
    * when it cannot be watched the poll stays at this delay.
    */
   pollMs?: number;
@@ -133,7 +134,8 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
           return;
         }
         waiting = attempt;
-        timer = clock.setTimer(delay, wake);
+        // Backed off all the way, idle tails look on the same whole multiples of maxPollMs: one wake-up for all of them.
+        timer = clock.setTimer(delay >= maxPollMs ? maxPollMs - (clock.now() % maxPollMs) : delay, wake);
         if (watcher) delay = Math.min(delay * 2, maxPollMs);
       };
       attempt();
