@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createFakeClock } from "../clock.ts";
+import { createFakeClock, type FakeClock } from "../clock.ts";
 import { createFileTail, type WatchFile } from "./file-tail.ts";
 
 async function collect(stream: AsyncIterable<Buffer>): Promise<string> {
@@ -79,20 +79,26 @@ function fakeClockTail(watch: WatchFile) {
 
 const whenClosed = (s: Readable) => (s.closed ? Promise.resolve() : new Promise((r) => s.once("close", r)));
 
+/** Moves the clock `ms` forward in steps of at most 1 s, letting every look of the poll happen. */
+async function idleFor(clock: FakeClock, ms: number): Promise<void> {
+  await settle();
+  const end = clock.now() + ms;
+  while (clock.now() < end) {
+    clock.advance(Math.min(1000, end - clock.now()));
+    await settle();
+  }
+}
+
 /** A watch that never reports a change: a filesystem whose writes inotify misses. */
 const silent: WatchFile = () => ({ close() {} });
 
 describe("createFileTail without a working watch", () => {
-  it("the safety poll backs off from 50 ms to 2 s while nothing arrives, and is reset by data", async () => {
+  it("the safety poll backs off to 30 s while the watch missed nothing, to 2 s once it did, and data resets it", async () => {
     const t = fakeClockTail(silent);
-    await settle();
-    // Empty looks at 0, 50, 150, 350, 750, 1550, 3150 ms; from then on on whole 2 s (4000, 6000, then 8000).
-    for (const step of [50, 100, 200, 400, 800, 1600, 850, 2000]) {
-      t.clock.advance(step);
-      await settle();
-    }
+    await idleFor(t.clock, 100_000);
+    // Backed off to 30 s, on whole multiples of it: the next look is at 120 s.
     appendFileSync(t.file, "late\n");
-    t.clock.advance(1999);
+    t.clock.advance(19_999);
     await settle();
     expect(t.text()).toBe("");
     t.clock.advance(1);
@@ -103,31 +109,34 @@ describe("createFileTail without a working watch", () => {
     t.clock.advance(50);
     await settle();
     expect(t.text()).toBe("late\nsoon\n");
+    // The poll found what the watch did not announce: from now on the poll backs off to 2 s only.
+    await idleFor(t.clock, 60_000);
+    appendFileSync(t.file, "again\n");
+    t.clock.advance(2000 - (t.clock.now() % 2000) - 1);
+    await settle();
+    expect(t.text()).toBe("late\nsoon\n");
+    t.clock.advance(1);
+    await settle();
+    expect(t.text()).toBe("late\nsoon\nagain\n");
     t.done();
     await t.ended;
   });
 
   it("backed off, idle tails look at the same moments, whenever they started", async () => {
     const a = fakeClockTail(silent);
-    await settle();
-    a.clock.advance(10_000);
-    await settle();
-    // A second tail on the same clock, started off the 2 s grid.
+    await idleFor(a.clock, 100_000);
+    // A second tail on the same clock, started off the 30 s grid.
     const file = join(mkdtempSync(join(tmpdir(), "hsu-tail-")), "out");
     writeFileSync(file, "");
     let done!: () => void;
     const b = createFileTail(file, { clock: a.clock, until: new Promise<void>((r) => (done = r)), watch: silent });
     let text = "";
     b.on("data", (c: Buffer) => (text += c.toString()));
-    a.clock.advance(333);
-    await settle();
-    for (let i = 0; i < 8; i++) {
-      a.clock.advance(a.clock.now() < 16_000 ? 16_000 - a.clock.now() : 2000);
-      await settle();
-    }
+    await idleFor(a.clock, 100_333);
+    // Now at 200.333 s: both look next at 210 s.
     appendFileSync(a.file, "a\n");
     appendFileSync(file, "b\n");
-    a.clock.advance(1999);
+    a.clock.advance(210_000 - a.clock.now() - 1);
     await settle();
     expect([a.text(), text]).toEqual(["", ""]);
     a.clock.advance(1);

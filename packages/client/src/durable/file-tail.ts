@@ -26,13 +26,16 @@ export interface FileTailOptions {
   /**
    * First delay of the safety poll that looks for new bytes at the end of the
    * file (default 50 ms). While the file is watched the delay doubles after
-   * each look that finds nothing, up to `maxPollMs` (then on the clock's
-   * whole multiples of it, shared by every idle tail), and is reset by data;
-   * when it cannot be watched the poll stays at this delay.
+   * each look that finds nothing, up to `trustedPollMs`, or `maxPollMs` once
+   * a look found bytes the watch had not announced (then on the clock's whole
+   * multiples of it, shared by every idle tail), and is reset by data; when
+   * the file cannot be watched the poll stays at this delay.
    */
   pollMs?: number;
-  /** Longest delay of the safety poll while the file is watched (default 2 s). */
+  /** Longest delay of the safety poll of a watched file whose watch missed a write (default 2 s). */
   maxPollMs?: number;
+  /** Longest delay of the safety poll of a watched file whose watch has missed nothing (default 30 s). */
+  trustedPollMs?: number;
   /** How the file is watched for appends (fs.watch by default). */
   watch?: WatchFile;
   /**
@@ -52,9 +55,9 @@ const cannotWatch = new Set(["ENOSPC", "EMFILE", "ENFILE", "ENOMEM", "EPERM", "E
  * A readable that follows a file another process appends to (a unit's
  * output file), from an offset, until `until` resolves and the file is read
  * to its end. Appends are noticed by a watch on the file (inotify), so an
- * idle tail wakes nobody; a safety poll backing off to `maxPollMs` covers
- * filesystems whose writes the watch misses, and when `until` resolves the
- * rest is read at once. Back-pressure is the stream's: nothing is read ahead
+ * idle tail wakes nobody; a safety poll backing off to 30 s (to 2 s once
+ * it found a write the watch missed) covers filesystems whose writes the
+ * watch misses, and when `until` resolves the rest is read at once. Back-pressure is the stream's: nothing is read ahead
  * of the consumer, and the writer never blocks (it writes to a file, not a
  * pipe), which is what lets a unit outlive its master.
  */
@@ -63,6 +66,7 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
   const clock = options.clock ?? createSystemClock();
   const pollMs = options.pollMs ?? 50;
   const maxPollMs = Math.max(pollMs, options.maxPollMs ?? 2000);
+  const trustedPollMs = Math.max(maxPollMs, options.trustedPollMs ?? 30_000);
   const watchFile = options.watch ?? watchWithFs;
   let offset = from;
   let fd: number | undefined;
@@ -72,6 +76,11 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
   // The file could not be watched: poll at the first delay, never backing off.
   let unwatchable = false;
   let delay = pollMs;
+  // A look of the poll found bytes although the file was watched: this watch misses writes.
+  let missed = false;
+  // The current wait is watched, and the poll (not the watch or `until`) ended it.
+  let watchedWait = false;
+  let byPoll = false;
   let timer: Timer | undefined;
   // Set while the stream wants bytes and none are there: then a change, a timer or `until` reads again.
   let waiting: (() => void) | undefined;
@@ -111,6 +120,8 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
     read() {
       const attempt = () => {
         timer = undefined;
+        const polled = byPoll && watchedWait;
+        byPoll = false;
         try {
           fd ??= openSync(path, "r");
           // Watched before reading, so an append right after an empty read is never missed.
@@ -119,6 +130,7 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
           if (n > 0) {
             offset += n;
             delay = pollMs;
+            if (polled && watcher) missed = true;
             stream.push(Buffer.from(buf.subarray(0, n)));
             return;
           }
@@ -134,9 +146,12 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
           return;
         }
         waiting = attempt;
-        // Backed off all the way, idle tails look on the same whole multiples of maxPollMs: one wake-up for all of them.
-        timer = clock.setTimer(delay >= maxPollMs ? maxPollMs - (clock.now() % maxPollMs) : delay, wake);
-        if (watcher) delay = Math.min(delay * 2, maxPollMs);
+        watchedWait = watcher !== undefined;
+        const cap = missed ? maxPollMs : trustedPollMs;
+        // Backed off all the way, idle tails look on the same whole multiples of the cap: one wake-up for all of them.
+        const ms = delay >= cap ? cap - (clock.now() % cap) : delay;
+        timer = clock.setTimer(ms, () => ((byPoll = true), wake()));
+        if (watcher) delay = Math.min(delay * 2, cap);
       };
       attempt();
     },
