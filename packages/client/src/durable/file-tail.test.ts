@@ -1,9 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, closeSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, openSync, closeSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createFileTail } from "./file-tail.ts";
+import { createFakeClock, type FakeClock } from "../clock.ts";
+import { createFileTail, type WatchFile } from "./file-tail.ts";
 
 async function collect(stream: AsyncIterable<Buffer>): Promise<string> {
   let out = "";
@@ -40,5 +42,189 @@ describe("createFileTail", () => {
     writeFileSync(file, "hello\n");
     setTimeout(done, 50);
     expect(await reading).toBe("hello\n");
+  });
+
+  it("with a watch on the file, reads an append without any timer firing", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "hsu-tail-")), "out");
+    writeFileSync(file, "");
+    const clock = createFakeClock();
+    let done!: () => void;
+    const tail = createFileTail(file, { clock, until: new Promise<void>((r) => (done = r)) });
+    const got = new Promise<string>((r) => tail.once("data", (c: Buffer) => r(c.toString())));
+    await settle();
+    appendFileSync(file, "woken\n");
+    expect(await got).toBe("woken\n");
+    done();
+    tail.resume();
+    await new Promise((r) => tail.once("close", r));
+  });
+});
+
+/** Lets what the stream does after a read (its events, the next read) happen. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+/** A file, a fake clock and a tail of the file whose output is collected. */
+function fakeClockTail(watch: WatchFile) {
+  const file = join(mkdtempSync(join(tmpdir(), "hsu-tail-")), "out");
+  writeFileSync(file, "");
+  const clock = createFakeClock();
+  let done!: () => void;
+  const until = new Promise<void>((r) => (done = r));
+  const tail = createFileTail(file, { clock, until, watch });
+  let text = "";
+  tail.on("data", (c: Buffer) => (text += c.toString()));
+  const ended = new Promise((r) => tail.once("end", r));
+  return { file, clock, tail, done, ended, text: () => text };
+}
+
+const whenClosed = (s: Readable) => (s.closed ? Promise.resolve() : new Promise((r) => s.once("close", r)));
+
+/** Moves the clock `ms` forward in steps of at most 1 s, letting every look of the poll happen. */
+async function idleFor(clock: FakeClock, ms: number): Promise<void> {
+  await settle();
+  const end = clock.now() + ms;
+  while (clock.now() < end) {
+    clock.advance(Math.min(1000, end - clock.now()));
+    await settle();
+  }
+}
+
+/** A watch that never reports a change: a filesystem whose writes inotify misses. */
+const silent: WatchFile = () => ({ close() {} });
+
+describe("createFileTail without a working watch", () => {
+  it("the safety poll backs off to 30 s while the watch missed nothing, to 2 s once it did, and data resets it", async () => {
+    const t = fakeClockTail(silent);
+    await idleFor(t.clock, 100_000);
+    // Backed off to 30 s, on whole multiples of it: the next look is at 120 s.
+    appendFileSync(t.file, "late\n");
+    t.clock.advance(19_999);
+    await settle();
+    expect(t.text()).toBe("");
+    t.clock.advance(1);
+    await settle();
+    expect(t.text()).toBe("late\n");
+    // Data reset the backoff: the next look is 50 ms later.
+    appendFileSync(t.file, "soon\n");
+    t.clock.advance(50);
+    await settle();
+    expect(t.text()).toBe("late\nsoon\n");
+    // The poll found what the watch did not announce: from now on the poll backs off to 2 s only.
+    await idleFor(t.clock, 60_000);
+    appendFileSync(t.file, "again\n");
+    t.clock.advance(2000 - (t.clock.now() % 2000) - 1);
+    await settle();
+    expect(t.text()).toBe("late\nsoon\n");
+    t.clock.advance(1);
+    await settle();
+    expect(t.text()).toBe("late\nsoon\nagain\n");
+    t.done();
+    await t.ended;
+  });
+
+  it("backed off, idle tails look at the same moments, whenever they started", async () => {
+    const a = fakeClockTail(silent);
+    await idleFor(a.clock, 100_000);
+    // A second tail on the same clock, started off the 30 s grid.
+    const file = join(mkdtempSync(join(tmpdir(), "hsu-tail-")), "out");
+    writeFileSync(file, "");
+    let done!: () => void;
+    const b = createFileTail(file, { clock: a.clock, until: new Promise<void>((r) => (done = r)), watch: silent });
+    let text = "";
+    b.on("data", (c: Buffer) => (text += c.toString()));
+    await idleFor(a.clock, 100_333);
+    // Now at 200.333 s: both look next at 210 s.
+    appendFileSync(a.file, "a\n");
+    appendFileSync(file, "b\n");
+    a.clock.advance(210_000 - a.clock.now() - 1);
+    await settle();
+    expect([a.text(), text]).toEqual(["", ""]);
+    a.clock.advance(1);
+    await settle();
+    expect([a.text(), text]).toEqual(["a\n", "b\n"]);
+    a.done();
+    done();
+    await a.ended;
+  });
+
+  it("reads to the end at once when the process is gone, not at the next poll", async () => {
+    const t = fakeClockTail(silent);
+    await settle();
+    t.clock.advance(50 + 100 + 200);
+    await settle();
+    appendFileSync(t.file, "last words\n");
+    t.done();
+    await t.ended;
+    expect(t.text()).toBe("last words\n");
+  });
+
+  it("polls every 50 ms, never backing off, when the file cannot be watched (ENOSPC)", async () => {
+    const noWatches: WatchFile = () => {
+      throw Object.assign(new Error("inotify watch limit reached"), { code: "ENOSPC" });
+    };
+    const t = fakeClockTail(noWatches);
+    await settle();
+    for (let i = 0; i < 20; i++) {
+      t.clock.advance(50);
+      await settle();
+    }
+    appendFileSync(t.file, "polled\n");
+    t.clock.advance(50);
+    await settle();
+    expect(t.text()).toBe("polled\n");
+    t.done();
+    await t.ended;
+  });
+
+  it("a watch that breaks falls back to the 50 ms poll", async () => {
+    let fail!: (e: Error) => void;
+    const breaking: WatchFile = (_p, _c, onError) => ((fail = onError), { close() {} });
+    const t = fakeClockTail(breaking);
+    await settle();
+    t.clock.advance(50 + 100 + 200 + 400);
+    await settle();
+    fail(new Error("watch dropped"));
+    // The look already scheduled still comes (at 1550 ms); after it, every 50 ms.
+    t.clock.advance(800);
+    await settle();
+    appendFileSync(t.file, "after\n");
+    t.clock.advance(50);
+    await settle();
+    expect(t.text()).toBe("after\n");
+    t.done();
+    await t.ended;
+  });
+
+  it("closes its watch when destroyed, and when it ends", async () => {
+    const closed: string[] = [];
+    const counting: WatchFile = (p) => ({ close: () => closed.push(p) });
+    const a = fakeClockTail(counting);
+    await settle();
+    a.tail.destroy();
+    await whenClosed(a.tail);
+    const b = fakeClockTail(counting);
+    await settle();
+    b.done();
+    await b.ended;
+    await whenClosed(b.tail);
+    expect(closed).toEqual([a.file, b.file]);
+  });
+
+  it("keeps order and loses nothing across many appends found by the poll", async () => {
+    const t = fakeClockTail(silent);
+    await settle();
+    const want: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const line = `line ${i} ${"x".repeat(i * 37)}\n`;
+      want.push(line);
+      appendFileSync(t.file, line);
+      if (i % 7 === 0) {
+        t.clock.advance(2000);
+        await settle();
+      }
+    }
+    t.done();
+    await t.ended;
+    expect(t.text()).toBe(want.join(""));
   });
 });

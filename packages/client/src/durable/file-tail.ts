@@ -1,6 +1,21 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync, watch } from "node:fs";
 import { Readable } from "node:stream";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
+
+/** A watch on one file: calls back when it may have changed, until closed. */
+export interface FileWatch {
+  close(): void;
+}
+
+/** Starts watching `path`; throws when it cannot (no such file, out of inotify watches). */
+export type WatchFile = (path: string, onChange: () => void, onError: (error: Error) => void) => FileWatch;
+
+/** fs.watch (inotify on Linux), never keeping the process alive by itself. */
+export const watchWithFs: WatchFile = (path, onChange, onError) => {
+  const w = watch(path, { persistent: false }, () => onChange());
+  w.on("error", onError);
+  return { close: () => w.close() };
+};
 
 /** Options for {@link createFileTail}. */
 export interface FileTailOptions {
@@ -8,8 +23,21 @@ export interface FileTailOptions {
   from?: number;
   /** Once this resolves, the tail reads to the end of the file and ends. */
   until: Promise<unknown>;
-  /** How often to look for new bytes at the end of the file (default 50 ms). */
+  /**
+   * First delay of the safety poll that looks for new bytes at the end of the
+   * file (default 50 ms). While the file is watched the delay doubles after
+   * each look that finds nothing, up to `trustedPollMs`, or `maxPollMs` once
+   * a look found bytes the watch had not announced (then on the clock's whole
+   * multiples of it, shared by every idle tail), and is reset by data; when
+   * the file cannot be watched the poll stays at this delay.
+   */
   pollMs?: number;
+  /** Longest delay of the safety poll of a watched file whose watch missed a write (default 2 s). */
+  maxPollMs?: number;
+  /** Longest delay of the safety poll of a watched file whose watch has missed nothing (default 30 s). */
+  trustedPollMs?: number;
+  /** How the file is watched for appends (fs.watch by default). */
+  watch?: WatchFile;
   /**
    * Told the file offset up to which the consumer wrote the output durably,
    * when it calls `acknowledgeWritten` (a log sink's `onWritten`): that, not
@@ -20,34 +48,89 @@ export interface FileTailOptions {
   clock?: Clock;
 }
 
+/** Out of inotify watches or instances, or descriptors: the tail polls instead. */
+const cannotWatch = new Set(["ENOSPC", "EMFILE", "ENFILE", "ENOMEM", "EPERM", "EACCES", "ENOSYS", "EINVAL"]);
+
 /**
  * A readable that follows a file another process appends to (a unit's
  * output file), from an offset, until `until` resolves and the file is read
- * to its end. Back-pressure is the stream's: nothing is read ahead of the
- * consumer, and the writer never blocks (it writes to a file, not a pipe),
- * which is what lets a unit outlive its master.
+ * to its end. Appends are noticed by a watch on the file (inotify), so an
+ * idle tail wakes nobody; a safety poll backing off to 30 s (to 2 s once
+ * it found a write the watch missed) covers filesystems whose writes the
+ * watch misses, and when `until` resolves the rest is read at once. Back-pressure is the stream's: nothing is read ahead
+ * of the consumer, and the writer never blocks (it writes to a file, not a
+ * pipe), which is what lets a unit outlive its master.
  */
 export function createFileTail(path: string, options: FileTailOptions): FileTail {
   const from = options.from ?? 0;
+  const clock = options.clock ?? createSystemClock();
+  const pollMs = options.pollMs ?? 50;
+  const maxPollMs = Math.max(pollMs, options.maxPollMs ?? 2000);
+  const trustedPollMs = Math.max(maxPollMs, options.trustedPollMs ?? 30_000);
+  const watchFile = options.watch ?? watchWithFs;
   let offset = from;
   let fd: number | undefined;
   let finished = false;
-  const clock = options.clock ?? createSystemClock();
+  let destroyed = false;
+  let watcher: FileWatch | undefined;
+  // The file could not be watched: poll at the first delay, never backing off.
+  let unwatchable = false;
+  let delay = pollMs;
+  // A look of the poll found bytes although the file was watched: this watch misses writes.
+  let missed = false;
+  // The current wait is watched, and the poll (not the watch or `until`) ended it.
+  let watchedWait = false;
+  let byPoll = false;
   let timer: Timer | undefined;
+  // Set while the stream wants bytes and none are there: then a change, a timer or `until` reads again.
+  let waiting: (() => void) | undefined;
+  const wake = () => {
+    const attempt = waiting;
+    if (!attempt) return;
+    waiting = undefined;
+    timer?.cancel();
+    timer = undefined;
+    attempt();
+  };
   void options.until.then(
-    () => (finished = true),
-    () => (finished = true),
+    () => ((finished = true), wake()),
+    () => ((finished = true), wake()),
   );
+  const startWatching = () => {
+    if (watcher || unwatchable || destroyed) return;
+    try {
+      watcher = watchFile(path, wake, () => {
+        // A watch that broke (the file went away, the kernel dropped it): the poll carries on alone.
+        watcher?.close();
+        watcher = undefined;
+        unwatchable = true;
+        delay = pollMs;
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Not there yet: tried again once it is; anything else means no watch for this file.
+      if (code !== "ENOENT") {
+        unwatchable = true;
+        if (code === undefined || !cannotWatch.has(code)) process.emitWarning(`hsu: cannot watch ${path} (${(e as Error).message}); polling it`);
+      }
+    }
+  };
   const buf = Buffer.allocUnsafe(64 * 1024);
   const stream = new Readable({
     read() {
       const attempt = () => {
         timer = undefined;
+        const polled = byPoll && watchedWait;
+        byPoll = false;
         try {
           fd ??= openSync(path, "r");
+          // Watched before reading, so an append right after an empty read is never missed.
+          startWatching();
           const n = readSync(fd, buf, 0, buf.length, offset);
           if (n > 0) {
             offset += n;
+            delay = pollMs;
+            if (polled && watcher) missed = true;
             stream.push(Buffer.from(buf.subarray(0, n)));
             return;
           }
@@ -57,17 +140,27 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
             return;
           }
         }
-        // At the end: done if the writer is gone (checked after a last empty read), else look again soon.
+        // At the end: done if the writer is gone (checked after a last empty read), else wait for a change.
         if (finished) {
           stream.push(null);
           return;
         }
-        timer = clock.setTimer(options.pollMs ?? 50, attempt);
+        waiting = attempt;
+        watchedWait = watcher !== undefined;
+        const cap = missed ? maxPollMs : trustedPollMs;
+        // Backed off all the way, idle tails look on the same whole multiples of the cap: one wake-up for all of them.
+        const ms = delay >= cap ? cap - (clock.now() % cap) : delay;
+        timer = clock.setTimer(ms, () => ((byPoll = true), wake()));
+        if (watcher) delay = Math.min(delay * 2, cap);
       };
       attempt();
     },
     destroy(err, cb) {
+      destroyed = true;
+      waiting = undefined;
       timer?.cancel();
+      watcher?.close();
+      watcher = undefined;
       if (fd !== undefined) closeSync(fd);
       cb(err);
     },

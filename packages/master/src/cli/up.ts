@@ -184,10 +184,11 @@ async function upForeground(deployment: Deployment): Promise<number> {
   // Adopted (unmanaged) processes are not the master's to stop; every other pid must be gone at the end.
   const pids = new Set<number>();
   const remember = () => list().forEach((u) => u.pid && u.kind !== "unmanaged" && pids.add(u.pid));
-  const track = setInterval(remember, 200);
+  // Every pid appears with a state change, so each event is the moment to look (no timer wakes an idle master).
+  const untrack = master.onEvent(remember);
   remember();
   await running.done;
-  clearInterval(track);
+  untrack();
   await logsDone.catch(() => {});
   const alive = [...pids].filter(isAlive);
   spin.stop(

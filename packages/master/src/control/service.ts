@@ -61,8 +61,9 @@ export function controlService(master: Master, onShutdown: () => void): ServiceI
     return { ...(units[0] ? { unit: units[0] } : {}), units };
   };
   return {
-    listUnits: () => guard(() => ({ units: master.list().map(toStatus) })),
-    getUnit: (req) => guard(() => ({ unit: one(req.id) })),
+    // Asking for units is what makes the master read their CPU and memory (see Master.sampleUsage).
+    listUnits: () => guard(async () => (await master.sampleUsage(), { units: master.list().map(toStatus) })),
+    getUnit: (req) => guard(async () => (await master.sampleUsage(), { unit: one(req.id) })),
     startUnit: (req) => guard(async () => (await master.start(req.id), addressed(req.id))),
     stopUnit: (req) => guard(async () => (await master.stop(req.id), addressed(req.id))),
     restartUnit: (req) => guard(async () => (await master.restart(req.id), addressed(req.id))),

@@ -8,6 +8,7 @@ import {
   createRegistrar,
   createResourceSamplerGroup,
   createSupervisor,
+  createSystemClock,
   createHealthMonitor,
   specDefaults,
   validateHealthCheckSpec,
@@ -22,6 +23,7 @@ import {
   type LogCollector,
   type LogLine,
   type Registrar,
+  type Clock,
   type ResourceSamplerGroup,
   type Supervisor,
 } from "@hsu/client";
@@ -38,8 +40,12 @@ import { checkStateDir, ownerMark } from "./state-dir.ts";
 import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withDeadline } from "./start-check.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
+import { createUsageOnDemand } from "./usage.ts";
 
-/** A unit as `hsu ps` shows it, with its resources (undefined until its process was sampled). */
+/**
+ * A unit as `hsu ps` shows it, with its resources (undefined until its process was sampled). CPU is
+ * over the time since the previous sample; a process's first sample is its average since it started.
+ */
 export interface UnitStatusView extends UnitView {
   cpuPercent: number | undefined;
   rssBytes: number | undefined;
@@ -60,6 +66,11 @@ export interface Master {
   up(): Promise<void>;
   list(): UnitStatusView[];
   get(id: string): UnitStatusView[];
+  /**
+   * Someone wants the resource figures `list` and `get` show: samples every unit now unless the last
+   * pass is under a second old, then once a second until 10 s without a call. Nothing is sampled otherwise.
+   */
+  sampleUsage(): Promise<void>;
   start(id: string): Promise<void>;
   stop(id: string): Promise<void>;
   restart(id: string): Promise<void>;
@@ -81,6 +92,10 @@ export interface MasterOptions {
   deployment: Deployment;
   /** Where the master's own messages go. */
   log?: (line: string) => void;
+  /** Time source of on-demand resource sampling (the system clock by default). */
+  clock?: Clock;
+  /** The sampler group of every unit's resources (one /proc scan per pass); a new one by default. */
+  samplers?: ResourceSamplerGroup;
 }
 
 /** Creates the master for a deployment; nothing starts until `up()`. */
@@ -137,7 +152,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     throw e;
   }
   cleanups.push(() => registrar.close());
-  const samplers: ResourceSamplerGroup = createResourceSamplerGroup();
+  const samplers: ResourceSamplerGroup = options.samplers ?? createResourceSamplerGroup();
   const listeners = new Set<(e: MasterEvent) => void>();
   // Why each unit (or replica) last failed, for `up` to say.
   const failedReasons = new Map<string, string>();
@@ -147,7 +162,6 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const emit = (e: MasterEvent) => listeners.forEach((l) => l(e));
   const slots = new Map<string, Slot>();
   let graph: DependencyGraph = buildDependencyGraph([]);
-  const usage = new Map<number, { cpuPercent: number; rssBytes: number }>();
   let shuttingDown: Promise<string[]> | undefined;
   supervisor.onEvent((e) => {
     if (e.type === "warning") log(`warning: unit "${e.unit}": ${e.reason}`);
@@ -193,18 +207,13 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     return act(s, s.id === id ? undefined : id);
   };
 
-  // One /proc scan a second for every unit's resources.
-  const sampleTimer = setInterval(() => {
-    const pids = [...slots.values()].flatMap((s) => s.views().map((v) => v.pid)).filter((p): p is number => p !== undefined);
-    samplers
-      .sampleMany(pids)
-      .then((res) => {
-        usage.clear();
-        for (const [pid, u] of res) usage.set(pid, { cpuPercent: u.cpuPercent, rssBytes: u.rssBytes });
-      })
-      .catch((e: unknown) => log(`resource sampling failed: ${(e as Error).message}`));
-  }, 1000);
-  sampleTimer.unref();
+  // Resources are read only while someone asks for them (`hsu ps`, the control API), all units in one pass.
+  const usage = createUsageOnDemand({
+    clock: options.clock ?? createSystemClock({ unref: true }),
+    samplers,
+    pids: () => [...slots.values()].flatMap(viewsOf).map((v) => v.pid).filter((p): p is number => p !== undefined),
+    log,
+  });
 
   // A slot being closed (apply, shutdown) may already be gone from the supervisor: it shows nothing.
   const viewsOf = (s: Slot): UnitView[] => {
@@ -215,7 +224,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     }
   };
   // No process, or not sampled yet: unknown, never a made-up 0.
-  const withUsage = (v: UnitView): UnitStatusView => ({ ...v, ...((v.pid !== undefined ? usage.get(v.pid) : undefined) ?? { cpuPercent: undefined, rssBytes: undefined }) });
+  const withUsage = (v: UnitView): UnitStatusView => ({ ...v, ...((v.pid !== undefined ? usage.of(v.pid) : undefined) ?? { cpuPercent: undefined, rssBytes: undefined }) });
   // Processes of a previous life of this master: taken over at their unit's start, or stopped.
   const wanted = (unit: string) => {
     const cfg = deployment.units[unit];
@@ -228,7 +237,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   try {
     recovery = await os.recover(m.onRestart, wanted);
   } catch (e) {
-    clearInterval(sampleTimer);
+    usage.close();
     for (const s of slots.values()) cleanups.push(() => s.close());
     await release();
     throw e;
@@ -301,6 +310,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       const views = s.views().map(withUsage);
       return s.id === id ? views : views.filter((v) => v.id === id);
     },
+    sampleUsage: () => usage.want(),
     start: (id) => addressed(id, (s, member) => s.start(member)),
     stop: (id) => addressed(id, (s, member) => withDeadline(s.stop(member), stopDeadline(s.id), `stopping "${id}"`, id)),
     restart: (id) => addressed(id, (s, member) => s.restart(member)),
@@ -368,7 +378,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
     shutdown() {
       shuttingDown ??= (async () => {
-        clearInterval(sampleTimer);
+        usage.close();
         const ids = [...slots.keys()];
         await stopInReverse(graph, {
           stop: async (id) => {
