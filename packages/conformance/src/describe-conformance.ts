@@ -226,12 +226,21 @@ export function describeConformance(
       const echo = u.client.client(EchoService);
       const watchAbort = new AbortController();
       const statuses: Status[] = [];
+      let firstStatus!: () => void;
+      const watching = new Promise<void>((resolve) => (firstStatus = resolve));
       const watch = (async () => {
         for await (const res of u.client.health.watch({ service: "" }, { signal: watchAbort.signal })) {
           statuses.push(res.status);
+          firstStatus();
           if (res.status === Status.NOT_SERVING) return;
         }
       })();
+      // The Watch is a stream, on another connection than unary calls: the
+      // unit has it once it has sent the first status.
+      let giveUp: NodeJS.Timeout | undefined;
+      await Promise.race([watching, watch, u.exited, new Promise((resolve) => (giveUp = setTimeout(resolve, 10_000)))]);
+      clearTimeout(giveUp);
+      expect(statuses.length, "the Watch answered before the Shutdown").toBeGreaterThan(0);
       const inFlight = echo.echo({ message: "still here", delayMs: 1500 });
       // Ping answered after the Echo was sent on the same connection: the unit has the Echo.
       await u.client.ping();
