@@ -48,14 +48,17 @@ export interface HsuSide extends Side {
   close(): void;
 }
 
-/** Starts the daemon (`hsu up -d`) and returns the side; `upMs` is how long `hsu up -d` took. */
-export function startHsu(dir: string, n: number, build: HsuBuild): HsuSide & { upMs: number } {
+/**
+ * Starts the daemon (`hsu up -d`) and returns the side; `upMs` is how long `hsu up -d` took.
+ * `nodeFlags` go to the CLI's node and so to the daemon's (it inherits execArgv), e.g. --cpu-prof.
+ */
+export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: string[] = []): HsuSide & { upMs: number } {
   const file = writeSpec(dir, n);
   const cli = hsuCli(build);
   const probeBase = join(dir, "probe");
   const env = { ...process.env, HSU_BENCH_PROBE: probeBase, NO_COLOR: "1" };
   const t = performance.now();
-  const up = spawnSync(cli.command, [`--import=${probe}`, ...cli.args, "up", "-d", "-f", file], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
+  const up = spawnSync(cli.command, [`--import=${probe}`, ...nodeFlags, ...cli.args, "up", "-d", "-f", file], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
   const upMs = performance.now() - t;
   if (up.status !== 0) throw new Error(`hsu up -d failed (${up.status ?? up.signal}): ${up.stderr.slice(-2000)}`);
   const stateDir = join(dir, ".hsu");

@@ -2,7 +2,11 @@
 // run, on the same N `sleep` units, with Node's own floors measured in the same run.
 // Prints issue 10's table (each figure as ratios against PM2, supervisord and the floor).
 //
-//   node --conditions=@hsu/source bench/master/run.ts [--quick] [--units=N] [--hsu=dist|source]
+//   node --conditions=@hsu/source bench/master/run.ts [--quick] [--units=N] [--hsu=dist|source] [--profile]
+//
+// --profile runs the hsu daemon with --cpu-prof (its whole life, written when `hsu down` ends it)
+// into .cache/bench-master-prof/; read it with bench/rpc/profile-summary.ts. It slows the daemon:
+// its figures are for attribution, not for the table.
 //
 // Every daemon and unit is SIGKILLed (with its process group) at the end, also on a failure
 // or Ctrl-C; the temp dir is removed.
@@ -23,6 +27,7 @@ const quick = process.argv.includes("--quick");
 const unitsFlag = process.argv.find((a) => a.startsWith("--units="));
 const build = (process.argv.find((a) => a.startsWith("--hsu="))?.slice(6) ?? "dist") as HsuBuild;
 if (build !== "dist" && build !== "source") throw new Error("--hsu= takes dist or source");
+const profileDir = process.argv.includes("--profile") ? fileURLToPath(new URL("../../.cache/bench-master-prof/", import.meta.url)) : undefined;
 const s = sizes(quick, unitsFlag ? Number(unitsFlag.slice(8)) : undefined);
 if (!Number.isInteger(s.units) || s.units < 1 || s.units > 5000) throw new Error("--units= takes a whole number from 1 to 5000");
 
@@ -78,7 +83,8 @@ try {
     const dir = join(root, "hsu");
     mkdirSync(dir);
     say("hsu")("hsu up -d");
-    const hsu = startHsu(dir, s.units, build);
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const hsu = startHsu(dir, s.units, build, profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []);
     daemons.add(hsu.daemonPid);
     closers.push(() => hsu.close());
     const load = loadavg()[0]!;
@@ -251,6 +257,7 @@ function report(f: Floors): void {
       `HSU only: \`hsu up -d\` (daemon up, ${s.units} units loaded, none started) ${ms(hsuExtra.upMs)}; \`hsu down\` with ${s.units} units running, CLI start to exit (everything gone) ${ms(hsuExtra.downMs)}.`,
     );
     if (hsuExtra.proc) out.push(`HSU daemon /proc (KiB, units running): ${Object.entries(hsuExtra.proc).map(([k, v]) => `${k} ${v}`).join(", ")}.`);
+    out.push(`Bare Node /proc (KiB): VmRSS ${f.bareRssKib}, RssAnon ${f.bareRssAnonKib}, RssFile ${f.bareRssFileKib}.`);
     const m = hsuExtra.memory as { memoryUsage?: Record<string, number>; spaces?: { name: string; used: number; size: number }[]; handles?: Record<string, number> } | undefined;
     if (m?.memoryUsage) out.push(`HSU daemon process.memoryUsage() (MiB): ${Object.entries(m.memoryUsage).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(1)}`).join(", ")}.`);
     if (m?.spaces) out.push(`V8 heap spaces, used/size (MiB): ${m.spaces.map((x) => `${x.name} ${(x.used / 2 ** 20).toFixed(1)}/${(x.size / 2 ** 20).toFixed(1)}`).join(", ")}.`);
