@@ -1,0 +1,26 @@
+// Preloaded into the hsu daemon by the master benchmark (`node --import=<this> ... hsu up -d`;
+// the daemon inherits the CLI's execArgv). Plain JavaScript so that loading it pulls in no
+// TypeScript stripping. Nothing happens until the benchmark signals:
+//   SIGUSR2  -> writes process.memoryUsage() and V8's heap statistics to $HSU_BENCH_PROBE.json
+//   SIGWINCH -> writes a heap snapshot to $HSU_BENCH_PROBE.heapsnapshot
+import { writeFileSync, renameSync } from "node:fs";
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
+
+const base = process.env.HSU_BENCH_PROBE;
+// Only the master (node running the hsu CLI as `daemon`) answers; a CLI run ignores the signals.
+if (base && process.argv.includes("daemon")) {
+  process.on("SIGUSR2", () => {
+    const out = {
+      memoryUsage: process.memoryUsage(),
+      heap: getHeapStatistics(),
+      spaces: getHeapSpaceStatistics().map((s) => ({ name: s.space_name, used: s.space_used_size, size: s.space_size })),
+      handles: process.getActiveResourcesInfo().reduce((m, k) => ((m[k] = (m[k] ?? 0) + 1), m), {}),
+    };
+    writeFileSync(`${base}.json.tmp`, JSON.stringify(out));
+    renameSync(`${base}.json.tmp`, `${base}.json`);
+  });
+  process.on("SIGWINCH", () => {
+    writeHeapSnapshot(`${base}.heapsnapshot.tmp`);
+    renameSync(`${base}.heapsnapshot.tmp`, `${base}.heapsnapshot`);
+  });
+}
