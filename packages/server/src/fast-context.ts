@@ -1,6 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { IncomingHttpHeaders } from "node:http2";
+import { fromIncoming } from "@hsu/transport/grpc-wire";
 
 /**
  * A HandlerContext for one call on the unary fast path. Everything a call
@@ -63,7 +64,7 @@ export class FastContext implements HandlerContext {
   readonly timeoutMs = (): number | undefined => (this.deadlineAt === undefined ? undefined : this.deadlineAt - Date.now());
 
   get requestHeader(): Headers {
-    return (this.reqHeader ??= headersFromNode(this.rawHeaders));
+    return (this.reqHeader ??= fromIncoming(this.rawHeaders));
   }
 
   get responseHeader(): Headers {
@@ -94,15 +95,3 @@ export class FastContext implements HandlerContext {
   }
 }
 
-/** Request headers as fetch Headers, without HTTP/2 pseudo-headers. */
-export function headersFromNode(raw: IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const key in raw) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = raw[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(key, v);
-    else out.set(key, value);
-  }
-  return out;
-}

@@ -120,7 +120,6 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
       }
     }
   };
-  const buf = readBuffer;
   const stream = new Readable({
     read() {
       const attempt = () => {
@@ -131,12 +130,12 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
           fd ??= openSync(path, "r");
           // Watched before reading, so an append right after an empty read is never missed.
           startWatching();
-          const n = readSync(fd, buf, 0, buf.length, offset);
+          const n = readSync(fd, readBuffer, 0, readBuffer.length, offset);
           if (n > 0) {
             offset += n;
             delay = pollMs;
             if (polled && watcher) missed = true;
-            stream.push(Buffer.from(buf.subarray(0, n)));
+            stream.push(Buffer.from(readBuffer.subarray(0, n)));
             return;
           }
         } catch (e) {

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadDeployment, type Deployment } from "../config/index.ts";
 import type { MasterEvent } from "../daemon/slot.ts";
+import type { UnitStatusView } from "../daemon/master.ts";
 import { lockStateDir, masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { checkStateDir } from "../daemon/state-dir.ts";
@@ -183,10 +184,17 @@ async function upForeground(deployment: Deployment): Promise<number> {
   }
   // Adopted (unmanaged) processes are not the master's to stop; every other pid must be gone at the end.
   const pids = new Set<number>();
-  const remember = () => list().forEach((u) => u.pid && u.kind !== "unmanaged" && pids.add(u.pid));
-  // Every pid appears with a state change, so each event is the moment to look (no timer wakes an idle master).
-  const untrack = master.onEvent(remember);
-  remember();
+  const remember = (units: readonly UnitStatusView[]) => units.forEach((u) => u.pid && u.kind !== "unmanaged" && pids.add(u.pid));
+  // Every pid appears with a state change of its unit, so each event is the moment to look at that unit
+  // (no timer wakes an idle master, and an event costs one unit's views, not every unit's).
+  const untrack = master.onEvent((e) => {
+    try {
+      remember(master.get(e.unit));
+    } catch {
+      // The unit is being removed: its pid, if any, was seen at its earlier events.
+    }
+  });
+  remember(list());
   await running.done;
   untrack();
   await logsDone.catch(() => {});
