@@ -1,17 +1,18 @@
 // The demo client: calls every echo unit THROUGH the master (which starts
 // each one on demand), calls each again warm, then shows `hsu ps`.
-import { createClient } from "@connectrpc/connect";
-import { controlClient, psTable, unitTransport } from "@hsu/master";
+import { connectMaster } from "@hsu/client";
+import { psTable } from "@hsu/master";
 import { join } from "node:path";
 import { EchoService } from "../../echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 
-const socket = process.env.HSU_CONTROL ?? join(import.meta.dirname, "..", ".hsu", "control.sock");
+// The demo's own hsu.yaml, wherever this runs from (HSU_CONTROL still wins).
+const master = await connectMaster({ file: join(import.meta.dirname, "..", "hsu.yaml") });
 const units = process.argv.slice(2).length ? process.argv.slice(2) : ["echo-ts", "echo-go", "echo-python", "echo-rust"];
 const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
 let failures = 0;
 
 for (const unit of units) {
-  const echo = createClient(EchoService, unitTransport(socket, unit));
+  const echo = master.client(EchoService, unit);
   try {
     const t0 = performance.now();
     const cold = await echo.echo({ message: `hello ${unit}` }, { timeoutMs: 60_000 });
@@ -24,6 +25,7 @@ for (const unit of units) {
     console.log(`${unit.padEnd(12)} -> failed: ${(e as Error).message}`);
   }
 }
-const { units: list } = await controlClient(socket).listUnits({});
+const { units: list } = await master.control.listUnits({});
 console.log(`\n$ hsu ps\n${psTable(list, color)}`);
+master.close();
 process.exitCode = failures ? 1 : 0;

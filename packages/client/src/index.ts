@@ -1,6 +1,8 @@
 // For users: write a master.
 export { HsuError, type HsuErrorCode, type HsuErrorWhere } from "./errors.ts";
 export * from "./core/index.ts";
+// Call units through a running `hsu` master by id, found the way the CLI finds it.
+export * from "./master/index.ts";
 export { formatAddress, parseAddress, type UnitAddress } from "@hsu/transport";
 
 // The one injectable clock every part of the master schedules with.

@@ -1,5 +1,5 @@
 import { createClient, type Client } from "@connectrpc/connect";
-import { HsuError } from "@hsu/client";
+import { HsuError, isControlAddress, locateMaster } from "@hsu/client";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
 import { existsSync } from "node:fs";
@@ -14,12 +14,17 @@ export function requireSpecFile(file: string): string {
 }
 
 /** True for host:port (TCP) rather than a Unix socket path. */
-export const isAddress = (s: string): boolean => s.includes(":") && !s.startsWith("/");
+export const isAddress = isControlAddress;
 
-/** Where the CLI finds the master: --socket, HSU_CONTROL, or hsu.yaml's state dir. */
+/**
+ * Where the CLI finds the master: --socket, HSU_CONTROL, or hsu.yaml's state
+ * dir; the first two through @hsu/client's `locateMaster`, the one lookup a
+ * master written in TypeScript uses too. The spec is loaded whole here (its
+ * state dir and stop deadlines matter to `hsu down`), with the same
+ * `masterPaths` rule for the socket.
+ */
 export async function controlSocketFor(file: string, socket?: string): Promise<{ socket: string; deployment?: Deployment }> {
-  if (socket) return { socket: isAddress(socket) ? socket : resolve(socket) };
-  if (process.env.HSU_CONTROL) return { socket: isAddress(process.env.HSU_CONTROL) ? process.env.HSU_CONTROL : resolve(process.env.HSU_CONTROL) };
+  if (socket || process.env.HSU_CONTROL) return { socket: locateMaster(socket ? { socket } : {}).socket };
   // Only where the master is matters here: a unit's executable that is gone must not keep `hsu down` from it.
   const deployment = await loadDeployment(requireSpecFile(file), { environment: false });
   return { socket: deployment.master.controlSocket, deployment };

@@ -1,5 +1,5 @@
-import { isAbsolute, join, resolve } from "node:path";
-import { specDefaults as D } from "@hsu/client";
+import { isAbsolute, resolve } from "node:path";
+import { masterPaths, specDefaults as D } from "@hsu/client";
 import type { RawDeployment, RawUnit } from "./schema.ts";
 
 /** A dependency and the condition it must reach before the dependent starts. */
@@ -144,7 +144,7 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string): UnitConfig {
 /** Applies every default and resolves relative paths against `baseDir`. */
 export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
   const m = raw.master ?? {};
-  const stateDir = m.state_dir ? resolve(baseDir, m.state_dir) : join(baseDir, ".hsu");
+  const { stateDir, controlSocket } = masterPaths(baseDir, m.state_dir, m.control?.socket);
   const units: Record<string, UnitConfig> = {};
   for (const [id, u] of Object.entries(raw.units ?? {})) Object.defineProperty(units, id, { value: unitDefaults(id, u, baseDir), enumerable: true });
   return deepFreeze({
@@ -153,7 +153,7 @@ export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
     master: {
       id: m.id ?? "hsu",
       stateDir,
-      controlSocket: m.control?.socket ? resolve(baseDir, m.control.socket) : join(stateDir, "control.sock"),
+      controlSocket,
       controlTcp: m.control?.tcp,
       tokenFile: m.control?.token_file ? resolve(baseDir, m.control.token_file) : undefined,
       logs: {
