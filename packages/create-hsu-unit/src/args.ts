@@ -3,13 +3,15 @@ import { GeneratorError } from "./errors.ts";
 
 /** The command line, parsed. */
 export interface CliArgs {
-  command: "create" | "regen";
+  command: "create" | "regen" | "client";
   help: boolean;
   version: boolean;
   lang?: string;
   proto?: string;
   name?: string;
   dir?: string;
+  /** `client`: where the client goes, relative to --dir. */
+  out?: string;
   sdk?: string;
   goModule?: string;
   yes: boolean;
@@ -21,6 +23,9 @@ export interface CliArgs {
 export const usage = `Usage:
   create-hsu-unit [options]          create a new HSU unit project (asks for what is missing)
   create-hsu-unit regen [--dir DIR]  in a project: update tool-owned files, add stubs for new RPCs, regenerate code
+  create-hsu-unit client --proto FILE [--dir DIR] [--out PATH]
+                                     in a master's project: a typed TypeScript client for the proto's services,
+                                     called through the running hsu master (default out: hsu-clients/<proto name>)
 
 Options:
   --lang go|python|rust|ts   language of the unit
@@ -54,6 +59,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
         proto: { type: "string" },
         name: { type: "string" },
         dir: { type: "string" },
+        out: { type: "string" },
         sdk: { type: "string" },
         "go-module": { type: "string" },
         yes: { type: "boolean", short: "y", default: false },
@@ -67,17 +73,18 @@ export function parseCliArgs(argv: string[]): CliArgs {
     throw new GeneratorError("usage", `${(cause as Error).message}\nRun create-hsu-unit --help for the options.`, { cause });
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "regen")) {
-    throw new GeneratorError("usage", `unexpected argument "${positionals.join(" ")}": the only command is "regen".\nRun create-hsu-unit --help.`);
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "regen" && positionals[0] !== "client")) {
+    throw new GeneratorError("usage", `unexpected argument "${positionals.join(" ")}": the commands are "regen" and "client".\nRun create-hsu-unit --help.`);
   }
   return {
-    command: positionals[0] === "regen" ? "regen" : "create",
+    command: positionals[0] === "regen" || positionals[0] === "client" ? positionals[0] : "create",
     help: values.help,
     version: values.version,
     lang: values.lang,
     proto: values.proto,
     name: values.name,
     dir: values.dir,
+    out: values.out,
     sdk: values.sdk,
     goModule: values["go-module"],
     yes: values.yes,

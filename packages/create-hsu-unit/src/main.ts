@@ -3,6 +3,7 @@ import { hsuVersion, isLanguage, languages } from "./assets.ts";
 import { parseCliArgs, usage, type CliArgs } from "./args.ts";
 import { GeneratorError } from "./errors.ts";
 import { createUnit, regenUnit, type GenerateResult } from "./generator.ts";
+import { clientCommand, regenClientsIn } from "./client-gen.ts";
 import { askMissing } from "./prompts.ts";
 
 /** A path as the user would type it from `cwd`: relative below it, absolute elsewhere. */
@@ -65,6 +66,7 @@ async function create(args: CliArgs, cwd: string): Promise<void> {
 }
 
 async function regen(args: CliArgs, cwd: string): Promise<void> {
+  if (await regenClientsIn(resolve(cwd, args.dir ?? "."), cwd)) return;
   const result = await regenUnit({ dir: resolve(cwd, args.dir ?? "."), generate: args.generate });
   console.log(`Updated the tool-owned files in ${shown(cwd, result.dir)}.`);
   if (result.stubsAdded.length > 0) {
@@ -87,6 +89,7 @@ export async function main(argv: string[], cwd = process.cwd()): Promise<number>
       return 0;
     }
     if (args.command === "regen") await regen(args, cwd);
+    else if (args.command === "client") await clientCommand(args, cwd);
     else await create(args, cwd);
     return 0;
   } catch (error) {
