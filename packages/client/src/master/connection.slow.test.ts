@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -33,9 +33,10 @@ const env = {};
 
 beforeAll(async () => {
   mkdirSync(sub, { recursive: true });
+  writeFileSync(join(project, "token"), "s3cret-token\n", { mode: 0o600 });
   writeFileSync(
     join(project, "hsu.yaml"),
-    `master:\n  state_dir: ../state\nunits:\n  echo:\n    kind: integrated\n    command: ${process.execPath}\n    args: ["--conditions=@hsu/source", "${unit}"]\n    env: { TEST_RUN: "${run}" }\n`,
+    `master:\n  state_dir: ../state\n  control: { tcp: "127.0.0.1:0", token_file: ./token }\nunits:\n  echo:\n    kind: integrated\n    command: ${process.execPath}\n    args: ["--conditions=@hsu/source", "${unit}"]\n    env: { TEST_RUN: "${run}" }\n`,
   );
   const up = await hsu("up", "-d");
   expect(up.code, up.stderr).toBe(0);
@@ -108,6 +109,21 @@ master.close();
     });
     expect({ code, out }).toEqual({ code: 0, out: "from a script\n" });
   }, 40_000);
+});
+
+describe("connectMaster over TCP (HSU_CONTROL=host:port)", () => {
+  it("without the token says to pass it; with it, calls the unit", async () => {
+    const addr = readFileSync(join(root, "state", "control-tcp.addr"), "utf8").trim();
+    const refused = await connectMaster({ env: { HSU_CONTROL: addr } }).catch((e: unknown) => e);
+    expect(HsuError.is(refused, "unauthenticated")).toBe(true);
+    expect((refused as Error).message).toMatch(new RegExp(`^the hsu master at ${addr} \\(from HSU_CONTROL\\) refused the connection: .*; pass the control token`));
+    const master = await connectMaster({ env: { HSU_CONTROL: addr }, token: "s3cret-token" });
+    try {
+      expect((await master.client(EchoService, "echo").echo({ message: "tcp" }, { timeoutMs: 30_000 })).message).toBe("tcp");
+    } finally {
+      master.close();
+    }
+  });
 });
 
 describe("connectMaster without a master", () => {

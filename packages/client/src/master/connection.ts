@@ -62,6 +62,9 @@ export async function connectMaster(options: ConnectMasterOptions = {}): Promise
     await control.listUnits({}, { timeoutMs: options.connectTimeoutMs ?? 2000 });
   } catch (e) {
     const err = HsuError.from(e, "unavailable");
+    if (err.code === "unauthenticated" || err.code === "permission_denied") {
+      throw new HsuError(err.code, `the hsu master at ${socket}${said} refused the connection: ${err.message}; pass the control token (the file master.control.token_file names) as the \`token\` option`, {}, { cause: e });
+    }
     throw new HsuError(err.code, `the hsu master at ${socket}${said} does not answer: ${err.message}; ${fix}`, {}, { cause: e });
   }
   const transports = new Map<string, Transport>();

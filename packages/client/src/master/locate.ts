@@ -44,8 +44,9 @@ export interface MasterLocation {
 
 /**
  * Finds the control socket of the `hsu` master a process should talk to,
- * the way the `hsu` CLI does: the `socket` option, else HSU_CONTROL, else
- * the hsu.yaml (`file`, or the nearest one from `cwd` upwards), honouring its
+ * in the `hsu` CLI's order: the `socket` option (the CLI's --socket), else
+ * HSU_CONTROL, else the hsu.yaml (`file`, or the nearest one from `cwd`
+ * upwards, where the CLI reads ./hsu.yaml or -f), honouring its
  * `master.state_dir` and `master.control.socket`. Reads no more of the spec
  * than those two keys, so a spec written for another machine still says
  * where its master is. Does not check that a master is running.
