@@ -1,10 +1,11 @@
 // The doc-snippet runner itself: ids, kinds, exit codes of transcripts, and
 // that a failing block, a hung block, a leftover process and a stale
 // exception each fail the check with file:line and the block's first line.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { repoRoot } from "./pack-packages.ts";
 import { classify, defaultDeadlines, extractBlocks, formatProblems, loadExceptions, exceptionsFile, docFiles, runDocs, transcriptCommands, type SnippetEnv } from "./doc-snippets.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hsu-doc-test-"));
@@ -131,8 +132,12 @@ describe("runDocs", () => {
 });
 
 describe("the exceptions file", () => {
-  it("has a reason for every entry and names only checked files", () => {
+  it("has a reason for every entry and names only blocks that exist in checked files", () => {
     const files = docFiles();
-    for (const e of loadExceptions(exceptionsFile)) expect(files).toContain(e.file);
+    for (const e of loadExceptions(exceptionsFile)) {
+      expect(files).toContain(e.file);
+      const ids = extractBlocks(e.file, readFileSync(join(repoRoot, e.file), "utf8")).map((b) => b.id);
+      expect(ids, `${e.file}: no block [${e.block}]`).toContain(e.block);
+    }
   });
 });

@@ -3,11 +3,12 @@
 // exports only files it ships, and ships no source map that points outside it.
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packAll, repoRoot, type PackedPackage } from "./pack-packages.ts";
+import { sourceMapFiles, unshippedTargets } from "./tarball-checks.ts";
 
 const work = mkdtempSync(join(tmpdir(), "hsu-packages-"));
 let packed: PackedPackage[] = [];
@@ -22,17 +23,6 @@ async function run(cmd: string, args: string[]): Promise<{ code: number; out: st
     const err = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
     return { code: typeof err.code === "number" ? err.code : 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}${err.message}`, stdout: err.stdout ?? "" };
   }
-}
-
-function files(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => statSync(join(dir, f)).isFile());
-}
-
-/** Every path an exports map names, in every condition (custom ones too). */
-function exportTargets(value: unknown): string[] {
-  if (typeof value === "string") return [value];
-  if (value === null || typeof value !== "object") return [];
-  return Object.values(value).flatMap(exportTargets);
 }
 
 beforeAll(async () => {
@@ -91,24 +81,10 @@ describe.each(["@hsu/proto", "@hsu/transport", "@hsu/server", "@hsu/client", "@h
   });
 
   it("exports only files it ships, in every condition", () => {
-    const dir = unpacked();
-    const shipped = files(dir);
-    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { exports: unknown; bin?: Record<string, string> };
-    const missing = [...exportTargets(manifest.exports), ...Object.values(manifest.bin ?? {})].filter((target) => {
-      const rel = relative(dir, resolve(dir, target));
-      if (!target.includes("*")) return !shipped.includes(rel);
-      const [head, tail] = rel.split("*") as [string, string];
-      return !shipped.some((f) => f.startsWith(head) && f.endsWith(tail));
-    });
-    expect(missing, `export targets not in the tarball`).toEqual([]);
+    expect(unshippedTargets(unpacked()), "export or bin targets not in the tarball").toEqual([]);
   });
 
   it("ships no source map, and no file points at one", () => {
-    // The build emits none (tsconfig.build.json): see packages/*/tsconfig.build.json.
-    const dir = unpacked();
-    const shipped = files(dir);
-    expect(shipped.filter((f) => f.endsWith(".map"))).toEqual([]);
-    const pointing = shipped.filter((f) => /\.(js|d\.ts)$/.test(f) && readFileSync(join(dir, f), "utf8").includes("sourceMappingURL="));
-    expect(pointing).toEqual([]);
+    expect(sourceMapFiles(unpacked())).toEqual([]);
   });
 });
