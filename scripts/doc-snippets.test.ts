@@ -132,6 +132,15 @@ describe("runDocs", () => {
 });
 
 describe("the exceptions file", () => {
+  it("every block of the docs that is not runnable is listed (checked here without running anything)", () => {
+    const exceptions = loadExceptions(exceptionsFile);
+    const unlisted = docFiles()
+      .flatMap((f) => extractBlocks(f, readFileSync(join(repoRoot, f), "utf8")))
+      .filter((b) => classify(b) === "other" && !exceptions.some((e) => e.file === b.file && e.block === b.id))
+      .map((b) => `${b.file}:${b.line} [${b.id}]`);
+    expect(unlisted).toEqual([]);
+  });
+
   it("has a reason for every entry and names only blocks that exist in checked files", () => {
     const files = docFiles();
     for (const e of loadExceptions(exceptionsFile)) {
