@@ -13,7 +13,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "fast",
-          include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts"],
+          include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "scripts/*.test.ts"],
           exclude: ["**/*.slow.test.ts", "**/node_modules/**"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -23,7 +23,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "slow",
-          include: ["packages/*/src/**/*.slow.test.ts", "examples/*/src/**/*.slow.test.ts"],
+          include: ["packages/*/src/**/*.slow.test.ts", "examples/*/src/**/*.slow.test.ts", "scripts/*.slow.test.ts"],
           testTimeout: 600_000,
           hookTimeout: 600_000,
           fileParallelism: false,

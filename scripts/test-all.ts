@@ -67,7 +67,7 @@ suite("packages", () => {
   for (const dir of readdirSync(join(root, "packages"))) {
     const pkg = JSON.parse(readFileSync(join(root, "packages", dir, "package.json"), "utf8")) as { name: string; private?: boolean };
     if (pkg.private) continue;
-    const lint = run("npx", ["publint"], { cwd: join(root, "packages", dir) });
+    const lint = run("npx", ["publint", "--strict"], { cwd: join(root, "packages", dir) });
     record("packages", `publint ${pkg.name}`, lint.ok && !/Errors:/.test(lint.out), lint.out);
   }
 });
