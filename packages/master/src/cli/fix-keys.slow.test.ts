@@ -1,5 +1,6 @@
 // The real `hsu` names the hsu.yaml key to change when the fix is a config
 // change, and starts or writes nothing before it says so.
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,8 +41,9 @@ describe("hsu in a project too deep for the default control socket", () => {
 });
 
 describe("errors of a running master name the key", () => {
-  it("a second hsu.yaml in the same directory is told to set master.state_dir; scaling a plain unit names replicas", async () => {
-    const dir = projects.make(sleeper);
+  it("a second hsu.yaml in the same directory is told to set master.state_dir; scaling a plain unit names replicas; stopping an adopted one names can_terminate", async () => {
+    const outsider = spawn("sleep", ["600"], { stdio: "ignore" });
+    const dir = projects.make(`${sleeper}  legacy:\n    kind: unmanaged\n    pid: ${outsider.pid}\n`);
     writeFileSync(join(dir, "other.yaml"), `units:\n  other:\n    command: sleep\n    args: ["600"]\n`);
     const up = await hsu(dir, "up", "--detach");
     expect(up.code, up.stderr).toBe(0);
@@ -52,8 +54,14 @@ describe("errors of a running master name the key", () => {
       const scale = await hsu(dir, "scale", "app", "2");
       expect(scale.code).toBe(1);
       expect(scale.stderr).toContain('hsu scale: unit "app": units.app.replicas: not a pool; give it `replicas: N`');
+      const stop = await hsu(dir, "stop", "legacy");
+      expect(stop.code).toBe(1);
+      expect(stop.stderr).toContain('hsu stop: unit "legacy": units.legacy.can_terminate: ');
+      expect(stop.stderr).toContain("set can_terminate: true to allow it");
+      expect(outsider.exitCode).toBeNull();
     } finally {
       expect((await hsu(dir, "down")).code).toBe(0);
+      outsider.kill("SIGKILL");
     }
   });
 });
