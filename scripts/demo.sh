@@ -7,10 +7,28 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$HSU_ROOT"
-pnpm install --frozen-lockfile --reporter=silent
+# A short step: what runs, its time, and the end of its output if it fails.
+step() {
+  local label=$1 log started=$SECONDS
+  shift
+  log=$(mktemp)
+  echo "demo: $label: $*"
+  if "$@" >"$log" 2>&1; then
+    echo "demo: $label: done in $((SECONDS - started)) s"
+    rm -f "$log"
+  else
+    local code=$?
+    echo "demo: $label: FAILED (exit $code) after $((SECONDS - started)) s; the end of its output:"
+    tail -n 25 "$log" | sed 's/^/  /'
+    rm -f "$log"
+    return "$code"
+  fi
+}
+step "install" pnpm install --frozen-lockfile --reporter=append-only
 demo="$HSU_ROOT/examples/demo"
 hsu() { node --conditions=@hsu/source "$HSU_ROOT/packages/master/src/cli/bin.ts" "$@"; }
 
+# The Go, Python and Rust units; prepare.ts shows each build's progress itself.
 node --conditions=@hsu/source "$demo/prepare.ts"
 
 cd "$demo"

@@ -1,9 +1,11 @@
 // Builds the language echo examples the demo runs (once; later runs are
-// quick). A language whose toolchain is missing is skipped with a note, and
-// its unit then reports the failure when called.
+// quick), each step with progress (src/build-step.ts). A language whose
+// toolchain is missing is skipped with a note, and its unit then reports the
+// failure when called.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { runStep } from "./src/build-step.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const langs = [
@@ -13,6 +15,8 @@ const langs = [
 ];
 const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
 
+const began = Date.now();
+const summary: string[] = [];
 for (const { dir, tool, lang } of langs) {
   const cwd = join(root, "examples", dir);
   const manifest = join(root, "templates", lang, "template.json");
@@ -26,17 +30,14 @@ for (const { dir, tool, lang } of langs) {
   }
   const t = JSON.parse(readFileSync(manifest, "utf8")) as Record<string, string[] | undefined>;
   for (const step of ["install", "build"] as const) {
-    const cmd = t[step];
-    if (!cmd) continue;
-    const started = Date.now();
-    process.stdout.write(`demo: ${dir}: ${step} (${cmd.join(" ")}) ... `);
-    const r = spawnSync(cmd[0]!, cmd.slice(1), { cwd, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
-    if (r.status !== 0) {
-      console.log("failed");
-      console.log(`${r.stdout}${r.stderr}`.trim().split("\n").slice(-15).join("\n"));
+    const command = t[step];
+    if (!command) continue;
+    const r = await runStep({ label: `${dir}: ${step}`, command, cwd, where: `examples/${dir}` });
+    summary.push(`${dir} ${step} ${r.ok ? "" : "FAILED "}${(r.ms / 1000).toFixed(1)} s`);
+    if (!r.ok) {
       process.exitCode = 1;
       break;
     }
-    console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 }
+if (summary.length) console.log(`demo: builds ${process.exitCode ? "FAILED" : "done"} in ${((Date.now() - began) / 1000).toFixed(1)} s (${summary.join(", ")})`);

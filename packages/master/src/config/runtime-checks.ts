@@ -10,7 +10,9 @@ import {
   parseAddress,
   type SpecIssue as FieldIssue,
 } from "@hsu/client";
+import { UNIX_PATH_MAX } from "@hsu/transport";
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
 import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
 import type { Deployment, UnitConfig } from "./defaults.ts";
 
@@ -93,12 +95,16 @@ function masterIssues(d: Deployment): PathIssue[] {
   } catch (e) {
     add("state_dir", (e as Error).message);
   }
-  try {
-    parseAddress(`unix:${m.controlSocket}`);
-    const problem = controlSocketPathProblem(m.controlSocket);
-    if (problem) add("control.socket", problem);
-  } catch (e) {
-    add("control.socket", (e as Error).message.replace(/^address "unix:[^"]*": /, ""));
+  const tooLong = socketPathTooLong(d);
+  if (tooLong) add(tooLong.key, tooLong.message);
+  else {
+    try {
+      parseAddress(`unix:${m.controlSocket}`);
+      const problem = controlSocketPathProblem(m.controlSocket);
+      if (problem) add("control.socket", problem);
+    } catch (e) {
+      add("control.socket", (e as Error).message.replace(/^address "unix:[^"]*": /, ""));
+    }
   }
   if (m.controlTcp !== undefined) {
     try {
@@ -119,4 +125,27 @@ function masterIssues(d: Deployment): PathIssue[] {
     }
   }
   return out;
+}
+
+/**
+ * The control socket path past the kernel's limit for a Unix socket path,
+ * said as a fix: the key that made it (`master.state_dir` when the socket is
+ * the default `<state_dir>/control.sock`, else `master.control.socket`), the
+ * computed path, its length against the limit, and a short value to set.
+ */
+function socketPathTooLong(d: Deployment): { key: "state_dir" | "control.socket"; message: string } | undefined {
+  const { stateDir, controlSocket } = d.master;
+  const bytes = Buffer.byteLength(controlSocket);
+  const max = UNIX_PATH_MAX - 1;
+  if (bytes <= max) return undefined;
+  const name = basename(d.baseDir).replace(/[^A-Za-z0-9._-]/g, "").slice(0, 24) || "app";
+  const head = `the control socket ${controlSocket} would be ${bytes} bytes; a Unix socket path may have at most ${max}`;
+  if (controlSocket === join(stateDir, "control.sock")) {
+    const where = stateDir === join(d.baseDir, ".hsu") ? "; master.state_dir is not set, so it is .hsu beside hsu.yaml" : "";
+    return {
+      key: "state_dir",
+      message: `${head} (it is <state_dir>/control.sock${where}); set a shorter master.state_dir (master: {state_dir: /tmp/hsu-${name}}), or only the socket's: master.control.socket (master: {control: {socket: /tmp/hsu-${name}.sock}})`,
+    };
+  }
+  return { key: "control.socket", message: `${head}; set a shorter master.control.socket (master: {control: {socket: /tmp/hsu-${name}.sock}})` };
 }

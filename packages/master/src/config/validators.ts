@@ -39,4 +39,16 @@ export const validators: Record<string, Rule> = {
       if (u.schedule && kind === "integrated") out.push({ path: at("schedule"), message: "integrated units start on demand; schedules apply to managed units" });
       return out;
     }),
+  // Only a managed unit exits by design: an integrated or unmanaged one is never "completed".
+  "completed-needs-managed": (spec) =>
+    Object.entries(spec.units).flatMap(([id, u]) =>
+      !u.depends_on || Array.isArray(u.depends_on)
+        ? []
+        : Object.entries(u.depends_on)
+            .filter(([dep, condition]) => condition === "completed" && ["integrated", "unmanaged"].includes(spec.units[dep]?.kind ?? "managed"))
+            .map(([dep]) => ({
+              path: `units.${id}.depends_on.${dep}`,
+              message: `"${dep}" is ${spec.units[dep]!.kind}, which never completes: depend on it as started${spec.units[dep]!.kind === "integrated" || spec.units[dep]!.health_check ? " or healthy" : ""}`,
+            })),
+    ),
 };

@@ -271,7 +271,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     const reached = (id: string, c: Parameters<Slot["reached"]>[0]) => {
       const ms = reachDeadline(id, c);
       const wait = slot(id).reached(c, controller.signal);
-      return ms === undefined ? wait : withDeadline(wait, ms, `waiting for "${id}" to be ${c}`, id);
+      return ms === undefined ? wait : withDeadline(wait, ms, `waiting for "${id}" to be ${c} (units.${id}.start_timeout${c === "healthy" ? ` and units.${id}.health_check` : ""})`, id);
     };
     try {
       await startInOrder(graph, { start: (id) => slot(id).up(), reached, stop: (id) => slot(id).stop() }, ids);
@@ -312,17 +312,17 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
     sampleUsage: () => usage.want(),
     start: (id) => addressed(id, (s, member) => s.start(member)),
-    stop: (id) => addressed(id, (s, member) => withDeadline(s.stop(member), stopDeadline(s.id), `stopping "${id}"`, id)),
+    stop: (id) => addressed(id, (s, member) => withDeadline(s.stop(member), stopDeadline(s.id), `stopping "${id}" (units.${s.id}.graceful_timeout + ${STOP_MARGIN_MS / 1000}s)`, id)),
     restart: (id) => addressed(id, (s, member) => s.restart(member)),
     async scale(pool, replicas) {
       const s = slot(pool) as Partial<PoolSlot> & Slot;
       if (s.scale && s.id !== pool) throw new HsuError("failed_precondition", `"${pool}" is a replica of pool "${s.id}"; scale the pool: \`hsu scale ${s.id} N\``, { unit: pool });
-      if (!s.scale) throw new HsuError("failed_precondition", `"${pool}" is not a pool (give it replicas: N in hsu.yaml)`, { unit: pool });
+      if (!s.scale) throw new HsuError("failed_precondition", `not a pool; give it \`replicas: N\` in hsu.yaml, then \`hsu apply\``, { unit: pool, field: `units.${pool}.replicas` });
       await s.scale(replicas);
     },
     integrated(id) {
       const s = slot(id);
-      if (s.config.kind !== "integrated") throw new HsuError("failed_precondition", `"${id}" is not an integrated unit`, { unit: id });
+      if (s.config.kind !== "integrated") throw new HsuError("failed_precondition", `is ${s.config.kind}, not integrated: only a unit of \`kind: integrated\` is called through the master`, { unit: id, field: `units.${id}.kind` });
       return s as IntegratedSlot;
     },
     async apply(next, dryRun = false) {
@@ -383,7 +383,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         await stopInReverse(graph, {
           stop: async (id) => {
             // A unit that does not stop in time is reported and left behind, never waited on forever.
-            await withDeadline(slot(id).close(), stopDeadline(id), `stopping "${id}"`, id).catch((e: unknown) => log(`shutdown: ${(e as Error).message}`));
+            await withDeadline(slot(id).close(), stopDeadline(id), `stopping "${id}" (units.${id}.graceful_timeout + ${STOP_MARGIN_MS / 1000}s)`, id).catch((e: unknown) => log(`shutdown: ${(e as Error).message}`));
             slots.delete(id);
           },
         });

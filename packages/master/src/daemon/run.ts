@@ -114,6 +114,6 @@ export async function lockStateDir(deployment: Deployment): Promise<StateLock> {
     return await acquireStateLock(deployment.master.stateDir);
   } catch (e) {
     if (!HsuError.is(e, "already_exists")) throw e;
-    throw new HsuError("already_exists", `a master is already running on ${deployment.master.controlSocket}; ${e.message}`, {}, { cause: e });
+    throw new HsuError("already_exists", `a master is already running on ${deployment.master.controlSocket}; ${e.message} (a second master beside it needs its own master.state_dir in its hsu.yaml)`, {}, { cause: e });
   }
 }

@@ -36,7 +36,7 @@ describe("waitUntilStarted", () => {
       pollMs: 0,
     });
     expect(failures[0]!.unit).toBe("slow");
-    expect(failures[0]!.reason).toMatch(/still starting after \d+s \(start_timeout\)/);
+    expect(failures[0]!.reason).toMatch(/still starting after \d+s \(units\.slow\.start_timeout\)/);
   });
 
   it("names every failure and the dependents left out", () => {

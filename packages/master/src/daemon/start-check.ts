@@ -52,7 +52,7 @@ export async function waitUntilStarted(check: StartCheck): Promise<StartFailure[
       if (settled.has(v.state)) continue;
       const alive = v.state === "running" && v.startedAt !== undefined && now() - v.startedAt >= specDefaults.startSettleMs;
       if (alive) continue;
-      if (now() >= deadlineOf(cfg)) failures.push({ unit: v.id, reason: `still ${v.state} after ${Math.round((now() - began) / 1000)}s (start_timeout)` });
+      if (now() >= deadlineOf(cfg)) failures.push({ unit: v.id, reason: `still ${v.state} after ${Math.round((now() - began) / 1000)}s (units.${cfg?.id ?? v.id}.start_timeout)` });
       else waiting = true;
     }
     if (!waiting) return failures;

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// The `hsu` executable as installed: runs the built CLI (dist/cli/bin.js).
+// A committed file rather than dist itself, so that `pnpm install` in a fresh
+// clone can link the bin before anything is built; run then, it says how to
+// build instead of failing with a module-not-found stack.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const built = new URL("../dist/cli/bin.js", import.meta.url);
+if (existsSync(fileURLToPath(built))) {
+  await import(built.href);
+} else {
+  process.stderr.write(
+    `hsu: the CLI is not built yet (no ${fileURLToPath(built)}); build it from the repository root with \`pnpm turbo run build --filter=@hsu/master...\`\n`,
+  );
+  process.exitCode = 1;
+}
