@@ -63,8 +63,9 @@ function projectFiles(dir: string, root = dir): string[] {
 
 // Lock files record what a resolver picked today; they are not the tool's output.
 const lockFiles = /(^|\/)(package-lock\.json|Cargo\.lock|go\.sum|uv\.lock|poetry\.lock)$/;
-// A TypeScript unit is generated with --sdk (local tarballs) here, which only these files record.
+// A TypeScript unit is generated with --sdk (local tarballs, copied to vendor/hsu/) here, which only these files record.
 const sdkDependent: Partial<Record<ConformanceLanguage, string[]>> = { ts: ["package.json", "hsu-unit.json", "README.md"] };
+const vendoredSdk = /^vendor\/hsu\//;
 
 // A cold build (cargo release with tonic, Nuitka) on a busy 2-core machine
 // takes well over vitest's 10 min default; later runs reuse the build caches.
@@ -352,7 +353,7 @@ export function describeConformance(
       "generates exactly the tool-owned files committed in its example (generated code included)",
       () => {
         const ignored = new Set([...unit.userFiles, ...(sdkDependent[unit.language] ?? [])]);
-        const fresh = projectFiles(unit.dir).filter((f) => !lockFiles.test(f) && !ignored.has(f));
+        const fresh = projectFiles(unit.dir).filter((f) => !lockFiles.test(f) && !ignored.has(f) && !vendoredSdk.test(f));
         const committed = projectFiles(unit.exampleDir).filter(
           (f) => !lockFiles.test(f) && !ignored.has(f) && f !== "hsu-example.json",
         );

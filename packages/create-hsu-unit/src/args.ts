@@ -14,6 +14,7 @@ export interface CliArgs {
   out?: string;
   sdk?: string;
   goModule?: string;
+  verbose: boolean;
   yes: boolean;
   force: boolean;
   generate: boolean;
@@ -22,7 +23,8 @@ export interface CliArgs {
 /** The --help text. */
 export const usage = `Usage:
   create-hsu-unit [options]          create a new HSU unit project (asks for what is missing)
-  create-hsu-unit regen [--dir DIR]  in a project: update tool-owned files, add stubs for new RPCs, regenerate code
+  create-hsu-unit regen [--dir DIR] [--sdk ...]
+                                     in a project: update tool-owned files, add stubs for new RPCs, regenerate code
   create-hsu-unit client --proto FILE [--dir DIR] [--out PATH]
                                      in a master's project: a typed TypeScript client for the proto's services,
                                      called through the running hsu master (default out: hsu-clients/<proto name>)
@@ -35,8 +37,13 @@ Options:
   --yes, -y                  do not ask: use defaults for anything not given
   --force                    overwrite existing files
   --no-generate              skip the project's install and generate commands
-  --sdk DIR                  depend on HSU SDK tarballs in DIR (pnpm pack output) instead of
-                             published versions; also HSU_SDK_DIR
+  --sdk bundled|registry|DIR
+                             TypeScript: where @hsu/* comes from. Default: the registry npm uses
+                             when it has them at this version, else the SDK bundled in this tool.
+                             "bundled" forces the bundle, "registry" the registry, DIR takes
+                             tarballs from DIR (pnpm pack output; also HSU_SDK_DIR). Tarballs are
+                             copied to the project's vendor/hsu/ (relative file: dependencies)
+  --verbose                  show the output of install and generate as they run
   --go-module PATH           Go module path (default example.com/NAME)
   --help, -h                 show this help
   --version                  show the version
@@ -62,6 +69,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
         out: { type: "string" },
         sdk: { type: "string" },
         "go-module": { type: "string" },
+        verbose: { type: "boolean", default: false },
         yes: { type: "boolean", short: "y", default: false },
         force: { type: "boolean", default: false },
         "no-generate": { type: "boolean", default: false },
@@ -87,6 +95,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
     out: values.out,
     sdk: values.sdk,
     goModule: values["go-module"],
+    verbose: values.verbose,
     yes: values.yes,
     force: values.force,
     generate: !values["no-generate"],

@@ -1,14 +1,30 @@
 // Run by `prepack`: copies the monorepo's templates/ and proto/ into this
-// package so the published tarball is self-contained (`--clean` removes them
-// again after packing).
-import { cpSync, rmSync } from "node:fs";
+// package and packs the SDK a TypeScript unit installs (@hsu/server,
+// @hsu/client and the @hsu/* they depend on) into sdk/, so the published
+// tarball is self-contained and works before @hsu/* is on the registry
+// (`--clean`, run by `postpack`, removes them again).
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = resolve(packageRoot, "../..");
 
-for (const dir of ["templates", "proto"]) rmSync(join(packageRoot, dir), { recursive: true, force: true });
+/** The SDK packages a generated project may depend on; their @hsu/* dependencies come along. */
+const sdkRoots = ["server", "client"];
+
+/** `short` and every @hsu/* package it depends on, dependencies first. */
+function withDependencies(short: string, out: string[] = []): string[] {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "packages", short, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  for (const name of Object.keys(pkg.dependencies ?? {})) {
+    if (name.startsWith("@hsu/")) withDependencies(name.slice("@hsu/".length), out);
+  }
+  if (!out.includes(short)) out.push(short);
+  return out;
+}
+
+for (const dir of ["templates", "proto", "sdk"]) rmSync(join(packageRoot, dir), { recursive: true, force: true });
 if (!process.argv.includes("--clean")) {
   cpSync(join(repoRoot, "templates"), join(packageRoot, "templates"), {
     recursive: true,
@@ -19,4 +35,13 @@ if (!process.argv.includes("--clean")) {
     recursive: true,
     filter: (src) => !src.endsWith(".binpb"),
   });
+  const sdk = join(packageRoot, "sdk");
+  mkdirSync(sdk);
+  const packages = sdkRoots.reduce<string[]>((all, root) => withDependencies(root, all), []);
+  for (const short of packages) {
+    const cwd = join(repoRoot, "packages", short);
+    process.stderr.write(`create-hsu-unit prepack: build and pack @hsu/${short} into sdk/\n`);
+    execFileSync("pnpm", ["run", "build"], { cwd, stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync("pnpm", ["pack", "--pack-destination", sdk], { cwd, stdio: ["ignore", "ignore", "inherit"] });
+  }
 }

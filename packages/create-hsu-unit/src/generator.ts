@@ -8,7 +8,7 @@ import { GeneratorError } from "./errors.ts";
 import { loadManifest, type TemplateManifest } from "./manifest.ts";
 import { createRenderer, renderTree, type RenderedFile, type RenderFn } from "./render.ts";
 import { runCommand } from "./run-command.ts";
-import { npmSpecs } from "./sdk.ts";
+import { bundledSdk, compareVersions, isVendored, npmSpecs, patchPackageJson, resolveSdk, vendorDir, vendoredVersion, vendorSdk, type SdkChoice, type SdkSource } from "./sdk.ts";
 import { starterProto } from "./starter.ts";
 import { formatUnitFile, readUnitFile, unitFileName } from "./unit-file.ts";
 import { insertMissingStubs } from "./stubs.ts";
@@ -26,7 +26,13 @@ export interface CreateUnitOptions {
   force?: boolean;
   /** Run the template's install/generate commands (default true). */
   generate?: boolean;
-  /** Directory of `pnpm pack` tarballs to depend on instead of published versions. */
+  /**
+   * Where a TypeScript unit gets `@hsu/*` (default auto: the registry when it
+   * has them, else the SDK bundled in this package). Tarballs are copied to
+   * the project's vendor/hsu/.
+   */
+  sdk?: SdkChoice;
+  /** Shorthand for `sdk: { kind: "dir", dir }`: a directory of `pnpm pack` tarballs. */
   sdkDir?: string;
   /** Go module path (default `example.com/<name>`). */
   goModule?: string;
@@ -149,13 +155,61 @@ function writeFiles(dir: string, files: RenderedFile[]): string[] {
   return files.map((f) => f.path);
 }
 
-async function runGenerate(dir: string, manifest: TemplateManifest, stdio: "inherit" | "pipe", log: (l: string) => void) {
+/** What the user can do after a failed step, for create or regen. */
+interface Recovery {
+  /** Always: how to retry once the cause is fixed. */
+  retry: string;
+  /** When npm could not get `@hsu/*`: how to use tarballs instead. */
+  sdk: string;
+}
+
+function recoveryFor(command: "create" | "regen", dir: string): Recovery {
+  const how = bundledSdk() !== undefined ? "--sdk bundled" : "--sdk DIR (DIR holding `pnpm pack` tarballs of @hsu/proto, @hsu/transport and @hsu/server)";
+  return command === "create"
+    ? {
+        retry: `Fix the cause, then run \`create-hsu-unit regen\` in ${dir} the way you ran create-hsu-unit (e.g. \`npx create-hsu-unit regen --dir ${dir}\`): it reruns install and generate.`,
+        sdk: `Run the same create-hsu-unit command again with ${how} --force: the project then installs @hsu/* from tarballs in its ${vendorDir}/.`,
+      }
+    : {
+        retry: `Fix the cause, then run \`create-hsu-unit regen\` again in ${dir}.`,
+        sdk: `Run \`create-hsu-unit regen ${how}\` in ${dir}: the project then installs @hsu/* from tarballs in its ${vendorDir}/.`,
+      };
+}
+
+interface RunSteps {
+  stdio: "inherit" | "pipe";
+  log?: (line: string) => void;
+  recovery: Recovery;
+}
+
+async function runGenerate(dir: string, manifest: TemplateManifest, steps: RunSteps) {
+  const sink = steps.log ? lineSink(steps.log) : undefined;
+  const common = { cwd: dir, env: manifest.env, stdio: steps.stdio, sink };
+  const recovery = steps.recovery.retry;
   if (manifest.install) {
-    log(`Installing: ${manifest.install.join(" ")}`);
-    await runCommand(manifest.install, { cwd: dir, env: manifest.env, stdio, step: "install" });
+    await runCommand(manifest.install, { ...common, step: "install", recovery, onMissingSdk: steps.recovery.sdk });
   }
-  log(`Generating code: ${manifest.generate.join(" ")}`);
-  await runCommand(manifest.generate, { cwd: dir, env: manifest.env, stdio, step: "generate" });
+  await runCommand(manifest.generate, { ...common, step: "generate", recovery, onMissingSdk: steps.recovery.sdk });
+}
+
+/** Progress through a caller's line logger (programmatic use, tests): never a terminal. */
+function lineSink(log: (line: string) => void) {
+  let partial = "";
+  return {
+    isTTY: false,
+    write(text: string) {
+      const parts = (partial + text).split("\n");
+      partial = parts.pop() ?? "";
+      for (const line of parts) log(line);
+    },
+  };
+}
+
+/** The SDK a new unit uses: only a TypeScript unit installs @hsu/* from npm. */
+async function sdkFor(options: CreateUnitOptions, version: string, cwd: string, log: (line: string) => void): Promise<SdkSource> {
+  if (options.language !== "ts") return { kind: "registry" };
+  const choice: SdkChoice = options.sdk ?? (options.sdkDir !== undefined ? { kind: "dir", dir: resolve(cwd, options.sdkDir) } : { kind: "auto" });
+  return resolveSdk(choice, version, cwd, log);
 }
 
 /**
@@ -172,7 +226,7 @@ export async function createUnit(options: CreateUnitOptions): Promise<GenerateRe
   const manifest = loadManifest(templateDir);
   const userProto = loadUserProto(options.protoFile, options.name, cwd);
   const version = hsuVersion();
-  const sdkDir = options.sdkDir === undefined ? undefined : resolve(cwd, options.sdkDir);
+  const sdk = await sdkFor(options, version, cwd, log);
   const unitOptions: UnitOptions = {
     name: options.name,
     language: options.language,
@@ -180,7 +234,7 @@ export async function createUnit(options: CreateUnitOptions): Promise<GenerateRe
     goModule: options.goModule ?? `example.com/${options.name}`,
     pyPackage: options.name.replace(/-/g, "_"),
     crateName: options.name.replace(/-/g, "_"),
-    ...npmSpecs(version, sdkDir),
+    ...npmSpecs(version, sdk),
   };
   const context = buildContext(userProto.descriptors, unitOptions);
   const render = await rendererFor(templateDir);
@@ -193,15 +247,18 @@ export async function createUnit(options: CreateUnitOptions): Promise<GenerateRe
     { path: unitFileName, content: formatUnitFile(unitOptions) },
   ];
   const dir = resolve(cwd, options.dir);
-  const clashes = files.map((f) => f.path).filter((p) => existsSync(join(dir, p)));
+  const vendored = sdk.kind === "vendor" ? [...sdk.tarballs.values()].map((t) => `${vendorDir}/${t.file}`) : [];
+  const clashes = [...files.map((f) => f.path), ...vendored].filter((p) => existsSync(join(dir, p)));
   if (clashes.length > 0 && !options.force) {
     throw new GeneratorError(
       "clash",
       `${dir} already has ${clashes.length} of the files to write:\n${clashes.map((c) => `  ${c}`).join("\n")}\nChoose another --dir, or pass --force to overwrite them.`,
     );
   }
-  const written = writeFiles(dir, files);
-  if (options.generate !== false) await runGenerate(dir, manifest, options.stdio ?? "inherit", log);
+  const written = [...writeFiles(dir, files), ...vendorSdk(dir, sdk)];
+  if (options.generate !== false) {
+    await runGenerate(dir, manifest, { stdio: options.stdio ?? "pipe", log: options.log, recovery: recoveryFor("create", dir) });
+  }
   const implFiles = context.services.map((service) => render(manifest.implFile, { ...context, service }));
   return { dir, manifest, context, written, stubsAdded: [], implFiles };
 }
@@ -211,8 +268,28 @@ export interface RegenUnitOptions {
   /** The project dir (holds hsu-unit.json). */
   dir: string;
   generate?: boolean;
+  /** Switch a TypeScript unit's SDK (`--sdk`); without it a vendored SDK is refreshed from a newer bundle. */
+  sdk?: SdkChoice;
   log?: (line: string) => void;
   stdio?: "inherit" | "pipe";
+}
+
+/**
+ * The SDK source regen moves a project to, or undefined to leave it: the
+ * one asked for, else this tool's bundle when the project vendors an older
+ * SDK (or has lost its tarballs).
+ */
+async function regenSdk(dir: string, unitOptions: UnitOptions, choice: SdkChoice | undefined, log: (line: string) => void): Promise<SdkSource | undefined> {
+  if (unitOptions.language !== "ts") return undefined;
+  if (choice !== undefined && choice.kind !== "auto") return resolveSdk(choice, hsuVersion(), dir, log);
+  const bundle = bundledSdk();
+  if (!isVendored(unitOptions) || bundle === undefined) return undefined;
+  const have = vendoredVersion(unitOptions);
+  const offered = bundle.get("server")?.version;
+  const complete = Object.values(unitOptions.npm).every((spec) => existsSync(join(dir, spec.replace(/^file:/, ""))));
+  if (offered === undefined || (have !== undefined && compareVersions(offered, have) < 0) || (have === offered && complete)) return undefined;
+  log(`Refreshing ${vendorDir}/ with the SDK bundled in create-hsu-unit (${have ?? "none"} -> ${offered}).`);
+  return resolveSdk({ kind: "bundled" }, hsuVersion(), dir, log);
 }
 
 /**
@@ -223,7 +300,16 @@ export interface RegenUnitOptions {
 export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResult> {
   const dir = resolve(options.dir);
   const log = options.log ?? ((line: string) => console.log(line));
-  const unitOptions = readUnitFile(dir);
+  const recorded = readUnitFile(dir);
+  const sdk = await regenSdk(dir, recorded, options.sdk, log);
+  const unitOptions: UnitOptions = sdk ? { ...recorded, ...npmSpecs(hsuVersion(), sdk) } : recorded;
+  const sdkFiles: string[] = [];
+  if (sdk) {
+    sdkFiles.push(...vendorSdk(dir, sdk));
+    if (patchPackageJson(dir, unitOptions)) sdkFiles.push("package.json");
+    writeFileSync(join(dir, unitFileName), formatUnitFile(unitOptions));
+    sdkFiles.push(unitFileName);
+  }
   const templateDir = templateDirFor(unitOptions.language);
   const manifest = loadManifest(templateDir);
   const descriptors = compileProto("proto", dir);
@@ -233,7 +319,7 @@ export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResu
     ...contractFiles(),
     ...(existsSync(join(templateDir, "regen")) ? renderTree(join(templateDir, "regen"), render, context) : []),
   ];
-  const written = writeFiles(dir, toolOwned);
+  const written = [...sdkFiles, ...writeFiles(dir, toolOwned)];
   const stubsAdded: string[] = [];
   for (const file of renderServiceFiles(templateDir, manifest, render, context)) {
     if (!existsSync(join(dir, file.path))) {
@@ -248,7 +334,9 @@ export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResu
     if (added.length > 0) written.push(render(manifest.implFile, { ...context, service }));
     stubsAdded.push(...added.map((m) => `${service.name}.${m}`));
   }
-  if (options.generate !== false) await runGenerate(dir, manifest, options.stdio ?? "inherit", log);
+  if (options.generate !== false) {
+    await runGenerate(dir, manifest, { stdio: options.stdio ?? "pipe", log: options.log, recovery: recoveryFor("regen", dir) });
+  }
   const implFiles = context.services.map((service) => render(manifest.implFile, { ...context, service }));
   return { dir, manifest, context, written: [...new Set(written)], stubsAdded: [...new Set(stubsAdded)], implFiles };
 }

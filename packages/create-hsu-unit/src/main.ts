@@ -5,6 +5,7 @@ import { GeneratorError } from "./errors.ts";
 import { createUnit, regenUnit, type GenerateResult } from "./generator.ts";
 import { clientCommand, regenClientsIn } from "./client-gen.ts";
 import { askMissing } from "./prompts.ts";
+import { parseSdkChoice } from "./sdk.ts";
 
 /** A path as the user would type it from `cwd`: relative below it, absolute elsewhere. */
 function shown(cwd: string, path: string): string {
@@ -27,7 +28,7 @@ function nextSteps(result: GenerateResult, cwd: string, generated: boolean): str
     "Implement your RPCs in:",
     ...result.implFiles.map((file, i) => `  ${file}  (${result.context.services[i]?.fullName})`),
     "",
-    "After changing the proto, run `npx create-hsu-unit regen` in the project.",
+    "After changing the proto, run `create-hsu-unit regen` in the project (the way you ran create-hsu-unit, e.g. `npx create-hsu-unit regen`).",
   );
   return lines.join("\n");
 }
@@ -58,16 +59,23 @@ async function create(args: CliArgs, cwd: string): Promise<void> {
     dir: answers.dir ? answers.dir : `./${name}`,
     force: args.force,
     generate: args.generate,
-    sdkDir: args.sdk ?? process.env["HSU_SDK_DIR"],
+    sdk: parseSdkChoice(args.sdk, process.env["HSU_SDK_DIR"], cwd),
     goModule: args.goModule,
     cwd,
+    stdio: args.verbose ? "inherit" : "pipe",
   });
   console.log(nextSteps(result, cwd, args.generate));
 }
 
 async function regen(args: CliArgs, cwd: string): Promise<void> {
   if (await regenClientsIn(resolve(cwd, args.dir ?? "."), cwd)) return;
-  const result = await regenUnit({ dir: resolve(cwd, args.dir ?? "."), generate: args.generate });
+  const result = await regenUnit({
+    dir: resolve(cwd, args.dir ?? "."),
+    generate: args.generate,
+    // Only an explicit --sdk switches a project's SDK; HSU_SDK_DIR is for creating.
+    sdk: args.sdk === undefined ? undefined : parseSdkChoice(args.sdk, undefined, cwd),
+    stdio: args.verbose ? "inherit" : "pipe",
+  });
   console.log(`Updated the tool-owned files in ${shown(cwd, result.dir)}.`);
   if (result.stubsAdded.length > 0) {
     console.log(`Added stubs for ${result.stubsAdded.join(", ")}: implement them in ${result.implFiles.join(", ")}.`);
