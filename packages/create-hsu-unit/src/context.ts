@@ -5,6 +5,7 @@ import {
   goCamelCase,
   goPackageOf,
   indexTypes,
+  pyModuleName,
   pyPackageModule,
   rustIdent,
   rustPackagePath,
@@ -52,10 +53,10 @@ export interface ServiceContext {
   methods: MethodContext[];
   /** Go: the service's name in generated code, its package's import path, and the other packages its RPCs use. */
   go: { name: string; importPath: string; imports: GoImport[] };
-  /** Python: the gen/by_package module of the service's package. */
-  py: { module: string };
-  /** Rust: the module to glob-import, the tonic server module and trait names. */
-  rust: { module: string; serverModule: string; trait: string };
+  /** Python: the gen/by_package module of the service's package, and the implementation's module name. */
+  py: { module: string; file: string };
+  /** Rust: the module to glob-import, the tonic server module and trait names, the implementation's module. */
+  rust: { module: string; serverModule: string; trait: string; mod: string };
   /** TypeScript: the implementation's variable name (never a reserved word). */
   ts: { variable: string };
 }
@@ -228,8 +229,13 @@ export function buildContext(
         protoStem: file.name.replace(/\.proto$/, ""),
         methods,
         go: { name: goCamelCase(svc.name), importPath: goPkg.path, imports: [...goImports.values()].sort((a, b) => a.path.localeCompare(b.path)) },
-        py: { module: pyPackageModule(pkg) },
-        rust: { module: rustModule, serverModule: `${rustSnake(svc.name)}_server`, trait: rustIdent(rustUpperCamel(svc.name)) },
+        py: { module: pyPackageModule(pkg), file: pyModuleName(svc.name) },
+        rust: {
+          module: rustModule,
+          serverModule: `${rustSnake(svc.name)}_server`,
+          trait: rustIdent(rustUpperCamel(svc.name)),
+          mod: rustIdent(rustSnake(svc.name)),
+        },
         ts: { variable: tsVariable(camel(svc.name)) },
       });
     }

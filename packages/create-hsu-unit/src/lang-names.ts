@@ -182,7 +182,19 @@ export function tsVariable(name: string): string {
 
 // ---- Python (the template's scripts/gen_proto.py) ----
 
+const pyKeywords = new Set(
+  ("False None True and as assert async await break class continue def del elif else except finally for from global if " +
+    "import in is lambda nonlocal not or pass raise return try while with yield match case type").split(" "),
+);
+
+/** A Python module name for a service's file: snake_case, `_` after a keyword (`import` -> `import_`). */
+export function pyModuleName(serviceName: string): string {
+  const name = words(serviceName).join("_");
+  return pyKeywords.has(name) ? `${name}_` : name;
+}
+
 /** The gen/by_package module name gen_proto.py writes for a proto package. */
 export function pyPackageModule(pkg: string): string {
   return words(pkg).join("_") || "default";
 }
+
