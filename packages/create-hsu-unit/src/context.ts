@@ -5,6 +5,7 @@ import {
   goCamelCase,
   goPackageOf,
   indexTypes,
+  isPyKeyword,
   pyModuleName,
   pyPackageModule,
   rustIdent,
@@ -115,11 +116,22 @@ const rustPrelude = new Set(["Default", "Clone", "Send", "Sync", "Sized", "Resul
  * Refuses, before anything is written, protos the templates cannot turn into
  * a unit that builds: two services of one name (in different packages) would
  * share an implementation file and a registration name in every language;
- * in Rust a service named like a prelude item (`Default`) breaks tonic's code.
+ * in Rust a service named like a prelude item (`Default`) breaks tonic's code;
+ * in Python a package with a keyword segment (`acme.import.v1`) cannot be imported.
  */
 function checkSupported(own: FileDescriptorJson[], language: string, sourceOf: ProtoSources): void {
   const seen = new Map<string, string>();
   for (const file of own) {
+    const keyword = (file.package ?? "").split(".").find(isPyKeyword);
+    if (language === "python" && keyword !== undefined) {
+      const lines = sourceOf.text(file.name)?.split("\n") ?? [];
+      const index = lines.findIndex((line) => /^\s*package\s/.test(line));
+      const where = index < 0 ? sourceOf.display(file.name) : `${sourceOf.display(file.name)}:${index + 1}`;
+      throw new GeneratorError(
+        "bad_proto",
+        `${where}: package ${file.package} cannot be imported in Python: protoc's Python code for it lives in a module path with the keyword "${keyword}". Rename that part of the package (e.g. ${keyword}s) and run again.`,
+      );
+    }
     for (const svc of file.service ?? []) {
       if (language === "rust" && rustPrelude.has(rustUpperCamel(svc.name))) {
         throw new GeneratorError(

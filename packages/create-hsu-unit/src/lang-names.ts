@@ -187,6 +187,11 @@ const pyKeywords = new Set(
     "import in is lambda nonlocal not or pass raise return try while with yield match case type").split(" "),
 );
 
+/** True for a Python keyword (`import`, `class`, ...), which cannot be a module path segment. */
+export function isPyKeyword(word: string): boolean {
+  return pyKeywords.has(word) && !["match", "case", "type"].includes(word);
+}
+
 /** A Python module name for a service's file: snake_case, `_` after a keyword (`import` -> `import_`). */
 export function pyModuleName(serviceName: string): string {
   const name = words(serviceName).join("_");

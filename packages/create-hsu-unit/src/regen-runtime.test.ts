@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findAssetDirs } from "./assets.ts";
@@ -65,4 +65,28 @@ describe("regen refreshes the runtime", () => {
       expect(existsSync(join(dir, user[0]))).toBe(true);
     });
   }
+});
+
+describe("regen adds what a new Go stub imports", () => {
+  it("a new RPC of google.protobuf.Empty gets its emptypb import, once", async () => {
+    const root = temp();
+    const protoDir = join(root, "src");
+    const proto = join(protoDir, "svc.proto");
+    const head = 'syntax = "proto3";\npackage acme.v1;\nimport "google/protobuf/empty.proto";\nmessage Item { string id = 1; }\n';
+    mkdirSync(protoDir);
+    writeFileSync(proto, `${head}service StoreService {\n  rpc Get(Item) returns (Item);\n}\n`);
+    const dir = join(root, "p");
+    await createUnit({ name: "store", language: "go", protoFile: proto, dir, generate: false, log: quiet });
+    const impl = join(dir, "internal/services/store_service.go");
+    expect(readFileSync(impl, "utf8")).not.toContain("emptypb");
+    writeFileSync(
+      join(dir, "proto/acme/v1/svc.proto"),
+      `${head}service StoreService {\n  rpc Get(Item) returns (Item);\n  rpc Clear(google.protobuf.Empty) returns (google.protobuf.Empty);\n  rpc Reset(google.protobuf.Empty) returns (Item);\n}\n`,
+    );
+    const result = await regenUnit({ dir, generate: false, log: quiet });
+    expect(result.stubsAdded).toEqual(["StoreService.Clear", "StoreService.Reset"]);
+    const text = readFileSync(impl, "utf8");
+    expect(text.match(/\temptypb "google.golang.org\/protobuf\/types\/known\/emptypb"\n/g)).toHaveLength(1);
+    expect(text).toContain("func (s *StoreServiceImpl) Clear(ctx context.Context, req *emptypb.Empty) (*emptypb.Empty, error)");
+  });
 });
