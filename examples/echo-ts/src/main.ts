@@ -6,12 +6,14 @@ import { parseArgs } from "node:util";
 import { serveUnit } from "@hsu/server";
 import { services } from "./hsu-services.js";
 
-const { values } = parseArgs({ options: { listen: { type: "string" } }, strict: true });
+// Other arguments are left to you (not strict): only --listen is the unit contract's.
+const { values } = parseArgs({ options: { listen: { type: "string" } }, strict: false, allowPositionals: true });
+const listen = typeof values.listen === "string" ? values.listen : undefined;
 
 await serveUnit({
   name: "echo-ts",
   version: "0.1.0",
   services,
   // A command-line flag beats the environment (docs/unit-contract.md).
-  env: values.listen === undefined ? process.env : { ...process.env, HSU_LISTEN: values.listen },
+  env: listen === undefined ? process.env : { ...process.env, HSU_LISTEN: listen },
 });

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { acquireLock } from "./lock.ts";
 import { cacheDir, repoRoot } from "./paths.ts";
@@ -68,6 +68,23 @@ interface Manifest {
 }
 
 /**
+ * A cold corpus target/ starts as a copy of the echo conformance unit's
+ * (same Cargo.lock, same dependencies), so CI compiles tonic and its
+ * dependencies once, not twice; cargo then rebuilds only this project's
+ * crates. Taken under that unit's lock, so no build writes it meanwhile.
+ */
+async function seedCargoTarget(target: string, lockTimeoutMs: number): Promise<void> {
+  const echoUnit = join(repoRoot, ".cache/conformance/rust/unit");
+  if (existsSync(target) || !existsSync(join(echoUnit, "target"))) return;
+  const release = await acquireLock(join(dirname(echoUnit), "lock"), lockTimeoutMs);
+  try {
+    await runOk("seed target/ from the echo unit", ["cp", "-a", join(echoUnit, "target"), target], { cwd: repoRoot });
+  } finally {
+    release();
+  }
+}
+
+/**
  * Generates a unit from the corpus with the real create-hsu-unit CLI into
  * `.cache/conformance/corpus/<lang>/unit` (build caches survive between
  * runs; Go and npm use their user-wide caches) and builds it. A lock per
@@ -79,6 +96,7 @@ export async function prepareCorpusUnit(language: CorpusLanguage, lockTimeoutMs:
   const release = await acquireLock(join(dirname(dir), "lock"), lockTimeoutMs);
   try {
     for (const entry of readdirSync(dir)) if (!kept.has(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
+    if (language === "rust") await seedCargoTarget(join(dir, "target"), lockTimeoutMs);
     const args = ["--lang", language, "--name", "corpus-unit", "--proto", corpusEntry, "--dir", dir, "--yes", "--force"];
     if (language === "ts") args.push("--sdk", await buildSdkTarballs());
     await runOk(`create-hsu-unit (${language}, corpus)`, [process.execPath, "--conditions=@hsu/source", cli, ...args], { cwd: repoRoot });
