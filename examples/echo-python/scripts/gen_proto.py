@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this file from the template.
 """Generates PACKAGE/gen/ from proto/ with the protoc bundled in grpcio-tools.
 
 Usage: python scripts/gen_proto.py PACKAGE   (run from the project directory)
@@ -125,8 +127,12 @@ def _write_package_modules(out: Path, files, prefix: str) -> None:
         module = _module_name(f.name)
         if not f.name.startswith("google/protobuf/"):
             module = f"{prefix}.{module}"
-        for msg in f.message_type:
-            symbol_module[f"{f.package}.{msg.name}".lstrip(".")] = (module, msg.name)
+        # A nested type is reached through its top-level message (`pb.Shape.Summary`).
+        stack = [(msg, msg.name, f"{f.package}.{msg.name}".lstrip(".")) for msg in f.message_type]
+        while stack:
+            msg, top, full = stack.pop()
+            symbol_module[full] = (module, top)
+            stack += [(nested, top, f"{full}.{nested.name}") for nested in msg.nested_type]
     own = [f for f in files if not f.name.startswith(CONTRACTS) and not f.name.startswith(SKIPPED)]
     packages = sorted({f.package for f in own})
     folder = out / "by_package"

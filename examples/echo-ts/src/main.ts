@@ -1,11 +1,19 @@
 // Starts the echo-ts unit. With no master it serves on 127.0.0.1:50051
-// (set HSU_LISTEN to change); under an HSU master it follows the unit
-// contract: listens where told, registers, and stops when asked.
+// (`--listen ADDR` or HSU_LISTEN to change; the flag wins over the
+// variable); under an HSU master it follows the unit contract: listens
+// where told, registers, and stops when asked.
+import { parseArgs } from "node:util";
 import { serveUnit } from "@hsu/server";
 import { services } from "./hsu-services.js";
+
+// Other arguments are left to you (not strict): only --listen is the unit contract's.
+const { values } = parseArgs({ options: { listen: { type: "string" } }, strict: false, allowPositionals: true });
+const listen = typeof values.listen === "string" ? values.listen : undefined;
 
 await serveUnit({
   name: "echo-ts",
   version: "0.1.0",
   services,
+  // A command-line flag beats the environment (docs/unit-contract.md).
+  env: listen === undefined ? process.env : { ...process.env, HSU_LISTEN: listen },
 });

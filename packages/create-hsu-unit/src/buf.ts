@@ -9,11 +9,20 @@ export function bufBinary(): string {
   return require.resolve("@bufbuild/buf/bin/buf");
 }
 
+/** A message of a JSON FileDescriptorSet, with its nested types. */
+export interface MessageDescriptorJson {
+  name: string;
+  nestedType?: MessageDescriptorJson[];
+  enumType?: { name: string }[];
+}
+
 /** The parts of a JSON FileDescriptorSet create-hsu-unit reads. */
 export interface FileDescriptorJson {
   name: string;
   package?: string;
   dependency?: string[];
+  messageType?: MessageDescriptorJson[];
+  enumType?: { name: string }[];
   service?: {
     name: string;
     method?: {

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { contractProtoFiles, findAssetDirs, hsuVersion, type Language } from "./assets.ts";
 import { compileProto, type FileDescriptorJson } from "./buf.ts";
 import { buildContext, isContractFile, type TemplateContext, type UnitOptions } from "./context.ts";
@@ -73,6 +73,8 @@ interface UserProto {
   /** Files to place under the project's proto/, by path relative to proto/. */
   files: Map<string, string>;
   descriptors: FileDescriptorJson[];
+  /** How to name each file (by its path under proto/) in an error: the path the user gave or knows. */
+  shownAs: Map<string, string>;
 }
 
 /**
@@ -88,7 +90,7 @@ function loadUserProto(protoFile: string | undefined, name: string, cwd: string)
       mkdirSync(join(tmp, dirname(starter.path)), { recursive: true });
       writeFileSync(join(tmp, starter.path), starter.text);
       const descriptors = compileProto(tmp, cwd);
-      return { files: new Map([[starter.path, starter.text]]), descriptors };
+      return { files: new Map([[starter.path, starter.text]]), descriptors, shownAs: new Map() };
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -106,7 +108,7 @@ function loadUserProto(protoFile: string | undefined, name: string, cwd: string)
   if (local.length === 0) {
     const pkgPath = main.package ? main.package.replace(/\./g, "/") + "/" : "";
     const path = pkgPath + basename(main.name);
-    return { files: new Map([[path, readFileSync(abs, "utf8")]]), descriptors: [{ ...main, name: path }] };
+    return { files: new Map([[path, readFileSync(abs, "utf8")]]), descriptors: [{ ...main, name: path }], shownAs: new Map([[path, protoFile]]) };
   }
   const root = abs.slice(0, abs.length - main.name.length);
   const files = new Map<string, string>();
@@ -114,7 +116,12 @@ function loadUserProto(protoFile: string | undefined, name: string, cwd: string)
     if (isContractFile(d.name)) continue;
     files.set(d.name, readFileSync(join(root, d.name), "utf8"));
   }
-  return { files, descriptors: [main, ...local] };
+  const shownAs = new Map([...files.keys()].map((name) => [name, relative(cwd, join(root, name))]));
+  return { files, descriptors: [main, ...local], shownAs };
+}
+
+function readTextIfAny(file: string): string | undefined {
+  return existsSync(file) ? readFileSync(file, "utf8") : undefined;
 }
 
 function templateDirFor(language: string): string {
@@ -236,7 +243,10 @@ export async function createUnit(options: CreateUnitOptions): Promise<GenerateRe
     crateName: options.name.replace(/-/g, "_"),
     ...npmSpecs(version, sdk),
   };
-  const context = buildContext(userProto.descriptors, unitOptions);
+  const context = buildContext(userProto.descriptors, unitOptions, {
+    text: (file) => userProto.files.get(file),
+    display: (file) => userProto.shownAs.get(file) ?? file,
+  });
   const render = await rendererFor(templateDir);
   const files: RenderedFile[] = [
     ...[...userProto.files].map(([path, content]) => ({ path: `proto/${path}`, content })),
@@ -313,7 +323,10 @@ export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResu
   const templateDir = templateDirFor(unitOptions.language);
   const manifest = loadManifest(templateDir);
   const descriptors = compileProto("proto", dir);
-  const context = buildContext(descriptors, unitOptions);
+  const context = buildContext(descriptors, unitOptions, {
+    text: (file) => readTextIfAny(join(dir, "proto", file)),
+    display: (file) => `proto/${file}`,
+  });
   const render = await rendererFor(templateDir);
   const toolOwned: RenderedFile[] = [
     ...contractFiles(),

@@ -41,6 +41,27 @@ export function insertMissingStubs(input: InsertStubsInput): string[] {
   }
   const stubs = missing.map((method) => render(input.methodStub, { ...context, service, method }).replace(/\n$/, ""));
   lines.splice(markerIndex, 0, ...stubs);
+  if (context.language === "go") addGoImports(lines, service, stubs.join("\n"), rel);
   writeFileSync(file, lines.join("\n"));
   return missing.map((m) => m.name);
+}
+
+/**
+ * A new Go stub may use a package the file does not import yet (a request
+ * of type google.protobuf.Empty): adds the service's import for each alias
+ * the stubs use, just before the file's own `pb` import.
+ */
+function addGoImports(lines: string[], service: ServiceContext, stubs: string, rel: string): void {
+  const needed = service.go.imports.filter(
+    (imp) => new RegExp(`\\b${imp.alias}\\.`).test(stubs) && !lines.some((line) => line.includes(`"${imp.path}"`)),
+  );
+  if (needed.length === 0) return;
+  const pbIndex = lines.findIndex((line) => /^\s*pb\s+"/.test(line));
+  if (pbIndex < 0) {
+    throw new GeneratorError(
+      "bad_template",
+      `${rel}: the import \`pb "${service.go.importPath}"\` is gone, so the imports the new stubs need (${needed.map((i) => i.path).join(", ")}) cannot be added. Add them by hand and build again.`,
+    );
+  }
+  lines.splice(pbIndex, 0, ...needed.map((imp) => `\t${imp.alias} "${imp.path}"`));
 }

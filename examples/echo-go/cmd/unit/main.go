@@ -1,5 +1,5 @@
 // Command unit is the echo-go HSU unit. Run it standalone (it listens on
-// HSU_LISTEN, else --listen, else 127.0.0.1:50051) or let an HSU master start it.
+// --listen, else HSU_LISTEN, else 127.0.0.1:50051) or let an HSU master start it.
 package main
 
 import (

@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """The HSU runtime of this unit: environment, listener, Core API, health,
 reflection, the handshake and graceful stop (docs: the unit contract).
 

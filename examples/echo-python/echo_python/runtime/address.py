@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """HSU addresses (unit contract, section 2): `unix:/path`, `unix:///path`,
 `host:port` and `tcp://host:port`, parsed once and formatted one way."""
 

@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """Every call passes through the CallGate, a server interceptor that:
 
 - refuses new calls with UNAVAILABLE once the unit drains (unit contract,

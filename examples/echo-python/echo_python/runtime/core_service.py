@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """hsu.core.v1.CoreService: Ping, GetInfo and the token-checked Shutdown."""
 
 from __future__ import annotations

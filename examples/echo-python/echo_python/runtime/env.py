@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """Reads the unit's environment (unit contract, section 1) into one frozen value,
 so every check of a bad variable happens before anything listens."""
 

@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """grpc.health.v1.Health with Check, Watch and List.
 
 Built on grpcio-health-checking's generated stubs rather than its servicer:

@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """Master death (unit contract, section 6): stop when HSU_MASTER_PID is gone
 or is no longer this process's parent."""
 

@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """Server reflection, v1 and v1alpha, so grpcurl and other stock clients can
 list and describe every service the unit serves.
 

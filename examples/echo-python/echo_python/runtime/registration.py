@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """The handshake (unit contract, section 4): Register with the master once the
 unit listens, retrying UNAVAILABLE for up to 10 s."""
 

@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """Runs the unit from start to exit: read the environment, listen, serve Core,
 health, reflection and the domain services, register with the master, then
 drain and exit on Shutdown, SIGTERM/SIGINT or master death."""

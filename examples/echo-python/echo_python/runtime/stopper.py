@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """One place that records the first request to stop (Shutdown, a signal or
 master death) and its drain deadline."""
 

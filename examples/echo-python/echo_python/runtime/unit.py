@@ -1,3 +1,5 @@
+# Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+# this folder from the template; your code goes in echo_python/services/.
 """What a service implementation may know about the unit it runs in."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this file from the template; your code goes in src/services/ and src/main.rs.
+
 //! Regenerates `src/gen/` from the `.proto` files under `proto/`.
 //!
 //! Run it from anywhere in the project with `cargo run --release -p hsu-codegen`.
@@ -76,10 +79,11 @@ fn generate(project: &Path) -> Result<usize, String> {
     fs::write(gen_dir.join("descriptor.bin"), fds.encode_to_vec())
         .map_err(|e| format!("cannot write descriptor.bin: {e}"))?;
 
+    // A file without a package is prost's "_" module, included at the root.
     let packages: BTreeSet<String> = fds
         .file
         .iter()
-        .filter_map(|f| f.package.clone())
+        .map(|f| f.package.clone().unwrap_or_default())
         .filter(|p| !p.starts_with("google.protobuf"))
         .collect();
     let imports = foreign_types(&fds);
@@ -157,6 +161,48 @@ fn snake(text: &str) -> String {
     out.trim_end_matches('_').to_string()
 }
 
+/// prost's sanitize_identifier: a Rust keyword becomes a raw identifier, or
+/// gets a trailing `_` where a raw one is not allowed.
+fn sanitize(ident: &str) -> String {
+    const RAW: &[&str] = &[
+        "as", "break", "const", "continue", "else", "enum", "false", "fn", "for", "if", "impl", "in", "let", "loop",
+        "match", "mod", "move", "mut", "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe",
+        "use", "where", "while", "dyn", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
+        "typeof", "unsized", "virtual", "yield", "async", "await", "try", "gen",
+    ];
+    if RAW.contains(&ident) {
+        format!("r#{ident}")
+    } else if ["_", "super", "self", "Self", "extern", "crate"].contains(&ident) {
+        format!("{ident}_")
+    } else {
+        ident.to_string()
+    }
+}
+
+/// The nested module of a package under `crate::gen` (`hsu.core.v1` -> `hsu::core::v1`).
+fn module_path(package: &str) -> String {
+    package.split('.').map(|p| sanitize(&snake(p))).collect::<Vec<_>>().join("::")
+}
+
+/// The Rust type prost uses for a google.protobuf message: wrappers are
+/// plain Rust types, Empty is `()`, the rest come from prost-types.
+fn well_known(name: &str) -> String {
+    match name {
+        "Empty" => "()",
+        "BoolValue" => "bool",
+        "BytesValue" => "::prost::alloc::vec::Vec<u8>",
+        "DoubleValue" => "f64",
+        "FloatValue" => "f32",
+        "Int32Value" => "i32",
+        "Int64Value" => "i64",
+        "UInt32Value" => "u32",
+        "UInt64Value" => "u64",
+        "StringValue" => "::prost::alloc::string::String",
+        _ => return format!("::prost_types::{name}"),
+    }
+    .to_string()
+}
+
 /// UpperCamelCase as prost names message types.
 fn upper_camel(text: &str) -> String {
     snake(text)
@@ -177,6 +223,7 @@ fn foreign_types(
     fds: &prost_types::FileDescriptorSet,
 ) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
     let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let known: BTreeSet<String> = fds.file.iter().filter_map(|f| f.package.clone()).collect();
     for file in &fds.file {
         let package = file.package.clone().unwrap_or_default();
         let local: BTreeSet<String> = file
@@ -193,13 +240,16 @@ fn foreign_types(
                 let Some((other, name)) = full.rsplit_once('.') else {
                     continue;
                 };
-                if other == package || local.contains(name) {
+                // Only top-level messages of another package get an alias
+                // (a nested type is named by its module path).
+                if other == package || local.contains(name) || !known.contains(other) {
                     continue;
                 }
                 let path = match (other, name) {
-                    ("google.protobuf", "Empty") => "()".to_string(),
-                    ("google.protobuf", _) => format!("::prost_types::{name}"),
-                    _ => format!("super::{}::{}", snake(other), upper_camel(name)),
+                    ("google.protobuf", _) => well_known(name),
+                    // The flat alias module of a dotted package, the nested module of a one-word one.
+                    _ if other.contains('.') => format!("super::{}::{}", snake(other), sanitize(&upper_camel(name))),
+                    _ => format!("super::{}::{}", module_path(other), sanitize(&upper_camel(name))),
                 };
                 let entry = out.entry(package.clone()).or_default();
                 if !entry.iter().any(|(n, _)| n == name) {
@@ -240,30 +290,38 @@ fn module_tree(
     let mut root = Node::default();
     for package in packages {
         let mut node = &mut root;
+        if package.is_empty() {
+            node.include = Some("_.rs".to_string());
+            continue;
+        }
         for part in package.split('.') {
-            node = node.children.entry(snake(part)).or_default();
+            node = node.children.entry(sanitize(&snake(part))).or_default();
         }
         node.include = Some(format!("{package}.rs"));
     }
 
     let mut out = String::from(
         "// @generated by hsu-codegen (cargo run -p hsu-codegen). Do not edit.\n\
-         #![allow(clippy::all, missing_docs, unused_qualifications)]\n\n\
+         #![allow(clippy::all, missing_docs, unused_qualifications, unused_imports)]\n\n\
          /// Every compiled proto file with its imports, encoded, for reflection.\n\
          pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"descriptor.bin\");\n\n",
     );
     render(&root, 0, &mut out);
     out.push('\n');
     for package in packages {
-        let path: Vec<String> = package.split('.').map(snake).collect();
+        // A one-word package (`package proto;`) is its own flat module, and
+        // a file without a package lives at the root: no alias for either.
+        if !package.contains('.') {
+            continue;
+        }
         out.push_str(&format!(
             "pub mod {} {{\n    pub use super::{}::*;\n",
             snake(package),
-            path.join("::")
+            module_path(package)
         ));
         for (name, target) in imports.get(package).into_iter().flatten() {
-            if target == "()" {
-                out.push_str(&format!("    pub type {name} = ();\n"));
+            if !target.starts_with("super::") && !target.starts_with("::prost_types::") {
+                out.push_str(&format!("    pub type {name} = {target};\n"));
             } else {
                 out.push_str(&format!("    pub use {target} as {name};\n"));
             }

@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! The unit contract's address syntax: `unix:/path`, `unix:///path`,
 //! `host:port` and `tcp://host:port`.
 

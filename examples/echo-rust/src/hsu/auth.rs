@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! Checks the `authorization: Bearer <token>` metadata that guards Shutdown.
 
 use tonic::metadata::MetadataMap;

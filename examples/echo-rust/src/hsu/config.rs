@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! Reads the unit's environment (unit contract, section 1) and its command
 //! line. Every error here means "bad environment": the unit exits with code 2.
 

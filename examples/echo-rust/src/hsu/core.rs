@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! `hsu.core.v1.CoreService`: Ping, GetInfo and the token-checked Shutdown.
 
 use std::sync::Arc;

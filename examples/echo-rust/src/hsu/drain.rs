@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! Tracks calls in flight so a drain knows when it is done, and refuses new
 //! calls with UNAVAILABLE once draining. Health and reflection are neither
 //! counted nor refused: they are cheap, long-lived infrastructure streams, and

@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! `grpc.health.v1.Health` with Check, Watch and List. Every served service
 //! and the overall status ("") share one state: SERVING until the unit starts
 //! draining, NOT_SERVING from then on. A Watch stream sends the current

@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! Makes an oversized request answer RESOURCE_EXHAUSTED, as the unit contract
 //! and the other gRPC implementations do: tonic answers OUT_OF_RANGE when a
 //! message is over its decoding limit (4 MiB by default).

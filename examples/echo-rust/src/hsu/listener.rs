@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! Binds the listen address: a Unix socket (stale file removed first, own
 //! file removed at exit) or a TCP port (port 0 resolved to the real port).
 

@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! The HSU runtime for this unit: everything the unit contract asks of a
 //! process (docs/unit-contract.md in the HSU repository), so that `main.rs`
 //! and the files in `src/services/` hold only the unit's own code.

@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! Puts the pieces together: config, listener, services, handshake, stop and
 //! drain, and maps the outcome to the contract's exit codes.
 

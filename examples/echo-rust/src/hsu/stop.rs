@@ -1,3 +1,6 @@
+// Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
+// this folder from the template; your code goes in src/services/ and src/main.rs.
+
 //! What makes a unit stop: a Shutdown call, SIGTERM/SIGINT, or the death of
 //! its master (unit contract, sections 5 and 6).
 
