@@ -4,6 +4,7 @@ import { acquireLock } from "./lock.ts";
 import { cacheDir, repoRoot } from "./paths.ts";
 import { runOk } from "./run.ts";
 import { buildSdkTarballs } from "./sdk.ts";
+import { seedCargoTarget } from "./cargo-cache.ts";
 
 /** The proto corpus: one entry file that imports every other case. */
 export const corpusDir = join(repoRoot, "packages/conformance/corpus");
@@ -65,23 +66,6 @@ interface Manifest {
   build: string[];
   run: string[];
   env?: Record<string, string>;
-}
-
-/**
- * A cold corpus target/ starts as a copy of the echo conformance unit's
- * (same Cargo.lock, same dependencies), so CI compiles tonic and its
- * dependencies once, not twice; cargo then rebuilds only this project's
- * crates. Taken under that unit's lock, so no build writes it meanwhile.
- */
-async function seedCargoTarget(target: string, lockTimeoutMs: number): Promise<void> {
-  const echoUnit = join(repoRoot, ".cache/conformance/rust/unit");
-  if (existsSync(target) || !existsSync(join(echoUnit, "target"))) return;
-  const release = await acquireLock(join(dirname(echoUnit), "lock"), lockTimeoutMs);
-  try {
-    await runOk("seed target/ from the echo unit", ["cp", "-a", join(echoUnit, "target"), target], { cwd: repoRoot });
-  } finally {
-    release();
-  }
 }
 
 /**

@@ -5,3 +5,4 @@ export { knownGaps, gapReason, type KnownGap } from "./known-gaps.ts";
 export { buildSdkTarballs } from "./sdk.ts";
 export { ensureGrpcurl, listServices, grpcurlVersion } from "./grpcurl.ts";
 export { sendRawGrpc, type RawStatus } from "./raw-grpc.ts";
+export { seedCargoTarget } from "./cargo-cache.ts";

@@ -10,11 +10,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { healthCheck, printedSteps, repoRoot, run, startEmptyScopeRegistry, startUnit, stopUnit, waitForSocket } from "./test-support/first-hour.ts";
 import { listTree, makeTempDir } from "./test-support/temp.ts";
+import { seedCargoTarget } from "@hsu/conformance";
 
 const published = ["proto", "transport", "server", "client", "master", "create-hsu-unit"];
 const minutes = (n: number) => n * 60_000;
 // Compiled Rust dependencies, shared across runs (the project's own crates
-// still build each time): a cold build takes about 3 minutes here.
+// still build each time); a cold one starts as a copy of the Rust echo
+// conformance unit's, so CI compiles tonic once for every suite.
 const rustTargetCache = join(repoRoot, ".cache", "first-hour", "rust-target");
 
 describe("first hour: npx create-hsu-unit from the packed tarball, @hsu/* not on the registry", () => {
@@ -53,6 +55,7 @@ describe("first hour: npx create-hsu-unit from the packed tarball, @hsu/* not on
       const work = join(temp.dir, "work");
       const name = `first-${lang}`;
       if (lang === "rust") {
+        await seedCargoTarget(rustTargetCache, minutes(30));
         mkdirSync(rustTargetCache, { recursive: true });
         mkdirSync(join(work, name));
         symlinkSync(rustTargetCache, join(work, name, "target"));
