@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { healthCheck, printedSteps, repoRoot, run, startEmptyScopeRegistry, startUnit, stopUnit, waitForSocket } from "./test-support/first-hour.ts";
 import { listTree, makeTempDir } from "./test-support/temp.ts";
 import { seedCargoTarget } from "@hsu/conformance";
+import { packAll } from "../../../scripts/pack-packages.ts";
 
-const published = ["proto", "transport", "server", "client", "master", "create-hsu-unit"];
 const minutes = (n: number) => n * 60_000;
 // Compiled Rust dependencies, shared across runs (the project's own crates
 // still build each time); a cold one starts as a copy of the Rust echo
@@ -31,11 +31,7 @@ describe("first hour: npx create-hsu-unit from the packed tarball, @hsu/* not on
     env = { "npm_config_@hsu:registry": registry.url, npm_config_update_notifier: "false" };
     const packs = join(temp.dir, "packs");
     mkdirSync(packs);
-    await run(["pnpm", "turbo", "run", "build", "--filter=./packages/*", "--output-logs=errors-only"], { cwd: repoRoot, deadlineMs: minutes(10) });
-    for (const pkg of published) {
-      await run(["pnpm", "pack", "--pack-destination", packs], { cwd: join(repoRoot, "packages", pkg), deadlineMs: minutes(10) });
-    }
-    tool = join(packs, readdirSync(packs).find((f) => f.startsWith("create-hsu-unit-"))!);
+    tool = (await packAll(packs)).find((p) => p.name === "create-hsu-unit")!.tarball;
     mkdirSync(join(temp.dir, "work"));
   }, minutes(15));
 

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packAll } from "../../../scripts/pack-packages.ts";
 
 // A new user writes a master following only README.md's "A master in
 // TypeScript", in an empty `npm init -y` project outside the repository, with
@@ -16,8 +17,6 @@ const sdk = join(root, "sdk");
 const app = join(root, "app");
 const echoProto = join(repo, "examples", "echo", "proto", "hsu", "examples", "echo", "v1", "echo.proto");
 const echoUnit = join(repo, "examples", "echo", "src", "unit.ts");
-// The packages a master installs (create-hsu-unit and @hsu/master for the CLIs), and what @hsu/client pulls in.
-const packed = ["proto", "transport", "client", "master", "create-hsu-unit"];
 const env = {
   ...process.env,
   PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`,
@@ -99,14 +98,7 @@ const timed = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
 beforeAll(async () => {
   mkdirSync(sdk);
   mkdirSync(app);
-  await timed("build and pack", async () => {
-    for (const pkg of packed) {
-      const dir = join(repo, "packages", pkg);
-      // create-hsu-unit's prepack builds it; the others are built here.
-      if (pkg !== "create-hsu-unit") await ok("pnpm run build", dir);
-      await ok(`pnpm pack --pack-destination ${sdk}`, dir);
-    }
-  });
+  await timed("build and pack", () => packAll(sdk));
 }, 600_000);
 
 afterAll(async () => {
