@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { acquireLock } from "./lock.ts";
 import { repoRoot } from "./paths.ts";
@@ -20,6 +20,7 @@ const echoUnit = join(repoRoot, ".cache/conformance/rust/unit");
 export async function seedCargoTarget(target: string, lockTimeoutMs: number): Promise<void> {
   if (existsSync(target)) return;
   if (!existsSync(join(echoUnit, "target"))) (await prepareUnit("rust", lockTimeoutMs)).release?.();
+  mkdirSync(dirname(target), { recursive: true });
   const release = await acquireLock(join(dirname(echoUnit), "lock"), lockTimeoutMs);
   try {
     await runOk("seed target/ from the Rust echo unit", ["cp", "-a", join(echoUnit, "target"), target], { cwd: repoRoot });
