@@ -52,7 +52,7 @@ export async function connectMaster(options: ConnectMasterOptions = {}): Promise
     return next({ ...req, signal: AbortSignal.any([req.signal, closing.signal]) });
   };
   const make = (interceptors: Interceptor[]) =>
-    createUnitTransport(tcp ? socket : `unix:${socket}`, {
+    createUnitTransport(transportTarget(socket), {
       interceptors: [guard, ...interceptors],
       connectTimeoutMs: options.connectTimeoutMs ?? 2000,
       ...(options.token !== undefined ? { token: options.token } : {}),
@@ -72,12 +72,7 @@ export async function connectMaster(options: ConnectMasterOptions = {}): Promise
     if (!unit) throw new HsuError("invalid_argument", "a unit id is needed to call a unit through the master (`hsu ps` lists them)");
     let t = transports.get(unit);
     if (t === undefined) {
-      t = make([
-        (next) => (req) => {
-          req.header.set("hsu-unit", unit);
-          return next(req);
-        },
-      ]);
+      t = make([routeTo(unit)]);
       transports.set(unit, t);
     }
     return t;
@@ -101,13 +96,17 @@ export async function connectMaster(options: ConnectMasterOptions = {}): Promise
  * callers that already have it.
  */
 export function masterUnitTransport(controlSocket: string, unit: string, options: { token?: string; connectTimeoutMs?: number } = {}): Transport {
-  return createUnitTransport(isControlAddress(controlSocket) ? controlSocket : `unix:${controlSocket}`, {
-    ...options,
-    interceptors: [
-      (next) => (req) => {
-        req.header.set("hsu-unit", unit);
-        return next(req);
-      },
-    ],
-  });
+  return createUnitTransport(transportTarget(controlSocket), { ...options, interceptors: [routeTo(unit)] });
 }
+
+/** The master's proxy forwards a call to the unit its `hsu-unit` header names. */
+const routeTo =
+  (unit: string): Interceptor =>
+  (next) =>
+  (req) => {
+    req.header.set("hsu-unit", unit);
+    return next(req);
+  };
+
+/** createUnitTransport's address for a control socket path or host:port. */
+const transportTarget = (socket: string): string => (isControlAddress(socket) ? socket : `unix:${socket}`);
