@@ -382,16 +382,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         const ids = [...slots.keys()];
         await stopInReverse(graph, {
           stop: async (id) => {
-            const s = slot(id);
-            const going = (async () => {
-              // A process the master did not start goes down with it only when hsu.yaml allows (can_terminate: true).
-              if (s.config.kind === "unmanaged" && s.config.canTerminate && s.views().some((v) => v.pid !== undefined)) {
-                await s.stop().catch((e: unknown) => log(`shutdown: stopping "${id}": ${(e as Error).message}`));
-              }
-              await s.close();
-            })();
             // A unit that does not stop in time is reported and left behind, never waited on forever.
-            await withDeadline(going, stopDeadline(id), `stopping "${id}" (units.${id}.graceful_timeout + ${STOP_MARGIN_MS / 1000}s)`, id).catch((e: unknown) => log(`shutdown: ${(e as Error).message}`));
+            await withDeadline(slot(id).close("shutdown"), stopDeadline(id), `stopping "${id}" (units.${id}.graceful_timeout + ${STOP_MARGIN_MS / 1000}s)`, id).catch((e: unknown) => log(`shutdown: ${(e as Error).message}`));
             slots.delete(id);
           },
         });

@@ -59,8 +59,12 @@ export interface Slot {
   /** Resolves when the unit reached `condition`; rejects when it cannot any more. */
   reached(condition: Condition, signal: AbortSignal): Promise<void>;
   views(): UnitView[];
-  /** Stops the unit (if the master owns it) and releases everything. */
-  close(): Promise<void>;
+  /**
+   * Stops the unit (if the master owns it) and releases everything. At the
+   * master's shutdown (`"shutdown"`, not when apply replaces the unit) an
+   * adopted process goes down too when hsu.yaml allows it (can_terminate).
+   */
+  close(reason?: "shutdown"): Promise<void>;
 }
 
 /** Formats an exit for people: "code 0", "signal SIGKILL". */

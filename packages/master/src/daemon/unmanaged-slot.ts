@@ -93,10 +93,14 @@ export function createUnmanagedSlot(cfg: UnitConfig, samplers: ResourceSamplerGr
         nextRun: undefined,
       },
     ],
-    close: async () => {
-      watchHealth(undefined);
-      unit?.detach();
-      unit = undefined;
+    close: async (reason) => {
+      try {
+        if (reason === "shutdown" && cfg.canTerminate && unit?.process) await unit.stop();
+      } finally {
+        watchHealth(undefined);
+        unit?.detach();
+        unit = undefined;
+      }
     },
   };
 }
