@@ -8,7 +8,7 @@ import { usageError, type Command } from "./help.ts";
 import { procStartTime, psTable, selectUnits, statusJson, summaryLine } from "./status.ts";
 import { logsCommand } from "./logs.ts";
 import { downCommand } from "./down.ts";
-import { upCommand } from "./up.ts";
+import { upCommand, type DaemonRefusal } from "./up.ts";
 
 export type { Command } from "./help.ts";
 export { psTable } from "./status.ts";
@@ -135,8 +135,16 @@ export const commands: Record<string, Command> = {
       try {
         running = await runMaster(await loadDeployment(String(values.file)), { log: (l) => process.stderr.write(`${stamp()} ${l}\n`) });
       } catch (e) {
-        // A master that cannot start leaves nothing behind: say why (master.log) and exit.
-        process.stderr.write(`${stamp()} the master cannot start: ${(e as Error).message}\n`);
+        // A master that cannot start leaves nothing behind: say why (master.log, and to `hsu up -d`) and exit.
+        const refused = (e as Error).message;
+        process.stderr.write(`${stamp()} the master cannot start: ${refused}\n`);
+        if (process.send && process.connected) {
+          // Sent before we exit, or given up on after a while (the CLI that waits may be gone).
+          await new Promise<void>((r) => {
+            setTimeout(r, 2_000);
+            process.send!({ refused } satisfies DaemonRefusal, undefined, {}, () => r());
+          });
+        }
         process.exit(1);
       }
       running.master.onEvent((e) => process.stderr.write(`${new Date(e.time).toISOString()} ${e.unit}: ${e.from} -> ${e.to} (${e.reason})\n`));

@@ -46,7 +46,7 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   const clock = createSystemClock();
   // The lock decides, not an answer: a stopped master answers nothing but still holds it. The daemon takes it for good.
   checkStateDir(deployment.master.stateDir);
-  (await lockStateDir(deployment)).release();
+  (await lockStateDir(deployment, { probe: true })).release();
   await checkControlSocketPath(socket);
   const logFile = join(deployment.master.stateDir, "master.log");
   const out = openSync(logFile, "a");
@@ -56,9 +56,18 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   child.unref();
   child.channel?.unref();
   const spin = spinner("starting the master");
-  const exited = new Promise<number>((r) => child.once("exit", (c) => r(c ?? 1)));
-  const outcome = new Promise<UpOutcome>((r) => child.once("message", (m) => r(m as UpOutcome)));
+  // "close", not "exit": it comes after every message the daemon sent, its refusal included.
+  const exited = new Promise<number>((r) => child.once("close", (c) => r(c ?? 1)));
+  let refused: string | undefined;
+  const outcome = new Promise<UpOutcome>((r) =>
+    child.on("message", (m: UpOutcome | DaemonRefusal) => ("refused" in m ? (refused = m.refused) : r(m))),
+  );
   const masterExited = (code: number) => {
+    // A daemon that could not start (another master won the state dir, a bad path) said why.
+    if (refused !== undefined) {
+      spin.stop(`${paint("✘", "red", color)} hsu up: ${refused}`);
+      return 1;
+    }
     spin.stop(`${paint("✘", "red", color)} the master exited (code ${code}) before it was ready; the end of ${logFile}:`);
     process.stderr.write(`${readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n")}\n`);
     return 1;
@@ -107,6 +116,11 @@ const MASTER_START_TIMEOUT_MS = 60_000;
 export interface UpOutcome {
   /** Why some units did not start; absent when every one did. */
   error?: string;
+}
+
+/** What the daemon tells `hsu up --detach` when it cannot start at all, right before it exits. */
+export interface DaemonRefusal {
+  refused: string;
 }
 
 async function upForeground(deployment: Deployment): Promise<number> {

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { acquireStateLock, isStateLocked, lockHolder, waitStateUnlocked } from "./lock.ts";
+import { acquireStateLock, HOLDER_SETTLE_MS, isStateLocked, lockHolder, waitStateUnlocked } from "./lock.ts";
 
 const lockModule = pathToFileURL(join(import.meta.dirname, "lock.ts")).href;
 const dirs: string[] = [];
@@ -34,6 +34,48 @@ setInterval(() => {}, 1000);`;
     child.once("exit", (code) => reject(new Error(`the lock holder exited (code ${code}) before it had the lock`)));
   });
   return child;
+}
+
+/**
+ * A holder that takes the lock without naming itself, as a master does for an
+ * instant after flock and a probe does all along: a shell holding fd 3 on the
+ * lock file. It writes its pid when told "pid" on stdin and exits on "exit".
+ */
+async function silentHolder(dir: string): Promise<{ child: ChildProcess; tell: (what: "pid" | "exit") => void }> {
+  const lock = join(dir, "master.lock");
+  const script = `exec 3<>"$1"; flock 3; echo locked; while read cmd; do [ "$cmd" = exit ] && exit 0; [ "$cmd" = pid ] && printf '%s\\n' $$ > "$1"; done`;
+  const child = spawn("sh", ["-c", script, "sh", lock], { stdio: ["pipe", "pipe", "inherit"] });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => d.toString().includes("locked") && resolve());
+    child.once("exit", (code) => reject(new Error(`the silent holder exited (code ${code}) before it had the lock`)));
+  });
+  return { child, tell: (what) => child.stdin!.write(`${what}\n`) };
+}
+
+/** Resolves once this process is waiting for the lock (a `flock --wait` child of ours exists): the refusal has not been decided yet. */
+async function waitingForLock(): Promise<void> {
+  for (let i = 0; i < 20_000; i++) {
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").includes("--wait")) return;
+      } catch {
+        // Gone while we looked.
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error("this process never waited for the lock");
+}
+
+/** The pid of a process that has exited: what a lock file holds after its master died. */
+async function deadPid(): Promise<number> {
+  const c = spawn("true");
+  await new Promise((r) => c.once("exit", r));
+  return c.pid!;
 }
 
 const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once("exit", () => r())));
@@ -102,6 +144,42 @@ describe("state dir lock", () => {
     expect(fds.filter((f) => f.endsWith("master.lock"))).toEqual([]);
     lock.release();
     expect(await isStateLocked(dir)).toBe(false);
+  });
+
+  it("names the holder that writes its pid after the refused master looked, never the dead master before it", async () => {
+    const dir = stateDir();
+    const dead = await deadPid();
+    writeFileSync(join(dir, "master.lock"), `${dead}\n`);
+    const h = await silentHolder(dir);
+    const refusal = acquireStateLock(dir).then(() => "acquired", (e: Error) => e.message);
+    await waitingForLock();
+    h.tell("pid");
+    const message = await refusal;
+    expect(message).toContain(`pid ${h.child.pid} holds the state dir ${dir}`);
+    expect(message).not.toContain(`pid ${dead}`);
+  });
+
+  it("takes the lock when a probe that held it lets go, and leaves the file alone when it is the probe", async () => {
+    const dir = stateDir();
+    const dead = await deadPid();
+    writeFileSync(join(dir, "master.lock"), `${dead}\n`);
+    const probe = await acquireStateLock(dir, { probe: true });
+    expect(readFileSync(join(dir, "master.lock"), "utf8")).toBe(`${dead}\n`);
+    await expect(acquireStateLock(dir, { probe: true })).rejects.toThrow(/did not write its pid/);
+    probe.release();
+    const h = await silentHolder(dir);
+    const next = acquireStateLock(dir);
+    await waitingForLock();
+    h.tell("exit");
+    const lock = await next;
+    expect(lockHolder(dir).pid).toBe(process.pid);
+    lock.release();
+  });
+
+  it(`refuses after ${HOLDER_SETTLE_MS / 1000}s a holder that never names itself, and says so`, async () => {
+    const dir = stateDir();
+    await silentHolder(dir);
+    await expect(acquireStateLock(dir)).rejects.toMatchObject({ code: "already_exists", message: expect.stringContaining(`another process (it did not write its pid within ${HOLDER_SETTLE_MS / 1000}s) holds the state dir ${dir}`) });
   });
 
   it("treats a missing lock file as free", async () => {

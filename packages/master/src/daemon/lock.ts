@@ -68,10 +68,23 @@ function isStopped(pid: number): boolean {
 
 /** The refusal to start a second master: who holds the state dir and what to do. */
 export function describeHolder(stateDir: string, holder: LockHolder): string {
-  const who = holder.pid !== undefined ? `pid ${holder.pid}` : "another process (it has not written its pid yet)";
+  const who = holder.pid !== undefined ? `pid ${holder.pid}` : `another process (it did not write its pid within ${HOLDER_SETTLE_MS / 1000}s)`;
   const base = `${who} holds the state dir ${stateDir} (lock ${join(stateDir, LOCK_FILE)})`;
   if (holder.stopped) return `${base}; that master is stopped (SIGSTOP or a debugger): \`kill -CONT ${holder.pid}\` resumes it, then \`hsu ps\` shows it and \`hsu down\` stops it`;
   return `${base}; \`hsu ps\` shows it, \`hsu apply\` changes it, \`hsu down\` stops it`;
+}
+
+/** How long a refused acquire waits for the holder to name itself (see `settleHolder`). */
+export const HOLDER_SETTLE_MS = 3_000;
+
+/** What `acquireStateLock` does once it holds the lock. */
+export interface AcquireOptions {
+  /**
+   * A probe takes the lock only to learn that it is free, and lets go at once:
+   * it leaves the lock file as it is, so a master racing with it never reads
+   * the probe's short-lived pid as the holder.
+   */
+  readonly probe?: boolean;
 }
 
 /**
@@ -79,22 +92,19 @@ export function describeHolder(stateDir: string, holder: LockHolder): string {
  * into the lock file so a refused second master can name us. Throws
  * `already_exists` naming the holder when another process has it.
  */
-export async function acquireStateLock(stateDir: string): Promise<StateLock> {
+export async function acquireStateLock(stateDir: string, options: AcquireOptions = {}): Promise<StateLock> {
   const path = join(stateDir, LOCK_FILE);
   const fd = openLockFile(path);
-  let outcome: "locked" | "conflict";
   try {
-    outcome = await flockFd(fd, ["--exclusive", "--nonblock"]);
+    if ((await flockFd(fd, ["--exclusive", "--nonblock"])) === "conflict") await settleHolder(stateDir, fd);
   } catch (e) {
     closeSync(fd);
     throw e;
   }
-  if (outcome === "conflict") {
-    closeSync(fd);
-    throw new HsuError("already_exists", describeHolder(stateDir, lockHolder(stateDir)));
+  if (!options.probe) {
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`, 0);
   }
-  ftruncateSync(fd, 0);
-  writeSync(fd, `${process.pid}\n`, 0);
   let released = false;
   return {
     path,
@@ -104,6 +114,34 @@ export async function acquireStateLock(stateDir: string): Promise<StateLock> {
       closeSync(fd);
     },
   };
+}
+
+/**
+ * Another process holds the lock: find out who, or take the lock if it goes.
+ * Right after a holder takes the lock its pid is not in the file yet (or the
+ * file still names the master before it, now dead), and a probe holds the lock
+ * for an instant without naming itself at all. So a refusal names only a live
+ * pid from the file; until there is one, wait for the lock (the kernel wakes
+ * us when it is dropped) in short steps, at most `HOLDER_SETTLE_MS`. Returns
+ * holding the lock; throws `already_exists` naming the holder.
+ */
+async function settleHolder(stateDir: string, fd: number): Promise<void> {
+  const deadline = Date.now() + HOLDER_SETTLE_MS;
+  for (;;) {
+    const holder = lockHolder(stateDir);
+    const named = holder.pid !== undefined && alive(holder.pid);
+    if (named || Date.now() >= deadline) throw new HsuError("already_exists", describeHolder(stateDir, named ? holder : { pid: undefined, stopped: false }));
+    if ((await flockFd(fd, ["--exclusive", "--wait", "0.05"])) === "locked") return;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** True when some process holds the state dir's lock (a probe: it takes and drops it when free). */

@@ -17,7 +17,7 @@ import {
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ControlService } from "@hsu/proto";
 import { listenControl } from "../control/listen.ts";
 import { acquireStateLock, isStateLocked, lockHolder } from "./lock.ts";
@@ -79,7 +79,8 @@ function snapshot(dir: string): string[] {
   return out;
 }
 
-afterAll(async () => {
+/** Kills what a test left running, so one failure does not spill into the next test's counts. */
+function killLeftovers(): void {
   for (const dir of dirs) {
     for (const pid of masterProcesses(dir)) {
       process.kill(pid, "SIGCONT");
@@ -87,6 +88,12 @@ afterAll(async () => {
     }
   }
   for (const pids of unitProcesses().values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
+}
+
+afterEach(killLeftovers);
+
+afterAll(async () => {
+  killLeftovers();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -145,20 +152,21 @@ describe("one master per state dir", () => {
     expect(masterProcesses(dir)).toEqual([]);
   }, 180_000);
 
-  it("three `hsu up -d` at once start one master; the others fail and say who holds the state dir", async () => {
+  it("five `hsu up -d` at once start one master; the others fail and say who holds the state dir", async () => {
     const dir = project(`units:
   steady:
     command: sh
     args: ["-c", "exec sleep 600"]
     env: { TEST_RUN: "${run}" }
 `);
-    const results = await Promise.all([1, 2, 3].map(() => hsu(dir, "up", "--detach")));
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => hsu(dir, "up", "--detach")));
     const won = results.filter((r) => r.code === 0);
     expect(won, results.map((r) => r.stderr).join("\n---\n")).toHaveLength(1);
     const pid = Number(/master running \(pid (\d+)\)/.exec(won[0]!.stderr)?.[1]);
+    // Each loser names the winner: not a CLI that only probed the lock, not a pid from before.
     for (const r of results.filter((x) => x.code !== 0)) {
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/pid \d+ holds the state dir/);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`pid ${pid} holds the state dir ${join(dir, ".hsu")}`);
     }
     await until("steady runs", () => unitProcesses().get("steady")?.length === 1);
     expect(masterProcesses(dir)).toEqual([pid]);

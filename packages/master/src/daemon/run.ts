@@ -10,7 +10,7 @@ import { listenControl, type ControlListeners } from "../control/listen.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlService } from "../control/service.ts";
 import { createUnitProxy } from "../control/unit-proxy.ts";
-import { acquireStateLock, type StateLock } from "./lock.ts";
+import { acquireStateLock, type AcquireOptions, type StateLock } from "./lock.ts";
 import { createMaster, type Master } from "./master.ts";
 import { checkStateDir } from "./state-dir.ts";
 
@@ -109,9 +109,9 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
 }
 
 /** The state dir's lock, or the refusal of a second master: who holds it and what to do. */
-export async function lockStateDir(deployment: Deployment): Promise<StateLock> {
+export async function lockStateDir(deployment: Deployment, options: AcquireOptions = {}): Promise<StateLock> {
   try {
-    return await acquireStateLock(deployment.master.stateDir);
+    return await acquireStateLock(deployment.master.stateDir, options);
   } catch (e) {
     if (!HsuError.is(e, "already_exists")) throw e;
     throw new HsuError("already_exists", `a master is already running on ${deployment.master.controlSocket}; ${e.message} (a second master beside it needs its own master.state_dir in its hsu.yaml)`, {}, { cause: e });
