@@ -60,7 +60,7 @@ export async function connect(values: { file?: unknown; socket?: unknown }): Pro
   else {
     const file = requireSpecFile(String(values.file));
     // A FIFO or a directory named hsu.yaml must not hang or confuse the read: `hsu validate` explains it.
-    if (!statSync(file).isFile()) throw new HsuError("invalid_config", `${file} is not a regular file; \`hsu validate\` says more`, { file });
+    if (!statSync(file).isFile()) throw new HsuError("invalid_config", "not a regular file; `hsu validate` says more", { file });
     path = locateMaster({ file }).socket;
   }
   return { c: controlClient(path), local: !isAddress(path) };

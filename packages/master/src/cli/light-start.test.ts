@@ -66,3 +66,13 @@ describe("what each hsu command loads", () => {
     expect(matching(r.modules, [/packages\/master\/(src|dist)\/config\//, ...daemon, ...wholeClient])).toEqual([]);
   });
 });
+
+describe("hsu ps finds the master without the config loader", () => {
+  it("refuses a FIFO named hsu.yaml at once instead of waiting for a writer", () => {
+    const dir = mkdtempSync(join(tmp, "fifo-"));
+    spawnSync("mkfifo", [join(dir, "hsu.yaml")]);
+    const r = spawnSync(process.execPath, hsuArgv("ps"), { cwd: dir, env: { ...process.env, HSU_CONTROL: undefined }, encoding: "utf8", timeout: 60_000 });
+    expect(r.stderr).toBe("hsu ps: hsu.yaml: not a regular file; `hsu validate` says more\n");
+    expect(r.status).toBe(1);
+  });
+});
