@@ -76,11 +76,12 @@ export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: str
     startAll: () => Promise.all(ids.map((id) => c.startUnit({ id }, { timeoutMs: 120_000 }))),
     stopAll: () => Promise.all(ids.map((id) => c.stopUnit({ id }, { timeoutMs: 120_000 }))),
     status: { command: cli.command, args: [...cli.args, "ps", "-f", file], cwd: dir, env: { ...process.env, NO_COLOR: "1" } },
+    startOnly: { command: cli.command, args: [...cli.args, "--version"], cwd: dir, env: { ...process.env, NO_COLOR: "1" } },
     cli: (args) => ({ command: cli.command, args: [...cli.args, ...args, "-f", file] }),
     notes: [
       `the daemon started by \`hsu up -d\` (${build}), units \`auto_start: false\`, restart \`policy: always, delay: 0ms\``,
       "start / stop: StartUnit / StopUnit for every unit over the control socket, all in flight at once, from the benchmark process",
-      "status: `hsu ps -f hsu.yaml` (a new CLI process) to its exit",
+      "status: `hsu ps -f hsu.yaml` (a new CLI process) to its exit; `hsu --version` the same way, each run right after a `node -e ''`",
     ],
     close() {
       // Nothing to close on the client side: its HTTP/2 session dies with the daemon.

@@ -21,7 +21,15 @@ export function sizes(quick: boolean, units: number | undefined): Sizes {
   const n = units ?? (quick ? 20 : 100);
   return quick
     ? { units: n, kills: 3, idleMs: 5_000, psRuns: 3, timeoutMs: 60_000 }
-    : { units: n, kills: 10, idleMs: 25_000, psRuns: 5, timeoutMs: Math.max(90_000, n * 300) };
+    : { units: n, kills: 10, idleMs: 25_000, psRuns: 10, timeoutMs: Math.max(90_000, n * 300) };
+}
+
+/** A command line run as its own process and timed to its exit. */
+export interface CliCommand {
+  command: string;
+  args: string[];
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A supervising daemon already up with its N units defined and none running. */
@@ -34,7 +42,9 @@ export interface Side {
   /** Sends the "stop every unit" command. */
   stopAll(): Promise<unknown>;
   /** The status command a person types (`hsu ps`), run as its own process. */
-  status: { command: string; args: string[]; cwd: string; env?: NodeJS.ProcessEnv };
+  status: CliCommand;
+  /** A CLI command that does no RPC (`hsu --version`): the CLI's own start, timed beside `status`. */
+  startOnly?: CliCommand;
   notes: string[];
 }
 
@@ -44,6 +54,10 @@ export interface Figures {
   idleRssKib: number;
   idleCpuPercent: number;
   statusMs: number[];
+  /** `node -e ''`, run right before each status run: the floor of the CLI figures, from the same moments. */
+  cliBareMs: number[];
+  /** The side's `startOnly` command, one entry per status run (empty when it has none). */
+  versionMs: number[];
   stopMs: number;
 }
 
@@ -101,9 +115,16 @@ export async function measure(side: Side, s: Sizes, say: (step: string) => void)
   }
   const idleCpuPercent = ((cpuMs(pid) - cpu0) / (performance.now() - w0)) * 100;
 
-  say(`status command, ${s.psRuns} times`);
+  say(`status command, ${s.psRuns} times, each beside \`node -e ''\`${side.startOnly ? " and the start-only command" : ""}`);
   const statusMs: number[] = [];
-  for (let i = 0; i < s.psRuns; i++) statusMs.push(await timeProcess(side.status.command, side.status.args, side.status.cwd, side.status.env, s.timeoutMs));
+  const cliBareMs: number[] = [];
+  const versionMs: number[] = [];
+  const time = (c: CliCommand) => timeProcess(c.command, c.args, c.cwd, c.env, s.timeoutMs);
+  for (let i = 0; i < s.psRuns; i++) {
+    cliBareMs.push(await timeProcess(process.execPath, ["-e", ""], side.status.cwd, undefined, s.timeoutMs, false));
+    if (side.startOnly) versionMs.push(await time(side.startOnly));
+    statusMs.push(await time(side.status));
+  }
 
   say(`stop all ${s.units}`);
   const t1 = performance.now();
@@ -112,7 +133,7 @@ export async function measure(side: Side, s: Sizes, say: (step: string) => void)
   await stopping;
   if (!gone) throw new Error(`${side.name}: units still running ${s.timeoutMs / 1000}s after the stop command`);
   const stopMs = performance.now() - t1;
-  return { startMs, restartMs, idleRssKib: maxRss, idleCpuPercent, statusMs, stopMs };
+  return { startMs, restartMs, idleRssKib: maxRss, idleCpuPercent, statusMs, cliBareMs, versionMs, stopMs };
 }
 
 /** Runs a command to its exit (output read to the end) and returns the wall time; throws on failure or (when `needOutput`) on empty stdout. */

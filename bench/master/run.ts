@@ -239,6 +239,8 @@ function report(f: Floors): void {
       goal: (h) => verdict(h, 2 * median(f.bareStartMs), "<= 2x `node -e ''`", ms),
     },
   ];
+  // The CLI figures against `node -e ''` run beside each of them (same moments, same load).
+  const cli = (r: Result | undefined) => (r?.figures.versionMs.length ? r : undefined);
   const out: string[] = [
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? "?"}, Node ${process.version}. ${s.units} \`sleep\` units. Load average (1 min): ${loads.join(", ")}, end ${loadavg()[0]!.toFixed(2)}.`,
     `Sides: ${results.map((r) => `${r.side.version} (load ${r.load.toFixed(2)} at its start)`).join(", ")}.`,
@@ -251,6 +253,16 @@ function report(f: Floors): void {
     const h = hsu ? row.v(hsu) : undefined;
     out.push(
       `| ${row.name} | ${cell(hsu)} | ${cell(pm2)} | ${cell(sv)} | ${row.floorText ?? "-"} | ${ratio(h, pm2 && row.v(pm2))} | ${ratio(h, sv && row.v(sv))} | ${row.floor !== undefined ? ratio(h, row.floor) : "-"} | ${row.goal(h)} |`,
+    );
+  }
+  const hc = cli(hsu);
+  if (hc) {
+    const bare = median(hc.figures.cliBareMs);
+    const version = median(hc.figures.versionMs);
+    const ps = median(hc.figures.statusMs);
+    out.push(
+      "",
+      `CLI, HSU, median of ${hc.figures.statusMs.length}, each run right after a \`node -e ''\` (${ms(bare)}): \`hsu --version\` ${ms(version)} (${ratio(version, bare)}), \`hsu ps\` ${ms(ps)} (${ratio(ps, bare)}); ${verdict(ps, 2 * bare, "`hsu ps` <= 2x `node -e ''`", ms)}.`,
     );
   }
   if (hsuExtra) {

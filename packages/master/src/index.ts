@@ -3,7 +3,7 @@ export { loadDeployment, parseDeployment, deploymentJsonSchema, SpecError, type 
 export { createMaster, type Master, type MasterOptions, type UnitStatusView, type ApplyPlan } from "./daemon/master.ts";
 export { runMaster, masterAnswers, type RunningMaster } from "./daemon/run.ts";
 export { controlClient, controlSocketFor } from "./cli/client.ts";
-export { psTable } from "./cli/commands.ts";
+export { psTable } from "./cli/status.ts";
 // For other libraries: the pieces.
 export { controlService, toStatus } from "./control/service.ts";
 export { listenControl, type ControlListenOptions, type ControlListeners } from "./control/listen.ts";

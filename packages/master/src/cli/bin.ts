@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The `hsu` executable: runs the CLI with this process's arguments.
-import { main } from "./main.ts";
+import { enableCompileCache } from "./compile-cache.ts";
+
+// Before anything else is imported: the cache covers the modules loaded after it.
+enableCompileCache();
+const { main } = await import("./main.ts");
 
 // `hsu logs | head` closes the pipe early: that is the reader being done, not a failure.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {

@@ -1,10 +1,14 @@
 import { createClient, type Client } from "@connectrpc/connect";
-import { HsuError, isControlAddress, locateMaster } from "@hsu/client";
+import { HsuError } from "@hsu/client/errors";
+import { isControlAddress, locateMaster } from "@hsu/client/locate";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { loadDeployment, type Deployment } from "../config/index.ts";
+import type { Deployment } from "../config/index.ts";
+
+/** The typed client of a master's control API. */
+export type ControlClient = Client<typeof ControlService>;
 
 /** The spec file's path, or an error that says where hsu looked and how to point it elsewhere. */
 export function requireSpecFile(file: string): string {
@@ -25,13 +29,14 @@ export const isAddress = isControlAddress;
  */
 export async function controlSocketFor(file: string, socket?: string): Promise<{ socket: string; deployment?: Deployment }> {
   if (socket || process.env.HSU_CONTROL) return { socket: locateMaster(socket ? { socket } : {}).socket };
+  const { loadDeployment } = await import("../config/index.ts");
   // Only where the master is matters here: a unit's executable that is gone must not keep `hsu down` from it.
   const deployment = await loadDeployment(requireSpecFile(file), { environment: false });
   return { socket: deployment.master.controlSocket, deployment };
 }
 
 /** The typed control client the CLI (and any user code) uses. */
-export function controlClient(socket: string, token?: string): Client<typeof ControlService> {
+export function controlClient(socket: string, token?: string): ControlClient {
   if (isAddress(socket)) {
     return createClient(ControlService, createUnitTransport(socket, { ...(token ? { token } : {}), connectTimeoutMs: 2000 }));
   }
@@ -41,8 +46,22 @@ export function controlClient(socket: string, token?: string): Client<typeof Con
   return createClient(ControlService, createUnitTransport(`unix:${socket}`, { connectTimeoutMs: 2000 }));
 }
 
-/** The control client for the master that hsu.yaml (or --socket) names; `local` when it runs on this host. */
-export async function connect(values: { file?: unknown; socket?: unknown }): Promise<{ c: Client<typeof ControlService>; local: boolean }> {
-  const { socket: path } = await controlSocketFor(String(values.file), values.socket as string | undefined);
+/**
+ * The control client for the master that --socket, HSU_CONTROL or hsu.yaml
+ * names; `local` when it runs on this host. Only the master's place is read
+ * from hsu.yaml (`locateMaster`: `master.state_dir` and
+ * `master.control.socket`, by the same `masterPaths` rule as the loader), so
+ * `hsu ps` neither loads nor runs the spec's validators.
+ */
+export async function connect(values: { file?: unknown; socket?: unknown }): Promise<{ c: ControlClient; local: boolean }> {
+  const socket = values.socket as string | undefined;
+  let path: string;
+  if (socket || process.env.HSU_CONTROL) path = locateMaster(socket ? { socket } : {}).socket;
+  else {
+    const file = requireSpecFile(String(values.file));
+    // A FIFO or a directory named hsu.yaml must not hang or confuse the read: `hsu validate` explains it.
+    if (!statSync(file).isFile()) throw new HsuError("invalid_config", "not a regular file; `hsu validate` says more", { file });
+    path = locateMaster({ file }).socket;
+  }
   return { c: controlClient(path), local: !isAddress(path) };
 }

@@ -1,9 +1,13 @@
-import { closest, HsuError } from "@hsu/client";
-import { paint } from "./format.ts";
+import { closest } from "@hsu/client/closest";
+import { paint } from "./color.ts";
 
 type Options = NonNullable<Parameters<typeof import("node:util").parseArgs>[0]>["options"];
 
-/** One `hsu` subcommand. */
+/**
+ * One `hsu` subcommand. The table of commands holds only these names, texts
+ * and options; `run` loads the command's implementation when it runs, so
+ * `hsu --help`, `--version` and a usage error load nothing heavy.
+ */
 export interface Command {
   summary: string;
   args?: string;
@@ -68,11 +72,6 @@ export function unknownCommand(name: string, commands: Record<string, Command>):
     { prefix: true },
   );
   return `hsu: unknown command "${name}".${guess ? ` Did you mean \`hsu ${guess}\`?` : ""} Run \`hsu --help\` for the list.\n`;
-}
-
-/** A mistake in how hsu was called (exit code 2), with the command's usage line appended. */
-export function usageError(command: string, message: string, args?: string): HsuError {
-  return new HsuError("invalid_argument", `${message}\nusage: hsu ${command}${args ? ` ${args}` : ""} (see \`hsu ${command} --help\`)`);
 }
 
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -1,8 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { HsuError } from "@hsu/client";
 import { parseArgs } from "node:util";
+import { paint, useColor } from "./color.ts";
 import { commands } from "./commands.ts";
-import { paint, useColor } from "./format.ts";
 import { commandHelp, unknownCommand, usage } from "./help.ts";
 
 /** The `hsu` command line: one subcommand, its flags, and exit codes (0 ok, 1 failure, 2 usage). */
@@ -37,18 +35,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
   } catch (e) {
-    const usageMistake = HsuError.is(e) && e.code === "invalid_argument";
-    return fail(`${label(first)} ${explain(e)}\n`, usageMistake ? 2 : 1);
+    // Only a failure pays for the error types it tells apart.
+    const { explain, isUsageMistake } = await import("./explain.ts");
+    return fail(`${label(first)} ${explain(e)}\n`, isUsageMistake(e) ? 2 : 1);
   }
-}
-
-/** A failure as one readable message: what went wrong and what to do, never a stack trace. */
-export function explain(e: unknown): string {
-  if (e instanceof ConnectError) {
-    if (e.code === Code.Unavailable) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
-    return e.rawMessage;
-  }
-  return e instanceof Error ? e.message : String(e);
 }
 
 const label = (name: string) => paint(`hsu ${name}:`, "red", useColor(process.stderr));

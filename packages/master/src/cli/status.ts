@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { HsuError } from "@hsu/client";
+import { HsuError } from "@hsu/client/errors";
 import { UnitKind, type UnitStatus } from "@hsu/proto";
 import { readFileSync } from "node:fs";
 import { isUnitState, stateFromWire, unitStates, type UnitState } from "../daemon/state.ts";
@@ -139,9 +139,6 @@ export function summaryLine(units: { state: string }[], color: boolean): string 
 }
 // The order of the one state list; a state this CLI does not know goes last.
 const rank = (s: string) => (isUnitState(s) ? unitStates.indexOf(s) : unitStates.length);
-
-/** The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`. */
-export { toStatus as viewToStatus } from "../control/service.ts";
 
 /**
  * When a local process started, from /proc (Linux), in ms since the epoch.

@@ -13,9 +13,10 @@ import { checkStateDir } from "../daemon/state-dir.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlClient, requireSpecFile } from "./client.ts";
 import { formatDuration, paint, spinner, stateColor, useColor } from "./format.ts";
-import type { Command } from "./help.ts";
 import { createPrefixer, expectedUnitIds } from "./prefix.ts";
-import { procStartTime, psTable, statusJson, summaryLine, viewToStatus } from "./status.ts";
+import { procStartTime, psTable, statusJson, summaryLine } from "./status.ts";
+// The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`.
+import { toStatus as viewToStatus } from "../control/service.ts";
 
 const settledUp = ["running", "ready", "attached"];
 
@@ -27,17 +28,12 @@ export function progressText(units: { state: string }[]): string {
   return `starting units: ${up} of ${active.length} up${starting ? `, ${starting} starting` : ""}`;
 }
 
-/** The `hsu up` command. */
-export const upCommand: Command = {
-  summary: "start the master and every auto-start unit (foreground, or --detach)",
-  options: { file: { type: "string", short: "f", default: "hsu.yaml" }, detach: { type: "boolean", short: "d" }, json: { type: "boolean" } },
-  examples: ["hsu up                # run in this terminal; Ctrl-C stops everything", "hsu up -d              # run in the background; then hsu ps, hsu logs -f, hsu down"],
-  async run(values) {
-    const file = requireSpecFile(String(values.file));
-    const deployment = await loadDeployment(file);
-    return values.detach ? upDetached(deployment, file, !!values.json) : upForeground(deployment);
-  },
-};
+/** `hsu up [--detach]`. */
+export async function runUp(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const file = requireSpecFile(String(values.file));
+  const deployment = await loadDeployment(file);
+  return values.detach ? upDetached(deployment, file, !!values.json) : upForeground(deployment);
+}
 
 async function upDetached(deployment: Deployment, file: string, json: boolean): Promise<number> {
   const color = useColor(process.stderr);

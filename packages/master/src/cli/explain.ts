@@ -1,0 +1,14 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { HsuError } from "@hsu/client/errors";
+
+/** A failure as one readable message: what went wrong and what to do, never a stack trace. */
+export function explain(e: unknown): string {
+  if (e instanceof ConnectError) {
+    if (e.code === Code.Unavailable) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
+    return e.rawMessage;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** True for a mistake in how hsu was called (exit code 2) rather than a failure (1). */
+export const isUsageMistake = (e: unknown): boolean => HsuError.is(e) && e.code === "invalid_argument";

@@ -1,0 +1,61 @@
+// `hsu ps`, `start`, `stop`, `restart` and `scale`: one control call each, and the units it returns.
+import type { UnitStatus } from "@hsu/proto";
+import { connect as client, type ControlClient } from "./client.ts";
+import { useColor } from "./color.ts";
+import { procStartTime, psTable, selectUnits, statusJson, summaryLine } from "./status.ts";
+import { usageError } from "./usage-error.ts";
+
+type Values = Record<string, string | boolean | undefined>;
+
+const printUnits = (units: UnitStatus[], values: Values, local: boolean) => {
+  const startTimeOf = local ? procStartTime : undefined;
+  const color = useColor();
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(units.map((u) => statusJson(u, Date.now(), startTimeOf)), null, 2)}\n`
+      : `${psTable(units, { color, wide: !!values.wide, ...(startTimeOf ? { startTimeOf } : {}), ...(process.stdout.isTTY ? { maxWidth: process.stdout.columns } : {}) })}\n`,
+  );
+};
+
+/** `hsu ps [unit...]`. */
+export async function runPs(values: Values, names: string[]): Promise<number> {
+  const { c, local } = await client(values);
+  const units = selectUnits((await c.listUnits({})).units, names);
+  printUnits(units, values, local);
+  if (!values.json) process.stdout.write(`${summaryLine(units, useColor())}\n`);
+  return 0;
+}
+
+/** `hsu scale <pool> <N>`. */
+export async function runScale(values: Values, [pool, n, ...extra]: string[]): Promise<number> {
+  if (!pool || n === undefined) throw usageError("scale", "name the pool and the replica count", "<pool> <N>");
+  if (!/^\d+$/.test(n)) throw usageError("scale", `the replica count must be a whole number, got "${n}"`, "<pool> <N>");
+  if (extra.length) throw usageError("scale", `unexpected argument "${extra[0]}"`, "<pool> <N>");
+  const { c, local } = await client(values);
+  const res = await c.scalePool({ pool, replicas: Number(n) });
+  printUnits(res.replicas, values, local);
+  return 0;
+}
+
+const calls: Record<"start" | "stop" | "restart", (c: ControlClient, id: string) => Promise<{ unit?: UnitStatus; units?: UnitStatus[] }>> = {
+  start: (c, id) => c.startUnit({ id }),
+  stop: (c, id) => c.stopUnit({ id }),
+  restart: (c, id) => c.restartUnit({ id }),
+};
+
+/** `hsu start|stop|restart <unit>`. */
+export async function runUnitCommand(name: "start" | "stop" | "restart", values: Values, [id, ...extra]: string[]): Promise<number> {
+  if (!id) throw usageError(name, "name the unit (`hsu ps` lists them)", "<unit>");
+  if (extra.length) throw usageError(name, `one unit at a time; unexpected "${extra[0]}"`, "<unit>");
+  const { c, local } = await client(values);
+  const res = await calls[name](c, id);
+  // Every unit the id addressed: one unit or replica, or each replica of a pool (older masters send only `unit`).
+  const units = res.units?.length ? res.units : res.unit ? [res.unit] : [];
+  if (!units.length) return 0;
+  if (values.json && units.length === 1) process.stdout.write(`${JSON.stringify(statusJson(units[0]!, Date.now(), local ? procStartTime : undefined))}\n`);
+  else printUnits(units, values, local);
+  // A start that ended in `failed` did not do what was asked: say why, and exit 1.
+  const failed = name === "stop" ? [] : units.filter((u) => u.state === "failed");
+  for (const u of failed) process.stderr.write(`hsu ${name}: ${u.id} failed${u.lastExit ? `: ${u.lastExit}` : ""}; \`hsu logs ${u.id}\` shows its output\n`);
+  return failed.length ? 1 : 0;
+}
