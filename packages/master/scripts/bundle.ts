@@ -7,6 +7,7 @@
 //   node scripts/bundle.ts --sea    dist-sea/hsu: a single executable (Node's
 //                                   SEA: a CommonJS bundle with its V8 code
 //                                   cache, injected into a copy of this node)
+/// <reference path="./postject.d.ts" />
 import { build, type BuildOptions } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
