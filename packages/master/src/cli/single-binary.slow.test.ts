@@ -142,6 +142,14 @@ describe("the npm bundle of hsu", () => {
     entry = await copyOf("esm", join(tmp, "bundle"));
   }, 120_000);
 
+  it("is in the package's tarball, every chunk of it", async () => {
+    const pkgDir = join(import.meta.dirname, "..", "..");
+    const { stdout } = await promisify(execFile)("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: pkgDir, timeout: 60_000 });
+    const packed = new Set((JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+    for (const f of readdirSync(join(outputs.esm, ".."))) expect(packed, f).toContain(`dist/bundle/${f}`);
+    expect(packed).toContain("bin/hsu.js");
+  });
+
   it("runs a whole up -d / ps / logs / down copied away from node_modules, its daemon being the bundle", async () => {
     await wholeLife([process.execPath, entry], tmp, (spec) => [process.execPath, entry, "daemon", "-f", spec]);
   });
