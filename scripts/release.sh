@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The release: version (changesets) -> build -> pack every published package
-# and lint the tarballs -> publish. `--dry-run` does all but change versions
+# and lint the tarballs -> the single executable hsu -> publish. `--dry-run` does all but change versions
 # and publish: it shows what changesets would release and leaves the packed
 # tarballs in .cache/release/ to inspect. See docs/release.md.
 set -euo pipefail
@@ -48,11 +48,20 @@ for tarball in "$out"/*.tgz; do
   pnpm exec publint run "$tarball"
 done
 
+step "single executable hsu (packages/master build:sea)"
+pnpm --filter @hsu/master run build:sea >/dev/null
+version=$(node -p 'require("./packages/master/package.json").version')
+binary="hsu-$version-$(node -p 'process.platform + "-" + process.arch')"
+cp packages/master/dist-sea/hsu "$out/$binary"
+"$out/$binary" --version
+(cd "$out" && sha256sum "$binary" > "$binary.sha256")
+
 if [ "$dry_run" = 1 ]; then
-  step "dry run: not publishing; tarballs are in .cache/release/"
+  step "dry run: not publishing; tarballs and the binary are in .cache/release/"
   ls -l "$out"
 else
   step "changeset publish"
   pnpm exec changeset publish
   echo "release: published; push the version commit and tags: git push --follow-tags"
+  echo "release: attach .cache/release/$binary and $binary.sha256 to the release of v$version"
 fi

@@ -14,15 +14,23 @@ import { unitArg, type Side } from "./measure.ts";
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const probe = fileURLToPath(new URL("./probe.mjs", import.meta.url));
 
-/** How the CLI (and so the daemon, which inherits its flags) is run: the built dist, or the TypeScript sources. */
-export type HsuBuild = "dist" | "source";
+/**
+ * How the CLI (and so the daemon, which inherits its flags) is run: the built dist, the TypeScript
+ * sources, the npm bundle (dist/bundle/hsu.js) or the single executable (dist-sea/hsu, `pnpm
+ * --filter @hsu/master build:sea`), whose Node flags can only come through NODE_OPTIONS.
+ */
+export const hsuBuilds = ["dist", "source", "bundle", "sea"] as const;
+export type HsuBuild = (typeof hsuBuilds)[number];
 
 export function hsuCli(build: HsuBuild): { command: string; args: string[] } {
-  if (build === "dist") {
-    const bin = join(repo, "packages/master/dist/cli/bin.js");
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: build it first (pnpm turbo run build --filter=./packages/*)`);
-    return { command: process.execPath, args: [bin] };
-  }
+  const built = (path: string) => {
+    const file = join(repo, "packages/master", path);
+    if (!existsSync(file)) throw new Error(`${file} is missing: build it first (pnpm turbo run build --filter=./packages/*${build === "sea" ? "; pnpm --filter @hsu/master build:sea" : ""})`);
+    return file;
+  };
+  if (build === "dist") return { command: process.execPath, args: [built("dist/cli/bin.js")] };
+  if (build === "bundle") return { command: process.execPath, args: [built("dist/bundle/hsu.js")] };
+  if (build === "sea") return { command: built("dist-sea/hsu"), args: [] };
   return { command: process.execPath, args: ["--conditions=@hsu/source", join(repo, "packages/master/src/cli/bin.ts")] };
 }
 
@@ -56,9 +64,12 @@ export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: str
   const file = writeSpec(dir, n);
   const cli = hsuCli(build);
   const probeBase = join(dir, "probe");
-  const env = { ...process.env, HSU_BENCH_PROBE: probeBase, NO_COLOR: "1" };
+  const env: NodeJS.ProcessEnv = { ...process.env, HSU_BENCH_PROBE: probeBase, NO_COLOR: "1" };
+  // A single executable takes every argument as its own and preloads only with --require (of an ES module, as Node 24 allows).
+  const flags = build === "sea" ? [] : [`--import=${probe}`, ...nodeFlags];
+  if (build === "sea") env.NODE_OPTIONS = [`--require=${probe}`, ...nodeFlags].join(" ");
   const t = performance.now();
-  const up = spawnSync(cli.command, [`--import=${probe}`, ...nodeFlags, ...cli.args, "up", "-d", "-f", file], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
+  const up = spawnSync(cli.command, [...flags, ...cli.args, "up", "-d", "-f", file], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
   const upMs = performance.now() - t;
   if (up.status !== 0) throw new Error(`hsu up -d failed (${up.status ?? up.signal}): ${up.stderr.slice(-2000)}`);
   const stateDir = join(dir, ".hsu");
@@ -69,7 +80,7 @@ export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: str
   const version = (JSON.parse(readFileSync(join(repo, "packages/master/package.json"), "utf8")) as { version: string }).version;
   return {
     name: "HSU",
-    version: `hsu ${version} (${build === "dist" ? "packages/master/dist" : "TypeScript sources"})`,
+    version: `hsu ${version} (${{ dist: "packages/master/dist", source: "TypeScript sources", bundle: "packages/master/dist/bundle", sea: "single executable packages/master/dist-sea/hsu" }[build]})`,
     daemonPid,
     upMs,
     probeBase,

@@ -2,7 +2,7 @@
 // run, on the same N `sleep` units, with Node's own floors measured in the same run.
 // Prints issue 10's table (each figure as ratios against PM2, supervisord and the floor).
 //
-//   node --conditions=@hsu/source bench/master/run.ts [--quick] [--units=N] [--hsu=dist|source] [--profile]
+//   node --conditions=@hsu/source bench/master/run.ts [--quick] [--units=N] [--hsu=dist|source|bundle|sea] [--profile]
 //
 // --profile runs the hsu daemon with --cpu-prof (its whole life, written when `hsu down` ends it)
 // into .cache/bench-master-prof/; read it with bench/rpc/profile-summary.ts. It slows the daemon:
@@ -18,7 +18,7 @@ import { pollUntil, rssKib } from "../supervisor/proc.ts";
 import { ensurePm2, hasSupervisord } from "../supervisor/setup.ts";
 import { measureFloors, type Floors } from "./floors.ts";
 import { summariseHeap, type HeapSummary } from "./heap-summary.ts";
-import { startHsu, type HsuBuild } from "./hsu.ts";
+import { hsuBuilds, startHsu, type HsuBuild } from "./hsu.ts";
 import { killTree, measure, median, sizes, sweepUnits, timeProcess, unitsOf, type Figures, type Side } from "./measure.ts";
 import { startPm2 } from "./pm2.ts";
 import { startSupervisord } from "./supervisord.ts";
@@ -26,7 +26,7 @@ import { startSupervisord } from "./supervisord.ts";
 const quick = process.argv.includes("--quick");
 const unitsFlag = process.argv.find((a) => a.startsWith("--units="));
 const build = (process.argv.find((a) => a.startsWith("--hsu="))?.slice(6) ?? "dist") as HsuBuild;
-if (build !== "dist" && build !== "source") throw new Error("--hsu= takes dist or source");
+if (!hsuBuilds.includes(build)) throw new Error(`--hsu= takes ${hsuBuilds.join(", ")}`);
 const profileDir = process.argv.includes("--profile") ? fileURLToPath(new URL("../../.cache/bench-master-prof/", import.meta.url)) : undefined;
 const s = sizes(quick, unitsFlag ? Number(unitsFlag.slice(8)) : undefined);
 if (!Number.isInteger(s.units) || s.units < 1 || s.units > 5000) throw new Error("--units= takes a whole number from 1 to 5000");

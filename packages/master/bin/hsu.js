@@ -1,13 +1,20 @@
 #!/usr/bin/env node
-// The `hsu` executable as installed: runs the built CLI (dist/cli/bin.js).
-// A committed file rather than dist itself, so that `pnpm install` in a fresh
-// clone can link the bin before anything is built; run then, it says how to
-// build instead of failing with a module-not-found stack.
+// The `hsu` executable as installed: runs the bundled CLI (dist/bundle/hsu.js,
+// one file and its lazy chunks, built by scripts/bundle.ts), else the built
+// one (dist/cli/bin.js). A committed file rather than dist itself, so that
+// `pnpm install` in a fresh clone can link the bin before anything is built;
+// run then, it says how to build instead of failing with a module-not-found stack.
 import { existsSync } from "node:fs";
+import module from "node:module";
 import { fileURLToPath } from "node:url";
 
+const bundle = new URL("../dist/bundle/hsu.js", import.meta.url);
 const built = new URL("../dist/cli/bin.js", import.meta.url);
-if (existsSync(fileURLToPath(built))) {
+if (existsSync(fileURLToPath(bundle))) {
+  // Node's on-disk code cache (in the OS temp dir): the second run of a bundle compiles nothing.
+  module.enableCompileCache?.();
+  await import(bundle.href);
+} else if (existsSync(fileURLToPath(built))) {
   await import(built.href);
 } else {
   process.stderr.write(

@@ -48,6 +48,15 @@ describe("the hsu bin", () => {
     expect(r.stderr).toBe("");
   });
 
+  it("prefers the bundle (dist/bundle/hsu.js) to dist when both are there", () => {
+    const bin = fakePackage("bundled", 'process.stdout.write("dist");\n');
+    mkdirSync(join(bin, "..", "..", "dist", "bundle"));
+    writeFileSync(join(bin, "..", "..", "dist", "bundle", "hsu.js"), "process.stdout.write(`bundle ${process.argv.slice(2)}`);\n");
+    const r = spawnSync(process.execPath, [bin, "ps"], { encoding: "utf8" });
+    expect(r.stdout).toBe("bundle ps");
+    expect(r.status).toBe(0);
+  });
+
   it("a built CLI that throws while loading is not reported as unbuilt", () => {
     const bin = fakePackage("broken", 'throw new Error("boom");\n');
     const r = spawnSync(process.execPath, [bin], { encoding: "utf8" });

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { paint, useColor } from "./color.ts";
 import { commands } from "./commands.ts";
 import { commandHelp, unknownCommand, usage } from "./help.ts";
+import { bundled } from "./self.ts";
 
 /** The `hsu` command line: one subcommand, its flags, and exit codes (0 ok, 1 failure, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
@@ -52,6 +53,7 @@ function fail(message: string, code: number): number {
 const cleanParseError = (m: string) => m.replace(/\. To specify a positional argument.*$/s, "");
 
 async function version(): Promise<string> {
+  if (bundled) return bundled.version;
   const { readFile } = await import("node:fs/promises");
   const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;

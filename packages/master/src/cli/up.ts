@@ -3,7 +3,6 @@ import type { UnitStatus } from "@hsu/proto";
 import { spawn } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadDeployment, type Deployment } from "../config/index.ts";
 import type { MasterEvent } from "../daemon/slot.ts";
 import type { UnitStatusView } from "../daemon/master.ts";
@@ -14,6 +13,7 @@ import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlClient, requireSpecFile } from "./client.ts";
 import { formatDuration, paint, spinner, stateColor, useColor } from "./format.ts";
 import { createPrefixer, expectedUnitIds } from "./prefix.ts";
+import { selfCommand } from "./self.ts";
 import { procStartTime, psTable, statusJson, summaryLine } from "./status.ts";
 // The master's in-process view as the wire message, so `hsu up` (foreground) prints the same table as `hsu ps`.
 import { toStatus as viewToStatus } from "../control/service.ts";
@@ -46,9 +46,9 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   await checkControlSocketPath(socket);
   const logFile = join(deployment.master.stateDir, "master.log");
   const out = openSync(logFile, "a");
-  const self = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js", import.meta.url));
+  const self = selfCommand();
   // The daemon reports the outcome of its `up` over an IPC channel, then lets go of it.
-  const child = spawn(process.execPath, [...process.execArgv, self, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out, "ipc"] });
+  const child = spawn(self.command, [...self.args, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out, "ipc"] });
   child.unref();
   child.channel?.unref();
   const spin = spinner("starting the master");
