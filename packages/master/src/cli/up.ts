@@ -10,6 +10,7 @@ import type { UnitStatusView } from "../daemon/master.ts";
 import { lockStateDir, masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { checkStateDir } from "../daemon/state-dir.ts";
+import { DAEMON_NODE_FLAGS } from "../daemon/v8-flags.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlClient, requireSpecFile } from "./client.ts";
 import { formatDuration, paint, spinner, stateColor, useColor } from "./format.ts";
@@ -52,7 +53,7 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   const out = openSync(logFile, "a");
   const self = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js", import.meta.url));
   // The daemon reports the outcome of its `up` over an IPC channel, then lets go of it.
-  const child = spawn(process.execPath, [...process.execArgv, self, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out, "ipc"] });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...process.execArgv, self, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out, "ipc"] });
   child.unref();
   child.channel?.unref();
   const spin = spinner("starting the master");
