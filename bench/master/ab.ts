@@ -6,7 +6,7 @@
 // record is run.ts (with PM2 and supervisord in the same run).
 //
 //   node --conditions=@hsu/source bench/master/ab.ts [--units=N] [--idle=S] [--rounds=R] \
-//     [--variant='name=--flag --flag2' ...] [--modules]
+//     [--variant='name=--flag --flag2' ...] [--modules] [--snapshot]
 //
 // Without --variant it measures one variant, "default" (no extra flags). --modules counts the
 // daemon's loaded modules (a load hook in the probe; it costs a little memory of its own).
@@ -15,6 +15,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pollUntil, rssKib } from "../supervisor/proc.ts";
 import { measureFloors } from "./floors.ts";
+import { summariseHeap } from "./heap-summary.ts";
 import { startHsu } from "./hsu.ts";
 import { killTree, measure, median, sizes, timeProcess, unitsOf } from "./measure.ts";
 
@@ -80,6 +81,16 @@ try {
       process.kill(hsu.daemonPid, "SIGUSR2");
       const j = await pollUntil(() => (existsSync(`${hsu.probeBase}.json`) ? `${hsu.probeBase}.json` : undefined), 10_000, 20);
       const mem = j ? (JSON.parse(readFileSync(j, "utf8")) as Row["mem"]) : undefined;
+      if (process.argv.includes("--snapshot")) {
+        // After the probe: a heap snapshot collects garbage first, so it shows what is retained.
+        process.kill(hsu.daemonPid, "SIGWINCH");
+        const snap = await pollUntil(() => (existsSync(`${hsu.probeBase}.heapsnapshot`) ? `${hsu.probeBase}.heapsnapshot` : undefined), 120_000, 100);
+        if (snap) {
+          const h = summariseHeap(snap, 25);
+          process.stdout.write(`\n${v.name} #${r} heap snapshot: ${(h.totalBytes / 1048576).toFixed(1)} MiB; ${h.top.map((t) => `${t.name} ${(t.bytes / 1048576).toFixed(2)} MiB (${t.count})`).join("; ")}\n`);
+          rmSync(snap);
+        }
+      }
       const down = hsu.cli(["down"]);
       await timeProcess(down.command, down.args, dir, { ...process.env, NO_COLOR: "1" }, s.timeoutMs);
       if (rssKib(hsu.daemonPid) > 0) killTree(hsu.daemonPid);
