@@ -5,8 +5,12 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { childPids, cpuMs, median, pollUntil, rssKib } from "../supervisor/proc.ts";
 
-/** The unit every side runs: `sleep` with an argument no other benchmark uses, so leftovers can be found. */
-export const unitArg = "1000010";
+/**
+ * The unit every side runs: `sleep` with an argument no other benchmark uses, so leftovers can be
+ * found; the fraction is this run's pid, so the sweep at the end never kills the units of another
+ * run of this benchmark on the same machine.
+ */
+export const unitArg = `1000010.${process.pid}`;
 
 export interface Sizes {
   units: number;

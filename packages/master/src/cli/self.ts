@@ -13,10 +13,12 @@ export const bundled: { entry: string; version: string } | undefined = typeof HS
  * The command and leading arguments that run this CLI again, to which the
  * caller appends the subcommand: a single executable is its own binary and
  * takes no script; a bundle, dist or source run Node on their entry file,
- * with this process's Node flags.
+ * with `nodeFlags` and this process's Node flags.
  */
-export function selfCommand(): { command: string; args: string[] } {
+export function selfCommand(nodeFlags: readonly string[] = []): { command: string; args: string[] } {
+  // A single executable takes every argument as its own: it runs with the Node flags it was built with.
   if (isSea()) return { command: process.execPath, args: [] };
   const entry = bundled ? `./${bundled.entry}` : import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js";
-  return { command: process.execPath, args: [...process.execArgv, fileURLToPath(new URL(entry, import.meta.url))] };
+  // This process's own Node flags come after `nodeFlags`, so a flag given to the CLI's node wins.
+  return { command: process.execPath, args: [...nodeFlags, ...process.execArgv, fileURLToPath(new URL(entry, import.meta.url))] };
 }

@@ -9,6 +9,7 @@ import type { UnitStatusView } from "../daemon/master.ts";
 import { lockStateDir, masterAnswers, runMaster, type RunningMaster } from "../daemon/run.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { checkStateDir } from "../daemon/state-dir.ts";
+import { DAEMON_NODE_FLAGS } from "../daemon/v8-flags.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlClient, requireSpecFile } from "./client.ts";
 import { formatDuration, paint, spinner, stateColor, useColor } from "./format.ts";
@@ -46,7 +47,7 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   await checkControlSocketPath(socket);
   const logFile = join(deployment.master.stateDir, "master.log");
   const out = openSync(logFile, "a");
-  const self = selfCommand();
+  const self = selfCommand(DAEMON_NODE_FLAGS);
   // The daemon reports the outcome of its `up` over an IPC channel, then lets go of it.
   const child = spawn(self.command, [...self.args, "daemon", "-f", resolve(file)], { detached: true, stdio: ["ignore", out, out, "ipc"] });
   child.unref();
