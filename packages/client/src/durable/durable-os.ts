@@ -146,6 +146,14 @@ interface Tracked {
 
 const BLOCK = 4096;
 
+/**
+ * How long ended runs are collected before their records and capture files
+ * are removed in one batch. Long enough that a unit restarted at once (delay
+ * 0) takes its record over before the batch and never waits for a removal;
+ * short enough that the files of a stopped unit go promptly.
+ */
+const REMOVE_AFTER_MS = 100;
+
 function fileSize(file: string): number {
   try {
     return statSync(file).size;
@@ -260,7 +268,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     if (t.superseded) return;
     if (live.get(t.record.unit) === t) live.delete(t.record.unit);
     ended.set(t.record.unit, t);
-    batch ??= clock.setTimer(0, removeEnded);
+    batch ??= clock.setTimer(REMOVE_AFTER_MS, removeEnded);
   };
 
   /** Starts tracking a run: tails from the record's offsets, acknowledgements into the record. */
@@ -425,7 +433,7 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         if (current) current.superseded = false;
         if (previous) {
           ended.set(unit, previous);
-          batch ??= clock.setTimer(0, removeEnded);
+          batch ??= clock.setTimer(REMOVE_AFTER_MS, removeEnded);
         }
         throw e;
       } finally {
