@@ -261,6 +261,27 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     batchDone = Promise.all([batchDone, ...all]).then(() => undefined);
   };
 
+  /**
+   * Runs spawned whose pid is not in their record yet, with that pid. The
+   * record written before the spawn already says where the run's output
+   * starts; the pid (and start time) follow for all the spawns of one turn of
+   * the event loop together, so a start of many units spawns them all first.
+   * A master that dies in between leaves a marked process with no pid in a
+   * record: the next one stops it (never two) and drains its output.
+   */
+  const unrecorded = new Map<Tracked, number>();
+  const recordPids = (): void => {
+    for (const [t, pid] of unrecorded) {
+      // An ended run's record is being removed, a superseded one belongs to a newer run.
+      if (t.done || t.superseded) continue;
+      t.record.pid = pid;
+      t.record.startTime = readStatSync(pid)?.startTime ?? -1;
+      t.record.bootId = currentBootId();
+      book.put(t.record);
+    }
+    unrecorded.clear();
+  };
+
   /** The run is over once its process is gone and every byte its tails read was acknowledged. */
   const settle = (t: Tracked): void => {
     if (t.done || !t.exited || !t.captures.every((c) => c.endedAt !== undefined && c.acked >= c.endedAt)) return;
@@ -440,12 +461,9 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         if (fds.stdoutFd !== undefined) closeSync(fds.stdoutFd);
         if (fds.stderrFd !== undefined) closeSync(fds.stderrFd);
       }
-      const stat = readStatSync(proc.pid);
-      record.pid = proc.pid;
-      record.startTime = stat?.startTime ?? -1;
-      record.bootId = currentBootId();
-      book.put(record);
-      const { stdout, stderr } = track(record, proc.exited);
+      const { tracked, stdout, stderr } = track(record, proc.exited);
+      if (unrecorded.size === 0) setImmediate(recordPids);
+      unrecorded.set(tracked, proc.pid);
       return { ...proc, stdout, stderr };
     },
 
