@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pollUntil } from "../supervisor/proc.ts";
+import { cpuMs, pollUntil } from "../supervisor/proc.ts";
 import { startHsu } from "./hsu.ts";
 import { killTree, median, timeProcess, unitsOf } from "./measure.ts";
 
@@ -24,15 +24,17 @@ try {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const hsu = startHsu(root, n, "dist", profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []);
   daemon = hsu.daemonPid;
+  const cpuStart = cpuMs(daemon);
   const t0 = performance.now();
   const all = pollUntil(() => (unitsOf(daemon).length >= n ? true : undefined), 60_000);
   const cmd = hsu.startAll();
   if (!(await all)) throw new Error("not all started");
   const startMs = performance.now() - t0;
   await cmd;
-  say(`start all ${n}: ${startMs.toFixed(0)} ms`);
+  say(`start all ${n}: ${startMs.toFixed(0)} ms; daemon CPU ${(cpuMs(daemon) - cpuStart).toFixed(0)} ms`);
   await new Promise((r) => setTimeout(r, 500));
   const restart: number[] = [];
+  const cpu0 = cpuMs(daemon);
   for (let k = 0; k < kills; k++) {
     const before = new Set(unitsOf(daemon));
     const victim = [...before][k % before.size]!;
@@ -43,8 +45,11 @@ try {
     restart.push(performance.now() - t);
     await new Promise((r) => setTimeout(r, 50));
   }
-  say(`restart after kill -9: median ${median(restart).toFixed(1)} ms (${restart.map((x) => x.toFixed(0)).join(" ")})`);
+  // The daemon's own CPU per restart (utime+stime, 10 ms ticks; includes the 50 ms pauses' idle work): less load-sensitive than wall time.
+  const cpuPerKill = (cpuMs(daemon) - cpu0) / kills;
+  say(`restart after kill -9: median ${median(restart).toFixed(1)} ms (${restart.map((x) => x.toFixed(0)).join(" ")}); daemon CPU ${cpuPerKill.toFixed(1)} ms per restart`);
   await new Promise((r) => setTimeout(r, 1000));
+  const cpu1 = cpuMs(daemon);
   const t1 = performance.now();
   const stopping = hsu.stopAll();
   const gone = await pollUntil(() => (unitsOf(daemon).length === 0 ? true : undefined), 60_000);
@@ -52,7 +57,7 @@ try {
   await stopping;
   const answeredMs = performance.now() - t1;
   if (!gone) throw new Error("not all gone");
-  say(`stop all ${n}: ${stopMs.toFixed(0)} ms to all gone, ${answeredMs.toFixed(0)} ms to every StopUnit answered`);
+  say(`stop all ${n}: ${stopMs.toFixed(0)} ms to all gone, ${answeredMs.toFixed(0)} ms to every StopUnit answered; daemon CPU ${(cpuMs(daemon) - cpu1).toFixed(0)} ms`);
   if (process.argv.includes("--down")) {
     await hsu.startAll();
     await pollUntil(() => (unitsOf(daemon).length >= n ? true : undefined), 60_000);
