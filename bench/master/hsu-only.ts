@@ -1,7 +1,7 @@
 // The HSU side of the master benchmark alone (start all, kill -9 restarts, stop all), for quick
 // before/after comparisons while working on one path; the side-by-side table is run.ts.
 //
-//   node --conditions=@hsu/source bench/master/hsu-only.ts [--units=N] [--kills=K] [--profile] [--down]
+//   node --conditions=@hsu/source bench/master/hsu-only.ts [--units=N] [--kills=K] [--profile] [--down] [--ps]
 //
 // --profile: the daemon's whole-life CPU profile into .cache/bench-master-prof/ (read it with profile-window.ts).
 // --down: also `hsu down` with the units running (CLI start to exit, everything gone).
@@ -49,6 +49,8 @@ try {
   const cpuPerKill = (cpuMs(daemon) - cpu0) / kills;
   say(`restart after kill -9: median ${median(restart).toFixed(1)} ms (${restart.map((x) => x.toFixed(0)).join(" ")}); daemon CPU ${cpuPerKill.toFixed(1)} ms per restart`);
   await new Promise((r) => setTimeout(r, 1000));
+  // --ps: `hsu ps` right before the stop, as run.ts does (its usage sampling then runs on for 10 s).
+  if (process.argv.includes("--ps")) await timeProcess(hsu.status.command, hsu.status.args, hsu.status.cwd, hsu.status.env, 60_000);
   const cpu1 = cpuMs(daemon);
   const t1 = performance.now();
   const stopping = hsu.stopAll();
