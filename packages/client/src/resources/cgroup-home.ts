@@ -244,8 +244,17 @@ export function describeLeftovers(left: Leftover[]): string {
 async function makeUnitDir(parent: string, group: string, name: string, v2Controllers: string[], user?: { uid: number; gid: number }): Promise<string> {
   const home = join(parent, group);
   const dir = join(home, name);
+  // The common case on a spawn (the group directory is there, no controller to enable): one mkdir.
+  const made = v2Controllers.length > 0 ? false : await mkdir(dir).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === "EEXIST") return true;
+      if (error.code === "ENOENT") return false;
+      throw error;
+    },
+  );
   // The group directory goes when its last unit does; one removed between these steps is simply made again.
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; !made; attempt++) {
     try {
       await mkdir(home, { recursive: true });
       // On cgroup v2 a controller reaches the unit's cgroup only if every level above enables it for its children.
