@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createFakeClock } from "../clock.ts";
 import { createLogCollector } from "../logs/collector.ts";
 import { parseLogRecord } from "../logs/format.ts";
 import type { LogCollector } from "../logs/types.ts";
@@ -44,7 +45,10 @@ async function until(what: string, check: () => boolean, ms = 10_000): Promise<v
   }
 }
 
-const durable = (extra: Partial<DurableOsOptions> = {}): DurableOs => createDurableOs({ stateDir: state, owner, logSink: logs, ...extra });
+let lastOs: DurableOs | undefined;
+const durable = (extra: Partial<DurableOsOptions> = {}): DurableOs => (lastOs = createDurableOs({ stateDir: state, owner, logSink: logs, ...extra }));
+/** Ended runs' records and capture files go in a batch after the exit: waits for it. */
+const removed = () => lastOs!.idle();
 const logged = (unit: string): string[] =>
   existsSync(join(logDir, `${unit}.log`))
     ? readFileSync(join(logDir, `${unit}.log`), "utf8").split("\n").filter((l) => l !== "").map((l) => parseLogRecord(l)!.text)
@@ -77,6 +81,7 @@ describe("durable OS: output and records", () => {
     await until("the first run ended", () => supervisor!.get("u").lastExit !== undefined);
     // The run is over only after its output was drained: nothing is left to read, so nothing is kept.
     expect(logged("u")).toEqual(["run1 1", "run1 2", "run1 3"]);
+    await removed();
     expect(records()).toEqual([]);
     expect(existsSync(capture("u"))).toBe(false);
     expect(supervisor.get("u").lastExit).toMatchObject({ code: 0, kind: "success" });
@@ -88,7 +93,42 @@ describe("durable OS: output and records", () => {
     await until("the run ended", () => supervisor!.get("u").lastExit !== undefined);
     expect(supervisor.get("u").lastExit).toMatchObject({ signal: "SIGKILL" });
     expect(logged("u")).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+    await removed();
     expect(records()).toEqual([]);
+  });
+
+  it("a master that dies after a run ended but before that run's record was removed: the next one drains it, loses no line, and removes it", async () => {
+    // The first master's removal batch never runs (its clock never moves): it "dies" with the record on disk.
+    supervisor = createSupervisor({ logSink: logs, os: durable({ clock: createFakeClock() }) });
+    await supervisor.add(unitSpec("u", "echo run 1; echo run 2; echo run 3"));
+    await until("the run ended", () => supervisor!.get("u").lastExit !== undefined);
+    expect(logged("u")).toEqual(["run 1", "run 2", "run 3"]);
+    expect(records()).toHaveLength(1);
+    const report = await durable().recover("adopt", () => true);
+    expect(report).toMatchObject({ adoptable: [], stopped: [] });
+    // At least once, in order; what repeats is one block right after the last line written (here the whole short output).
+    const lines = logged("u");
+    expect(lines.slice(0, 3)).toEqual(["run 1", "run 2", "run 3"]);
+    expect(["run 1", "run 2", "run 3"].slice(3 - (lines.length - 3))).toEqual(lines.slice(3));
+    expect(records()).toEqual([]);
+    expect(existsSync(capture("u"))).toBe(false);
+  });
+
+  it("a unit started again before its ended run's files were removed goes on in the same capture file: every line once, files gone after the last run", async () => {
+    const clock = createFakeClock();
+    const os = durable({ clock });
+    supervisor = createSupervisor({ logSink: logs, os });
+    const script = "n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo run $n a; echo run $n b";
+    await supervisor.add(unitSpec("u", script));
+    await until("the first run ended", () => supervisor!.get("u").lastExit !== undefined);
+    expect(records()).toHaveLength(1); // its removal is queued, not done
+    await supervisor.start("u");
+    await until("the second run ended", () => supervisor!.get("u").state === "exited" && logged("u").length >= 4);
+    expect(logged("u")).toEqual(["run 1 a", "run 1 b", "run 2 a", "run 2 b"]);
+    clock.advance(1000); // the removal batch
+    await os.idle();
+    expect(records()).toEqual([]);
+    expect(existsSync(capture("u"))).toBe(false);
   });
 
   it("a record kept with unread output (the sink never acknowledged it) is read on first at the next start: nothing truncated, order kept", async () => {
@@ -98,6 +138,7 @@ describe("durable OS: output and records", () => {
     await supervisor.add(unitSpec("u", "echo new 1; echo new 2"));
     await until("the run ended", () => supervisor!.get("u").lastExit !== undefined);
     expect(logged("u")).toEqual(["left 1", "left 2", "new 1", "new 2"]);
+    await removed();
     expect(records()).toEqual([]);
   });
 
@@ -117,6 +158,7 @@ describe("durable OS: output and records", () => {
     });
     const lines = logged("u");
     expect(lines).toEqual([...Array.from({ length: 20000 }, (_, i) => `line ${i}`), ...Array.from({ length: 20000 }, (_, i) => `line ${i}`)]);
+    await removed();
     expect(records()).toEqual([]);
   });
 
@@ -189,6 +231,7 @@ describe("durable OS: output and records", () => {
     writeFileSync(join(state, "go"), "");
     await until("the adopted run ended", () => supervisor!.get("u").lastExit !== undefined);
     expect(logged("u")).toEqual(["before", "after"]);
+    await removed();
     expect(records()).toEqual([]);
     expect(existsSync(capture("u"))).toBe(false);
     expect(supervisor.get("u").lastExit).toMatchObject({ code: null, signal: null, kind: "unknown" });
@@ -245,6 +288,7 @@ describe("durable OS: the capture file is consumed like a queue", () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/cannot free read output of unit "u" \(Operation not supported\)/);
     expect(logged("u")).toHaveLength(5000);
+    await removed();
     expect(existsSync(capture("u"))).toBe(false);
   });
 });

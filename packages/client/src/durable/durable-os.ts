@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { closeSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
@@ -84,6 +85,12 @@ export interface DurableOs extends OsProcessApi {
   dropUnclaimed(gracefulMs?: number): Promise<number[]>;
   /** Forgets a unit's record once its process is gone for good (refused while its run's output is still being read). */
   forget(unit: string): void;
+  /**
+   * Resolves once the records and capture files of every run that ended so
+   * far are removed. They go in a batch off the exit path (see `settle`), so
+   * a master that is shutting down waits for this before it exits.
+   */
+  idle(): Promise<void>;
 }
 
 /** A process found live on this boot (a marked leader) or recorded with its boot id (a record). */
@@ -138,6 +145,14 @@ interface Tracked {
 }
 
 const BLOCK = 4096;
+
+/**
+ * How long ended runs are collected before their records and capture files
+ * are removed in one batch. Long enough that a unit restarted at once (delay
+ * 0) takes its record over before the batch and never waits for a removal;
+ * short enough that the files of a stopped unit go promptly.
+ */
+const REMOVE_AFTER_MS = 100;
 
 function fileSize(file: string): number {
   try {
@@ -207,15 +222,74 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     });
   };
 
+  /**
+   * Runs that ended with all their output in the log, whose record and
+   * capture files are still to be removed, by unit. The removal is not done
+   * on the exit path: a stop of many units sends every stop signal and a
+   * restart spawns again before any file is touched. Until the batch runs, a
+   * new run of the unit takes the entry over (it goes on in the same capture
+   * file, from where the ended run's output was all read); a crash before it
+   * leaves a record whose process is gone, which the next master drains
+   * (repeating at most what was acknowledged but not recorded, the usual
+   * bound) and removes.
+   */
+  const ended = new Map<string, Tracked>();
+  /** Removals issued and not finished yet, by unit: a new run of that unit waits for its own before it writes its record. */
+  const removing = new Map<string, Promise<void>>();
+  let batch: Timer | undefined;
+  let batchDone: Promise<void> = Promise.resolve();
+
+  const removeEnded = (): void => {
+    batch = undefined;
+    const runs = [...ended.values()];
+    ended.clear();
+    const all = runs.map((t) => {
+      const unit = t.record.unit;
+      // Record first, capture files second: a capture file without a record is known to be fully read.
+      const done = rm(join(book.dir, `${unit}.json`), { force: true })
+        .then(() => Promise.all(t.captures.map((c) => rm(c.file, { force: true }))))
+        .then(
+          () => undefined,
+          (e: unknown) => warn(`cannot remove the record or capture files of unit "${unit}" (${(e as Error).message}); the next master drains and removes them`),
+        )
+        .finally(() => {
+          if (removing.get(unit) === done) removing.delete(unit);
+        });
+      removing.set(unit, done);
+      return done;
+    });
+    batchDone = Promise.all([batchDone, ...all]).then(() => undefined);
+  };
+
+  /**
+   * Runs spawned whose pid is not in their record yet, with that pid. The
+   * record written before the spawn already says where the run's output
+   * starts; the pid (and start time) follow for all the spawns of one turn of
+   * the event loop together, so a start of many units spawns them all first.
+   * A master that dies in between leaves a marked process with no pid in a
+   * record: the next one stops it (never two) and drains its output.
+   */
+  const unrecorded = new Map<Tracked, number>();
+  const recordPids = (): void => {
+    for (const [t, pid] of unrecorded) {
+      // An ended run's record is being removed, a superseded one belongs to a newer run.
+      if (t.done || t.superseded) continue;
+      t.record.pid = pid;
+      t.record.startTime = readStatSync(pid)?.startTime ?? -1;
+      t.record.bootId = currentBootId();
+      book.put(t.record);
+    }
+    unrecorded.clear();
+  };
+
   /** The run is over once its process is gone and every byte its tails read was acknowledged. */
   const settle = (t: Tracked): void => {
     if (t.done || !t.exited || !t.captures.every((c) => c.endedAt !== undefined && c.acked >= c.endedAt)) return;
     t.done = true;
     if (t.superseded) return;
     if (live.get(t.record.unit) === t) live.delete(t.record.unit);
-    // Record first, capture files second: a capture file without a record is known to be fully read.
-    book.remove(t.record.unit);
-    for (const c of t.captures) rmSync(c.file, { force: true });
+    ended.set(t.record.unit, t);
+    batch ??= clock.setTimer(REMOVE_AFTER_MS, removeEnded);
   };
 
   /** Starts tracking a run: tails from the record's offsets, acknowledgements into the record. */
@@ -331,6 +405,9 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     async spawn(request: SpawnRequest) {
       const unit = unitOfEnv(request.env);
       if (!unit) return base.spawn(request);
+      // An ended run whose files are being removed right now: the new record is written after that, never before.
+      const removal = removing.get(unit);
+      if (removal) await removal;
       const waiting = pending.get(unit);
       if (waiting) {
         pending.delete(unit);
@@ -339,7 +416,10 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       const env = { ...request.env, [OWNER_ENV]: options.owner };
       // A record still kept (output not all in the log yet) says where reading goes on; else every byte
       // of an existing capture file is in the log already. The file is appended to, never truncated.
-      const current = live.get(unit);
+      // An ended run whose removal is still queued: it is called off, and this run's output follows its own in the file.
+      const previous = ended.get(unit);
+      if (previous) ended.delete(unit);
+      const current = live.get(unit) ?? previous;
       const prior = waiting ?? (current ? { ...current.record } : undefined) ?? book.get(unit);
       if (current) {
         const out = current.captures.find((c) => c.stream === "stdout");
@@ -368,21 +448,22 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       try {
         proc = await base.spawn({ ...request, env, ...fds });
       } catch (e) {
-        // Nothing ran: what was kept before stays as it was.
+        // Nothing ran: what was kept before stays as it was (an ended run's removal is queued again).
         if (prior) book.put(prior);
         else book.remove(unit);
         if (current) current.superseded = false;
+        if (previous) {
+          ended.set(unit, previous);
+          batch ??= clock.setTimer(REMOVE_AFTER_MS, removeEnded);
+        }
         throw e;
       } finally {
         if (fds.stdoutFd !== undefined) closeSync(fds.stdoutFd);
         if (fds.stderrFd !== undefined) closeSync(fds.stderrFd);
       }
-      const stat = readStatSync(proc.pid);
-      record.pid = proc.pid;
-      record.startTime = stat?.startTime ?? -1;
-      record.bootId = currentBootId();
-      book.put(record);
-      const { stdout, stderr } = track(record, proc.exited);
+      const { tracked, stdout, stderr } = track(record, proc.exited);
+      if (unrecorded.size === 0) setImmediate(recordPids);
+      unrecorded.set(tracked, proc.pid);
       return { ...proc, stdout, stderr };
     },
 
@@ -439,6 +520,17 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       if (t && !t.exited) throw new HsuError("failed_precondition", "the unit's process still runs", { unit });
       if (t && !t.done) throw new HsuError("failed_precondition", "the unit's output is not all in its log yet", { unit });
       book.remove(unit);
+    },
+
+    async idle() {
+      // A run may end while an earlier batch is being removed: loop until nothing is queued or in flight.
+      for (let i = 0; i < 1000 && (ended.size > 0 || removing.size > 0); i++) {
+        if (ended.size > 0) {
+          batch?.cancel();
+          removeEnded();
+        }
+        await batchDone;
+      }
     },
   };
 }

@@ -65,6 +65,12 @@ export async function emptyCgroup(dir: string, mode: KillMode, deadline: number,
  * as removed.
  */
 export async function removeCgroupTree(dir: string, mode: KillMode, deadline: number, clock: Clock, depth = 0): Promise<number[]> {
+  // The common case - no process and no child cgroup left, or no cgroup at all - is one rmdir; the kernel refuses it (EBUSY) otherwise.
+  const gone = await rmdir(dir).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => error.code === "ENOENT",
+  );
+  if (gone) return [];
   const survivors = await emptyCgroup(dir, mode, deadline, clock);
   if (survivors.length) return survivors;
   if (depth < MAX_DEPTH) {

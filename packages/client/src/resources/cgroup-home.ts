@@ -117,18 +117,21 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
 
   const removeUnit = async (name: string): Promise<Leftover[]> => {
     const deadline = clock.now() + emptyTimeoutMs;
-    const left: Leftover[] = [];
-    // The containment cgroup comes first: emptying it kills every process of the unit, in every hierarchy.
-    for (const [parent, mode] of await parents()) {
-      const dir = join(parent, group, name);
-      try {
-        const pids = await removeCgroupTree(dir, mode, deadline, clock);
-        if (pids.length) left.push({ dir, pids });
-      } catch (error) {
-        left.push({ dir, pids: await emptyCgroup(dir, mode, deadline, clock), error: (error as Error).message });
-      }
-    }
-    return left;
+    // Every hierarchy at once (this is on a unit's exit path, before its restart): each empties what is
+    // left in its cgroup with SIGKILL, so the containment cgroup kills every process of the unit wherever
+    // it is, and the others find nothing or the same processes.
+    const left = await Promise.all(
+      [...(await parents())].map(async ([parent, mode]): Promise<Leftover | undefined> => {
+        const dir = join(parent, group, name);
+        try {
+          const pids = await removeCgroupTree(dir, mode, deadline, clock);
+          return pids.length ? { dir, pids } : undefined;
+        } catch (error) {
+          return { dir, pids: await emptyCgroup(dir, mode, deadline, clock), error: (error as Error).message };
+        }
+      }),
+    );
+    return left.filter((l): l is Leftover => l !== undefined);
   };
 
   // A unit still in use (not stopped) or a survivor keeps its group directory; the reports say why.
@@ -241,8 +244,17 @@ export function describeLeftovers(left: Leftover[]): string {
 async function makeUnitDir(parent: string, group: string, name: string, v2Controllers: string[], user?: { uid: number; gid: number }): Promise<string> {
   const home = join(parent, group);
   const dir = join(home, name);
+  // The common case on a spawn (the group directory is there, no controller to enable): one mkdir.
+  const made = v2Controllers.length > 0 ? false : await mkdir(dir).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === "EEXIST") return true;
+      if (error.code === "ENOENT") return false;
+      throw error;
+    },
+  );
   // The group directory goes when its last unit does; one removed between these steps is simply made again.
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; !made; attempt++) {
     try {
       await mkdir(home, { recursive: true });
       // On cgroup v2 a controller reaches the unit's cgroup only if every level above enables it for its children.

@@ -46,3 +46,33 @@ function checkExecutable(path: string): string | undefined {
   }
   return undefined;
 }
+
+/** Paths found by {@link resolveExecutableCached}, by cwd, PATH and name. */
+const resolved = new Map<string, string>();
+const MAX_RESOLVED = 4096;
+
+/**
+ * {@link resolveExecutable} for a spawn that happens again and again (a
+ * restart, start of many units): a bare name found once in PATH is not
+ * looked up along PATH again while the file found is still a regular
+ * executable file - one stat instead of one per PATH entry. As with a
+ * shell's command hash, a file that later appears earlier in PATH is not
+ * noticed until the one found is gone (or loses its x bit), which sends the
+ * next call along PATH again. A name with a slash is checked every time.
+ */
+export function resolveExecutableCached(
+  executable: string,
+  options: { cwd: string; pathEnv: string | undefined },
+): { path: string } | { error: string } {
+  if (executable.includes("/")) return resolveExecutable(executable, options);
+  const key = `${options.cwd}\0${options.pathEnv ?? ""}\0${executable}`;
+  const known = resolved.get(key);
+  if (known !== undefined && checkExecutable(known) === undefined) return { path: known };
+  resolved.delete(key);
+  const found = resolveExecutable(executable, options);
+  if ("path" in found) {
+    if (resolved.size >= MAX_RESOLVED) resolved.clear();
+    resolved.set(key, found.path);
+  }
+  return found;
+}

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type { Clock, Timer } from "../clock.ts";
-import { resolveExecutable } from "./executable.ts";
+import { resolveExecutableCached } from "./executable.ts";
 import type { LifecycleEventType, UnitState } from "./lifecycle.ts";
 import { describeExit, stopGroup, type GroupProcess, type OsProcessApi } from "./os-process.ts";
 import { acknowledgementOf, type HealthMonitor, type HealthStatus, type LimitMonitor, type LimitPlan, type LimitViolation } from "./ports.ts";
@@ -103,7 +103,8 @@ class ProcessRun implements Run {
       for (const w of plan.warnings) host.notice("warning", `limits: ${w}`);
       if (plan.escapeWarning) host.notice("warning", plan.escapeWarning);
     }
-    const command = this.command();
+    const env = this.environment();
+    const command = this.command(env);
     if ("error" in command) {
       await this.release(plan);
       return notSpawned(`executable ${command.error}`);
@@ -119,7 +120,7 @@ class ProcessRun implements Run {
       proc = await deps.os.spawn({
         command: wrapped.command,
         args: wrapped.args,
-        env: this.environment(),
+        env,
         ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
         stdout: spec.stdout,
         stderr: spec.stderr,
@@ -196,11 +197,10 @@ class ProcessRun implements Run {
     }
   }
 
-  private command(): { command: string; args: string[] } | { error: string } {
+  private command(env: Record<string, string>): { command: string; args: string[] } | { error: string } {
     const { spec } = this.host;
     if (spec.shell) return { command: "/bin/sh", args: ["-c", spec.executable, spec.id, ...spec.args] };
-    const env = this.environment();
-    const found = resolveExecutable(spec.executable, {
+    const found = resolveExecutableCached(spec.executable, {
       cwd: spec.cwd ?? process.cwd(),
       pathEnv: env.PATH ?? process.env.PATH,
     });

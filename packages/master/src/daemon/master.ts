@@ -388,6 +388,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
           },
         });
         await supervisor.shutdown();
+        // Ended runs' records and capture files are removed in batches off the exit path: all gone before the master is.
+        await os.idle();
         await reaped("at shutdown", await cgroups.close());
         await registrar.close();
         await logs.close();
