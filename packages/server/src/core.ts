@@ -1,7 +1,7 @@
-import { create, type DescService } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto";
+import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto/gen/hsu/core/v1/core_pb.js";
 import { checkBearer } from "@hsu/transport";
 
 /** What a unit says about itself in GetInfo and in the handshake. */
@@ -10,7 +10,8 @@ export function describeUnit(options: {
   name: string;
   version: string;
   address: string;
-  services: readonly DescService[];
+  /** The served services' full names. */
+  services: readonly string[];
   startTimeMs: number;
 }): UnitInfo {
   return create(UnitInfoSchema, {
@@ -20,7 +21,7 @@ export function describeUnit(options: {
     runtime: { language: "typescript", version: `node ${process.versions.node}`, grpcLibrary: "connect-node 2.3.0" },
     pid: process.pid,
     startTime: timestampFromMs(options.startTimeMs),
-    services: options.services.map((s) => s.typeName),
+    services: [...options.services],
     address: options.address,
   });
 }

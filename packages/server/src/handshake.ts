@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { RegistrationService, type UnitInfo } from "@hsu/proto";
+import type { UnitInfo } from "@hsu/proto/gen/hsu/core/v1/core_pb.js";
+import { RegistrationService } from "@hsu/proto/gen/hsu/master/v1/registration_pb.js";
 import { createUnitTransport } from "@hsu/transport";
 import { setTimeout as sleep } from "node:timers/promises";
 
