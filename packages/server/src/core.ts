@@ -3,6 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto/gen/hsu/core/v1/core_pb.js";
 import { checkBearer } from "@hsu/transport";
+import { FastContext } from "./fast-context.ts";
 
 /** What a unit says about itself in GetInfo and in the handshake. */
 export function describeUnit(options: {
@@ -38,7 +39,8 @@ export function coreService(options: {
     ping: () => ({ unitId: options.info().unitId }),
     getInfo: () => ({ info: options.info() }),
     shutdown: (req, ctx) => {
-      const check = checkBearer(ctx.requestHeader.get("authorization"), options.token);
+      const auth = ctx instanceof FastContext ? ctx.rawHeader("authorization") : ctx.requestHeader.get("authorization");
+      const check = checkBearer(auth ?? null, options.token);
       if (check === "missing") {
         throw new ConnectError(
           "Shutdown needs the unit's token as `authorization: Bearer <token>` metadata",

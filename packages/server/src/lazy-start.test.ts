@@ -12,13 +12,23 @@ import { afterEach, describe, expect, it } from "vitest";
 import { reflectionServiceNames } from "./serve-unit.ts";
 
 const child = String.raw`
-const loaded = () => process.moduleLoadList.filter((m) => m === "NativeModule zlib" || m === "NativeModule https");
+const watched = ["NativeModule zlib", "NativeModule https", "NativeModule internal/deps/undici/undici"];
+const loaded = () => process.moduleLoadList.filter((m) => watched.includes(m));
 const { serveUnit } = await import("@hsu/server");
 const { createUnitTransport } = await import("@hsu/transport");
 const { createClient } = await import("@connectrpc/connect");
 const { CoreService } = await import("@hsu/proto/gen/hsu/core/v1/core_pb.js");
 const { Health } = await import("@hsu/proto/gen/grpc/health/v1/health_pb.js");
 const out = {};
+if (process.env.MODE === "shutdown") {
+  // Shutdown checks the token in a request header: read as received, not through a Headers object.
+  const unit = await serveUnit({ name: "lazy", env: { HSU_LISTEN: process.env.LISTEN, HSU_TOKEN: "t0k3n" }, exitProcess: false, handleSignals: false, log: () => {} });
+  await createClient(CoreService, createUnitTransport(unit.address, { token: "t0k3n" })).shutdown({ reason: "test" });
+  out.stopped = (await unit.stopped).reason;
+  out.afterShutdown = loaded();
+  process.stdout.write(JSON.stringify(out));
+  process.exit(0);
+}
 const unit = await serveUnit({ name: "lazy", env: { HSU_LISTEN: process.env.LISTEN }, exitProcess: false, handleSignals: false, log: () => {} });
 out.atListen = loaded();
 const transport = createUnitTransport(unit.address);
@@ -35,11 +45,11 @@ await unit.shutdown(1000);
 process.stdout.write(JSON.stringify(out));
 `;
 
-function runChild(listen: string): Promise<Record<string, unknown>> {
+function runChild(listen: string, mode = ""): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ["--conditions=@hsu/source", "--input-type=module", "-e", child], {
       cwd: import.meta.dirname,
-      env: { ...process.env, LISTEN: listen },
+      env: { ...process.env, LISTEN: listen, MODE: mode },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -79,6 +89,13 @@ describe("serveUnit's start", () => {
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
     ]);
+  });
+
+  it("answers Shutdown with the token without loading Node's fetch implementation", async () => {
+    dir = mkdtempSync(join(tmpdir(), "hsu-lazy-"));
+    const out = await runChild(`unix:${join(dir, "u.sock")}`, "shutdown");
+    expect(out.stopped).toBe("test");
+    expect(out.afterShutdown).toEqual([]);
   });
 
   it("names the reflection services as their descriptors do", () => {

@@ -9,7 +9,7 @@ import { DrainGate } from "./drain.ts";
 import { createFastUnary } from "./fast-unary.ts";
 import type { RequestHandler } from "./generic.ts";
 import { readUnitEnvironment, UnitEnvironmentError, type UnitEnvironment } from "./env.ts";
-import { registerWithMaster } from "./handshake.ts";
+import { connectMaster } from "./handshake.ts";
 import { HealthRegistry } from "./health.ts";
 import { watchMaster } from "./master-watch.ts";
 
@@ -185,6 +185,8 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
     (options.fastUnary ?? true)
       ? createFastUnary({ services: served, readMaxBytes, interceptors, shutdownSignal: shutdownController.signal })
       : undefined;
+  // The connection to the master opens while the unit binds, so the handshake finds it ready.
+  const master = env.masterAddress ? connectMaster(env.masterAddress, env.token) : undefined;
   listener = await listenH2c(env.listen, handler, streamFilter ? { streamFilter } : {});
   info = describeUnit({
     unitId: env.unitId,
@@ -210,9 +212,9 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
       process.exit(s.exitCode);
     });
   }
-  if (env.masterAddress) {
+  if (master) {
     try {
-      await registerWithMaster(env.masterAddress, info, env.token);
+      await master.register(info);
     } catch (e) {
       log(`handshake with the master at ${env.masterAddress} failed: ${(e as Error).message}`);
       await shutdown(0, "handshake failed", 3);

@@ -27,6 +27,13 @@ export interface UnitTransportOptions {
    * either way. Default true.
    */
   fastUnary?: boolean;
+  /**
+   * Open the (unary) HTTP/2 connection now rather than on the first call:
+   * for a caller that knows a call is coming and has something else to do
+   * meanwhile (a unit about to register, a master whose unit is starting).
+   * A connection that fails is dropped and the first call opens another.
+   */
+  eagerConnect?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -69,8 +76,10 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
   }
   const streams = malformedRepliesAsInternal(lazyGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }));
   if (options.fastUnary === false) return streams;
+  const sessions = createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs });
+  if (options.eagerConnect) sessions.get();
   return createFastUnaryTransport({
-    sessions: createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs }),
+    sessions,
     baseUrl,
     ...(options.token !== undefined ? { token: options.token } : {}),
     interceptors: options.interceptors ?? [],
