@@ -60,7 +60,9 @@ const registrar = await createRegistrar({ listen: `unix:${join(work, "master.soc
 interface ColdSample {
   /** Call issued to first response. */
   total: number;
-  /** Call issued (the spawn) to the unit's "serving on" line: the unit's own start. */
+  /** Call issued to spawn() returning in the master (the wake path, fork and exec). */
+  spawn: number;
+  /** spawn() returned to the unit's "serving on" line: the unit's own start. */
   unitOwn: number;
   /** "serving on" to the master seeing the handshake (the unit's Register call). */
   listenToRegistered: number;
@@ -70,11 +72,10 @@ interface ColdSample {
   second: number;
 }
 
-/** Calls `onListen` at the first stderr line holding "serving on"; keeps both pipes flowing. */
+/** Calls `onListen` at the first line holding "serving on" (stderr, or stdout for the Rust unit); keeps both pipes flowing. */
 function watchListen(onListen: () => void): (stream: "stdout" | "stderr", source: Readable) => void {
-  return (stream, source) => {
-    if (stream === "stdout") return void source.resume();
-    let seen = false;
+  let seen = false;
+  return (_stream, source) => {
     source.setEncoding("utf8").on("data", (chunk: string) => {
       if (!seen && chunk.includes("serving on")) {
         seen = true;
@@ -88,6 +89,7 @@ function watchListen(onListen: () => void): (stream: "stdout" | "stderr", source
 async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
   const id = `wake-${kind.name}`;
   let tListen = 0;
+  let tSpawned = 0;
   let tReg = 0;
   const unit = createIntegratedUnit({
     id,
@@ -98,7 +100,11 @@ async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
       command: kind.command,
       args: kind.args,
       socketDir: work,
-      output: (stream, source) => watchListen(() => (tListen = now()))(stream, source),
+      // launchUnit hands the pipes over right after spawn() returns.
+      output: (stream, source) => {
+        if (stream === "stdout") tSpawned = now();
+        watchListen(() => (tListen = now()))(stream, source);
+      },
       onLaunched: () => (tReg = now()),
     }),
   });
@@ -112,8 +118,8 @@ async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
       const t1 = now();
       await echo.echo({ message: "second" });
       const second = now() - t1;
-      if (tListen === 0) throw new Error(`${kind.name}: no "serving on" line on stderr before the first response`);
-      samples.push({ total: t1 - t0, unitOwn: tListen - t0, listenToRegistered: tReg - tListen, registeredToResponse: t1 - tReg, second });
+      if (tListen === 0) throw new Error(`${kind.name}: no "serving on" line before the first response`);
+      samples.push({ total: t1 - t0, spawn: tSpawned - t0, unitOwn: tListen - tSpawned, listenToRegistered: tReg - tListen, registeredToResponse: t1 - tReg, second });
       await unit.stop();
     }
   } finally {
@@ -122,21 +128,22 @@ async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
   return samples;
 }
 
-/** Bare Node's start the same way: spawn to its first stderr line. */
-function bareOnce(): Promise<number> {
+/** Bare Node's start the same way: spawn() returned to its first stderr line, and the spawn() call. */
+function bareOnce(): Promise<{ own: number; spawn: number }> {
   return new Promise((resolve, reject) => {
     const t0 = now();
     const child = spawn(process.execPath, ["-e", 'process.stderr.write("serving on\\n")'], { stdio: ["ignore", "ignore", "pipe"] });
+    const spawned = now();
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error("bare node did not write within 10 s"));
     }, 10_000);
     let t: number | undefined;
-    watchListen(() => (t = now() - t0))("stderr", child.stderr!);
+    watchListen(() => (t = now() - spawned))("stderr", child.stderr!);
     child.once("exit", () => {
       clearTimeout(timer);
       if (t === undefined) reject(new Error("bare node exited without writing"));
-      else resolve(t);
+      else resolve({ own: t, spawn: spawned - t0 });
     });
   });
 }
@@ -185,16 +192,17 @@ try {
   for (const k of kinds.filter((k) => k.missing)) console.log(`skipped ${k.name}: ${k.missing}`);
   // Rounds interleave the kinds (and bare Node) so machine load hits all alike.
   const results = new Map<string, ColdSample[]>(measured.map((k) => [k.name, []]));
-  const bare: number[] = [];
+  const bare: { own: number; spawn: number }[] = [];
   const perRound = Math.max(1, Math.ceil(coldRuns / 5));
   for (let done = 0; done < coldRuns; done += perRound) {
     const n = Math.min(perRound, coldRuns - done);
     for (let i = 0; i < n; i++) bare.push(await bareOnce());
     for (const k of measured) results.get(k.name)!.push(...(await cold(k, n)));
   }
-  const bareMed = med(bare);
+  const bareMed = med(bare.map((b) => b.own));
   const cols: [string, (x: ColdSample) => number][] = [
     ["total", (x) => x.total],
+    ["spawn", (x) => x.spawn],
     ["unit own", (x) => x.unitOwn],
     ["own/bare", (x) => x.unitOwn / bareMed],
     ["overhead", (x) => x.total - x.unitOwn],
@@ -204,7 +212,7 @@ try {
   ];
   console.log(`cold call through an integrated unit, Unix socket, median of ${coldRuns} runs (ms); load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   console.log("".padEnd(12) + cols.map(([h]) => h.padStart(9)).join(""));
-  console.log("bare node".padEnd(12) + f(bareMed) + f(bareMed) + f(1));
+  console.log("bare node".padEnd(12) + f(bareMed + med(bare.map((b) => b.spawn))) + f(med(bare.map((b) => b.spawn))) + f(bareMed) + f(1));
   for (const k of measured) {
     const xs = results.get(k.name)!;
     console.log(k.name.padEnd(12) + cols.map(([, get]) => f(med(xs.map(get)))).join(""));
@@ -219,11 +227,11 @@ try {
     console.log(`${"direct transport".padEnd(22)}${f2(pct(w.direct, 50))}${f2(pct(w.direct, 99))}`);
   }
   console.log("");
-  console.log("bare node = spawn to its first stderr line; unit own = call issued (the spawn) to the unit's");
-  console.log('"serving on" stderr line, as the master sees it; overhead = total - unit own: what the master');
-  console.log("side adds above the unit's own start; lsn>reg = listening to the master seeing the handshake (the");
-  console.log("unit's Register call); reg>resp = handshake to first response (connection + the call); 2nd call =");
-  console.log("the next call on the same connection.");
+  console.log("spawn = call issued to spawn() returning (for bare node: the spawn() call); unit own = spawn()");
+  console.log('returned to the unit\'s "serving on" line (bare node: to its first stderr line), as the master sees it;');
+  console.log("overhead = total - unit own: what the master side adds above the unit's own start; lsn>reg =");
+  console.log("listening to the master seeing the handshake (the unit's Register call); reg>resp = handshake to");
+  console.log("first response (connection + the call); 2nd call = the next call on the same connection.");
 } finally {
   await registrar.close();
   rmSync(work, { recursive: true, force: true });
