@@ -1,6 +1,6 @@
 // Cold-call overhead and warm-call latency of integrated units over a Unix socket,
 // for the echo unit in each language that is built, beside bare Node's start.
-// Run: node --conditions=@hsu/source bench/wake/wake.ts [coldRuns=10] [warmCalls=2000] [--units=a,b] [--go=BIN] [--rust=BIN]
+// Run: node --conditions=@hsu/source bench/wake/wake.ts [coldRuns=10] [warmCalls=2000] [--units=a,b] [--go=BIN] [--rust=BIN] [--echo-ts-dist=DIR]
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -25,7 +25,7 @@ interface UnitKind {
   missing?: string;
 }
 
-const echoTs = join(repo, "examples/echo-ts/dist");
+const echoTs = flag("echo-ts-dist") ?? join(repo, "examples/echo-ts/dist");
 const goBin = flag("go") ?? join(repo, "examples/echo-go/bin/unit");
 const rustBin = flag("rust") ?? join(repo, "examples/echo-rust/target/release/unit");
 const allKinds: UnitKind[] = [
