@@ -1,104 +1,162 @@
-// Cold-call overhead and warm-call latency of integrated units over a Unix socket.
-// Run: node --conditions=@hsu/source bench/wake/wake.ts [coldRuns=10] [warmCalls=2000]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+// Cold-call overhead and warm-call latency of integrated units over a Unix socket,
+// for the echo unit in each language that is built, beside bare Node's start.
+// Run: node --conditions=@hsu/source bench/wake/wake.ts [coldRuns=10] [warmCalls=2000] [--units=a,b] [--go=BIN] [--rust=BIN] [--echo-ts-dist=DIR]
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRegistrar, launchUnit, type LaunchedUnit } from "@hsu/client";
+import type { Readable } from "node:stream";
+import { createRegistrar, type LaunchedUnit } from "@hsu/client";
 import { createIntegratedUnit, createLaunchStart } from "@hsu/client";
 import { EchoService } from "../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 
-const coldRuns = Number(process.argv[2] ?? 10);
-const warmCalls = Number(process.argv[3] ?? 2000);
-const unitScript = fileURLToPath(new URL("./unit.ts", import.meta.url));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const coldRuns = Number(positional[0] ?? 10);
+const warmCalls = Number(positional[1] ?? 2000);
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+
+interface UnitKind {
+  name: string;
+  command: string;
+  args: string[];
+  /** Why it is not measured (not built), or undefined. */
+  missing?: string;
+}
+
+const echoTs = flag("echo-ts-dist") ?? join(repo, "examples/echo-ts/dist");
+const goBin = flag("go") ?? join(repo, "examples/echo-go/bin/unit");
+const rustBin = flag("rust") ?? join(repo, "examples/echo-rust/target/release/unit");
+const allKinds: UnitKind[] = [
+  { name: "ts-source", command: process.execPath, args: ["--conditions=@hsu/source", fileURLToPath(new URL("./unit.ts", import.meta.url))] },
+  {
+    name: "ts-tsc",
+    command: process.execPath,
+    args: [join(echoTs, "src/main.js")],
+    ...(existsSync(join(echoTs, "src/main.js")) ? {} : { missing: "build examples/echo-ts (npm run build there)" }),
+  },
+  {
+    name: "ts-bundle",
+    command: process.execPath,
+    args: [join(echoTs, "src/start.js")],
+    ...(existsSync(join(echoTs, "unit/main.js")) ? {} : { missing: "build examples/echo-ts (npm run build there)" }),
+  },
+  { name: "go", command: goBin, args: [], ...(existsSync(goBin) ? {} : { missing: `no ${goBin} (go build -o bin/unit ./cmd/unit in examples/echo-go, or --go=BIN)` }) },
+  {
+    name: "rust",
+    command: rustBin,
+    args: [],
+    ...(existsSync(rustBin) ? {} : { missing: `no ${rustBin} (cargo build --release --bin unit in examples/echo-rust, or --rust=BIN)` }),
+  },
+];
+const wanted = flag("units")?.split(",");
+const kinds = allKinds.filter((k) => !wanted || wanted.includes(k.name));
+
 const work = mkdtempSync(join(tmpdir(), "hsu-wake-"));
-const timesFile = join(work, "times.json");
-const launch = {
-  command: process.execPath,
-  args: ["--conditions=@hsu/source", unitScript],
-  env: { BENCH_TIMES_FILE: timesFile },
-  socketDir: work,
-};
-const now = () => performance.timeOrigin + performance.now();
+const now = () => performance.now();
 const registrar = await createRegistrar({ listen: `unix:${join(work, "master.sock")}` });
 
 interface ColdSample {
+  /** Call issued to first response. */
   total: number;
+  /** Call issued to spawn() returning in the master (the wake path, fork and exec). */
+  spawn: number;
+  /** spawn() returned to the unit's "serving on" line: the unit's own start. */
   unitOwn: number;
-  spawnToOrigin: number;
-  listenToResponse: number;
+  /** "serving on" to the master seeing the handshake (the unit's Register call). */
   listenToRegistered: number;
+  /** Handshake to the first response (the call: connection and the unit serving it). */
   registeredToResponse: number;
   /** The call right after the cold one: connection open, code paths run once. */
   second: number;
 }
 
-/** t0: call issued; tReg: the master saw the handshake; t1: first response. */
-function sample(t0: number, tReg: number, t1: number, second: number): ColdSample {
-  const { origin, listenAt } = JSON.parse(readFileSync(timesFile, "utf8")) as { origin: number; listenAt: number };
-  rmSync(timesFile);
-  return {
-    total: t1 - t0,
-    unitOwn: listenAt - origin,
-    spawnToOrigin: origin - t0,
-    listenToResponse: t1 - listenAt,
-    listenToRegistered: tReg - listenAt,
-    registeredToResponse: t1 - tReg,
-    second,
+/** Calls `onListen` at the first line holding "serving on" (stderr, or stdout for the Rust unit); keeps both pipes flowing. */
+function watchListen(onListen: () => void): (stream: "stdout" | "stderr", source: Readable) => void {
+  let seen = false;
+  return (_stream, source) => {
+    source.setEncoding("utf8").on("data", (chunk: string) => {
+      if (!seen && chunk.includes("serving on")) {
+        seen = true;
+        onListen();
+      }
+    });
   };
 }
 
-/**
- * Cold calls, interleaved so machine load hits both alike: through an
- * integrated unit (stopped, then one Echo that wakes it), and without the
- * integrated layer (launchUnit, then a call on its own transport).
- */
-async function cold(): Promise<{ integrated: ColdSample[]; direct: ColdSample[] }> {
-  const id = "wake-integrated";
+/** Cold calls through an integrated unit: stopped, then one Echo that wakes it. */
+async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
+  const id = `wake-${kind.name}`;
+  let tListen = 0;
+  let tSpawned = 0;
   let tReg = 0;
   const unit = createIntegratedUnit({
     id,
     idleTimeoutMs: Infinity,
-    start: createLaunchStart({ id, registrar, ...launch, onLaunched: () => (tReg = now()) }),
+    start: createLaunchStart({
+      id,
+      registrar,
+      command: kind.command,
+      args: kind.args,
+      socketDir: work,
+      // launchUnit hands the pipes over right after spawn() returns.
+      output: (stream, source) => {
+        if (stream === "stdout") tSpawned = now();
+        watchListen(() => (tListen = now()))(stream, source);
+      },
+      onLaunched: () => (tReg = now()),
+    }),
   });
   const echo = unit.client(EchoService);
-  const integrated: ColdSample[] = [];
-  const direct: ColdSample[] = [];
+  const samples: ColdSample[] = [];
   try {
-    for (let i = 0; i < coldRuns; i++) {
+    for (let i = 0; i < runs; i++) {
+      tListen = 0;
       const t0 = now();
       await echo.echo({ message: "cold" });
       const t1 = now();
       await echo.echo({ message: "second" });
-      integrated.push(sample(t0, tReg, t1, now() - t1));
+      const second = now() - t1;
+      if (tListen === 0) throw new Error(`${kind.name}: no "serving on" line before the first response`);
+      samples.push({ total: t1 - t0, spawn: tSpawned - t0, unitOwn: tListen - tSpawned, listenToRegistered: tReg - tListen, registeredToResponse: t1 - tReg, second });
       await unit.stop();
-
-      const d0 = now();
-      const u = await launchUnit({ id: "wake-direct", registrar, ...launch, stdio: "pipe" });
-      const dReg = now();
-      const directEcho = u.client.client(EchoService);
-      await directEcho.echo({ message: "cold" });
-      const d1 = now();
-      await directEcho.echo({ message: "second" });
-      direct.push(sample(d0, dReg, d1, now() - d1));
-      await u.stop();
     }
   } finally {
     await unit.close();
   }
-  return { integrated, direct };
+  return samples;
 }
 
-async function warmBoth(): Promise<{ integrated: number[]; direct: number[] }> {
+/** Bare Node's start the same way: spawn() returned to its first stderr line, and the spawn() call. */
+function bareOnce(): Promise<{ own: number; spawn: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(process.execPath, ["-e", 'process.stderr.write("serving on\\n")'], { stdio: ["ignore", "ignore", "pipe"] });
+    const spawned = now();
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("bare node did not write within 10 s"));
+    }, 10_000);
+    let t: number | undefined;
+    watchListen(() => (t = now() - spawned))("stderr", child.stderr!);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      if (t === undefined) reject(new Error("bare node exited without writing"));
+      else resolve({ own: t, spawn: spawned - t0 });
+    });
+  });
+}
+
+async function warmBoth(kind: UnitKind): Promise<{ integrated: number[]; direct: number[] }> {
   let launched: LaunchedUnit | undefined;
   const id = "wake-warm";
   const unit = createIntegratedUnit({
     id,
     idleTimeoutMs: Infinity,
-    start: createLaunchStart({ id, registrar, ...launch, onLaunched: (u) => (launched = u) }),
+    start: createLaunchStart({ id, registrar, command: kind.command, args: kind.args, socketDir: work, onLaunched: (u) => (launched = u) }),
   });
   await unit.start();
-  rmSync(timesFile, { force: true });
   // Interleave in halves so drift (other load on the machine) hits both alike.
   const half = Math.floor(warmCalls / 2);
   const viaIntegrated = unit.client(EchoService);
@@ -127,40 +185,59 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 const med = (xs: number[]) => pct(xs, 50);
-const f = (n: number) => n.toFixed(2).padStart(9);
+const f = (n: number) => n.toFixed(1).padStart(9);
 
 try {
-  const { integrated, direct } = await cold();
-  const w = await warmBoth();
+  const measured = kinds.filter((k) => !k.missing);
+  for (const k of kinds.filter((k) => k.missing)) console.log(`skipped ${k.name}: ${k.missing}`);
+  // Rounds interleave the kinds (and bare Node) so machine load hits all alike.
+  const results = new Map<string, ColdSample[]>(measured.map((k) => [k.name, []]));
+  const bare: { own: number; spawn: number }[] = [];
+  const perRound = Math.max(1, Math.ceil(coldRuns / 5));
+  for (let done = 0; done < coldRuns; done += perRound) {
+    const n = Math.min(perRound, coldRuns - done);
+    for (let i = 0; i < n; i++) bare.push(await bareOnce());
+    for (const k of measured) results.get(k.name)!.push(...(await cold(k, n)));
+  }
+  const bareMed = med(bare.map((b) => b.own));
   const cols: [string, (x: ColdSample) => number][] = [
     ["total", (x) => x.total],
+    ["spawn", (x) => x.spawn],
     ["unit own", (x) => x.unitOwn],
+    ["own/bare", (x) => x.unitOwn / bareMed],
     ["overhead", (x) => x.total - x.unitOwn],
-    ["spawn", (x) => x.spawnToOrigin],
     ["lsn>reg", (x) => x.listenToRegistered],
     ["reg>resp", (x) => x.registeredToResponse],
     ["2nd call", (x) => x.second],
   ];
-  const row = (name: string, xs: ColdSample[]) => name.padEnd(22) + cols.map(([, get]) => f(med(xs.map(get)))).join("");
-  console.log(`cold call, Unix socket, median of ${coldRuns} runs (ms)`);
-  console.log("".padEnd(22) + cols.map(([h]) => h.padStart(9)).join(""));
-  console.log(row("integrated (wake)", integrated));
-  console.log(row("launchUnit + call", direct));
-  const oi = med(integrated.map((x) => x.listenToResponse));
-  const od = med(direct.map((x) => x.listenToResponse));
-  console.log(`post-listen ratio integrated/direct: ${(oi / od).toFixed(2)}`);
+  console.log(`cold call through an integrated unit, Unix socket, median of ${coldRuns} runs (ms); load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log("".padEnd(12) + cols.map(([h]) => h.padStart(9)).join(""));
+  console.log("bare node".padEnd(12) + f(bareMed + med(bare.map((b) => b.spawn))) + f(med(bare.map((b) => b.spawn))) + f(bareMed) + f(1));
+  for (const k of measured) {
+    const xs = results.get(k.name)!;
+    console.log(k.name.padEnd(12) + cols.map(([, get]) => f(med(xs.map(get)))).join(""));
+  }
+  const warmKind = measured.find((k) => k.name.startsWith("ts"));
+  if (warmKind && warmCalls > 0) {
+    const w = await warmBoth(warmKind);
+    console.log("");
+    console.log(`warm Echo (${warmKind.name}), ${warmCalls} sequential calls each (ms)`);
+    console.log(`${"".padEnd(22)}${"p50".padStart(9)}${"p99".padStart(9)}`);
+    console.log(`${"integrated client".padEnd(22)}${f2(pct(w.integrated, 50))}${f2(pct(w.integrated, 99))}`);
+    console.log(`${"direct transport".padEnd(22)}${f2(pct(w.direct, 50))}${f2(pct(w.direct, 99))}`);
+  }
   console.log("");
-  console.log(`warm Echo, ${warmCalls} sequential calls each (ms)`);
-  console.log(`${"".padEnd(22)}${"p50".padStart(9)}${"p99".padStart(9)}`);
-  console.log(`${"integrated client".padEnd(22)}${f(pct(w.integrated, 50))}${f(pct(w.integrated, 99))}`);
-  console.log(`${"direct transport".padEnd(22)}${f(pct(w.direct, 50))}${f(pct(w.direct, 99))}`);
-  console.log(`p50 ratio integrated/direct: ${(pct(w.integrated, 50) / pct(w.direct, 50)).toFixed(2)}`);
-  console.log("");
-  console.log("unit own = unit process start (performance.timeOrigin) to listening; overhead = total - unit own;");
-  console.log("spawn = call issued to the unit's timeOrigin (fork/exec); lsn>reg = listening to the master seeing the");
-  console.log("handshake (the unit's Register call); reg>resp = handshake to first response (connect + the call);");
-  console.log("2nd call = the next call on the same connection (what the first call costs without cold start).");
+  console.log("spawn = call issued to spawn() returning (for bare node: the spawn() call); unit own = spawn()");
+  console.log('returned to the unit\'s "serving on" line (bare node: to its first stderr line), as the master sees it;');
+  console.log("overhead = total - unit own: what the master side adds above the unit's own start; lsn>reg =");
+  console.log("listening to the master seeing the handshake (the unit's Register call); reg>resp = handshake to");
+  console.log("first response (connection + the call); 2nd call = the next call on the same connection.");
 } finally {
   await registrar.close();
   rmSync(work, { recursive: true, force: true });
 }
+
+function f2(n: number): string {
+  return n.toFixed(2).padStart(9);
+}
+

@@ -38,6 +38,7 @@ describe("createUnit", () => {
       "src/hsu-services.ts",
       "src/main.ts",
       "src/services/echo-service.ts",
+      "src/start.ts",
       "test/unit.test.ts",
       "tsconfig.json",
     ]);

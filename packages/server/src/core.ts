@@ -1,8 +1,9 @@
-import { create, type DescService } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto";
+import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto/gen/hsu/core/v1/core_pb.js";
 import { checkBearer } from "@hsu/transport";
+import { FastContext } from "./fast-context.ts";
 
 /** What a unit says about itself in GetInfo and in the handshake. */
 export function describeUnit(options: {
@@ -10,7 +11,8 @@ export function describeUnit(options: {
   name: string;
   version: string;
   address: string;
-  services: readonly DescService[];
+  /** The served services' full names. */
+  services: readonly string[];
   startTimeMs: number;
 }): UnitInfo {
   return create(UnitInfoSchema, {
@@ -20,7 +22,7 @@ export function describeUnit(options: {
     runtime: { language: "typescript", version: `node ${process.versions.node}`, grpcLibrary: "connect-node 2.3.0" },
     pid: process.pid,
     startTime: timestampFromMs(options.startTimeMs),
-    services: options.services.map((s) => s.typeName),
+    services: [...options.services],
     address: options.address,
   });
 }
@@ -37,7 +39,8 @@ export function coreService(options: {
     ping: () => ({ unitId: options.info().unitId }),
     getInfo: () => ({ info: options.info() }),
     shutdown: (req, ctx) => {
-      const check = checkBearer(ctx.requestHeader.get("authorization"), options.token);
+      const auth = ctx instanceof FastContext ? ctx.rawHeader("authorization") : ctx.requestHeader.get("authorization");
+      const check = checkBearer(auth ?? null, options.token);
       if (check === "missing") {
         throw new ConnectError(
           "Shutdown needs the unit's token as `authorization: Bearer <token>` metadata",

@@ -63,6 +63,15 @@ export class FastContext implements HandlerContext {
 
   readonly timeoutMs = (): number | undefined => (this.deadlineAt === undefined ? undefined : this.deadlineAt - Date.now());
 
+  /**
+   * One request header as received, without building the Headers object
+   * (whose first use in a process loads Node's fetch implementation).
+   */
+  rawHeader(name: string): string | undefined {
+    const v = this.rawHeaders[name];
+    return Array.isArray(v) ? v.join(", ") : v;
+  }
+
   get requestHeader(): Headers {
     return (this.reqHeader ??= fromIncoming(this.rawHeaders));
   }

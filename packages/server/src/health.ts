@@ -6,7 +6,7 @@ import {
   HealthCheckResponseSchema,
   type HealthCheckRequest,
   type HealthCheckResponse,
-} from "@hsu/proto";
+} from "@hsu/proto/gen/grpc/health/v1/health_pb.js";
 
 /** A serving status as grpc.health.v1 defines it. */
 export type ServingStatus = Status;

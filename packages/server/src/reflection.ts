@@ -1,9 +1,9 @@
 import { create, toBinary, type DescFile, type Registry, createRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ServerReflection, type ServerReflectionRequest, type ServerReflectionResponse } from "@hsu/proto";
 import * as v1alpha from "@hsu/proto/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import * as v1 from "@hsu/proto/gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection, type ServerReflectionRequest, type ServerReflectionResponse } from "@hsu/proto/gen/grpc/reflection/v1/reflection_pb.js";
 
 // gRPC status codes used in ErrorResponse.
 const NOT_FOUND = 5;

@@ -1,17 +1,25 @@
-import { createRegistry, type DescFile, type DescService, type JsonReadOptions, type JsonWriteOptions, type Registry } from "@bufbuild/protobuf";
-import { type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { CoreService, Health, HealthCheckResponse_ServingStatus as Status, ServerReflection, type UnitInfo } from "@hsu/proto";
-import * as v1alpha from "@hsu/proto/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import type { DescService, JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { HealthCheckResponse_ServingStatus as Status, Health } from "@hsu/proto/gen/grpc/health/v1/health_pb.js";
+import { CoreService, type UnitInfo } from "@hsu/proto/gen/hsu/core/v1/core_pb.js";
 import { listenH2c, type H2cListener } from "@hsu/transport";
+import type * as http2 from "node:http2";
 import { coreService, describeUnit } from "./core.ts";
 import { DrainGate } from "./drain.ts";
 import { createFastUnary } from "./fast-unary.ts";
+import type { RequestHandler } from "./generic.ts";
 import { readUnitEnvironment, UnitEnvironmentError, type UnitEnvironment } from "./env.ts";
-import { registerWithMaster } from "./handshake.ts";
+import { connectMaster } from "./handshake.ts";
 import { HealthRegistry } from "./health.ts";
 import { watchMaster } from "./master-watch.ts";
-import { ReflectionIndex } from "./reflection.ts";
+
+/**
+ * The reflection services (grpc.reflection.v1 and v1alpha), by name: they
+ * are served by the generic pipeline (generic.ts), whose descriptors load
+ * on its first call, but GetInfo, health and the drain gate know them from
+ * the start.
+ */
+export const reflectionServiceNames = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"] as const;
 
 /** One domain service and its implementation (unimplemented methods answer UNIMPLEMENTED). */
 export interface UnitService<S extends DescService = DescService> {
@@ -106,15 +114,10 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
   }
   const startTimeMs = Date.now() - Math.round(process.uptime() * 1000);
   const domain = options.services ?? [];
-  const infra: DescService[] = [CoreService, Health, ServerReflection, v1alpha.ServerReflection];
-  const allServices = [...infra, ...domain.map((d) => d.service)];
+  const serviceNames = [CoreService.typeName, Health.typeName, ...reflectionServiceNames, ...domain.map((d) => d.service.typeName)];
   const health = new HealthRegistry();
-  for (const name of ["", ...allServices.map((s) => s.typeName)]) health.set(name, Status.SERVING);
-  const gate = new DrainGate(new Set([Health.typeName, ServerReflection.typeName, v1alpha.ServerReflection.typeName]));
-  const reflection = new ReflectionIndex(
-    allServices.map((s) => s.file as DescFile),
-    () => allServices.map((s) => s.typeName),
-  );
+  for (const name of ["", ...serviceNames]) health.set(name, Status.SERVING);
+  const gate = new DrainGate(new Set([Health.typeName, ...reflectionServiceNames]));
   const shutdownController = new AbortController();
   let listener: H2cListener | undefined;
   let info: UnitInfo | undefined;
@@ -151,36 +154,46 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
       }),
     ),
     unitService(Health, health.service()),
-    unitService(ServerReflection, reflection.v1()),
-    unitService(v1alpha.ServerReflection, reflection.v1alpha()),
     ...domain,
   ];
-  const routes = (router: ConnectRouter) => {
-    for (const s of served) router.service(s.service, s.impl as ServiceImpl<DescService>);
-  };
   const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
   const interceptors = [gate.interceptor()];
-  const handler = connectNodeAdapter({
-    routes,
-    jsonOptions: { registry: typesOf(served), ...options.jsonOptions },
-    grpc: true,
-    grpcWeb: false,
-    connect: true,
-    readMaxBytes,
-    interceptors,
-    shutdownSignal: shutdownController.signal,
-  });
+  // connect-node's pipeline (and reflection) loads on the first call the fast path leaves to it.
+  let generic: Promise<RequestHandler> | undefined;
+  const loadGeneric = () =>
+    (generic ??= import("./generic.ts").then((m) =>
+      m.createGenericHandler({
+        services: served,
+        serviceNames,
+        jsonOptions: options.jsonOptions,
+        readMaxBytes,
+        interceptors,
+        shutdownSignal: shutdownController.signal,
+      }),
+    ));
+  const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    loadGeneric().then(
+      (h) => h(req, res),
+      (e: unknown) => {
+        log(`cannot serve ${req.url}: ${(e as Error).message}`);
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      },
+    );
+  };
   const streamFilter =
     (options.fastUnary ?? true)
       ? createFastUnary({ services: served, readMaxBytes, interceptors, shutdownSignal: shutdownController.signal })
       : undefined;
+  // The connection to the master opens while the unit binds, so the handshake finds it ready.
+  const master = env.masterAddress ? connectMaster(env.masterAddress, env.token) : undefined;
   listener = await listenH2c(env.listen, handler, streamFilter ? { streamFilter } : {});
   info = describeUnit({
     unitId: env.unitId,
     name: options.name,
     version: options.version ?? "0.0.0",
     address: listener.address,
-    services: allServices,
+    services: serviceNames,
     startTimeMs,
   });
   log(`unit "${env.unitId}" serving on ${listener.address}`);
@@ -199,9 +212,9 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
       process.exit(s.exitCode);
     });
   }
-  if (env.masterAddress) {
+  if (master) {
     try {
-      await registerWithMaster(env.masterAddress, info, env.token);
+      await master.register(info);
     } catch (e) {
       log(`handshake with the master at ${env.masterAddress} failed: ${(e as Error).message}`);
       await shutdown(0, "handshake failed", 3);
@@ -216,16 +229,4 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
     shutdown: (ms, reason) => shutdown(ms, reason),
     stopped,
   };
-}
-
-/** Every message and enum type of the services' files and the files they import, for JSON's Any. */
-function typesOf(services: readonly UnitService[]): Registry {
-  const files = new Set<DescFile>();
-  const add = (file: DescFile) => {
-    if (files.has(file)) return;
-    files.add(file);
-    for (const dep of file.dependencies) add(dep);
-  };
-  for (const s of services) add(s.service.file);
-  return createRegistry(...files);
 }

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { GrpcTransportOptions } from "@connectrpc/connect-node";
 import * as net from "node:net";
 import { parseAddress, type UnitAddress } from "./address.ts";
 import { createFastUnaryTransport } from "./fast-transport.ts";
@@ -27,6 +27,13 @@ export interface UnitTransportOptions {
    * either way. Default true.
    */
   fastUnary?: boolean;
+  /**
+   * Open the (unary) HTTP/2 connection now rather than on the first call:
+   * for a caller that knows a call is coming and has something else to do
+   * meanwhile (a unit about to register, a master whose unit is starting).
+   * A connection that fails is dropped and the first call opens another.
+   */
+  eagerConnect?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -67,10 +74,12 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     // to coalesce them only adds latency on loopback.
     connect = () => net.connect({ host: tcpHost, port, noDelay: true });
   }
-  const streams = malformedRepliesAsInternal(createGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }));
+  const streams = malformedRepliesAsInternal(lazyGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }));
   if (options.fastUnary === false) return streams;
+  const sessions = createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs });
+  if (options.eagerConnect) sessions.get();
   return createFastUnaryTransport({
-    sessions: createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs }),
+    sessions,
     baseUrl,
     ...(options.token !== undefined ? { token: options.token } : {}),
     interceptors: options.interceptors ?? [],
@@ -79,6 +88,21 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
     streams,
   });
+}
+
+/**
+ * connect-node's gRPC transport, loaded on the first call it carries.
+ * connect-node's module graph (node:http, node:https, zlib, and through
+ * them undici) is a large part of a process's start; a unit whose only
+ * client call is the unary handshake never loads it.
+ */
+function lazyGrpcTransport(options: GrpcTransportOptions): Transport {
+  let transport: Promise<Transport> | undefined;
+  const get = () => (transport ??= import("@connectrpc/connect-node").then((m) => m.createGrpcTransport(options)));
+  return {
+    unary: async (...args) => (await get()).unary(...args),
+    stream: async (...args) => (await get()).stream(...args),
+  };
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { UnitInfo } from "@hsu/proto";
 import { newToken } from "@hsu/transport";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, watch, type FSWatcher } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { createSystemClock, type Clock } from "../clock.ts";
 import { HsuError } from "../errors.ts";
 import { signalGroup, stopGroup, sweepGroup } from "../supervisor/os-process.ts";
@@ -89,6 +89,7 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
   if (options.exitWithMaster ?? true) env.HSU_MASTER_PID = String(process.pid);
   else delete env.HSU_MASTER_PID;
   const pending = options.registrar.expect(options.id, token, options.startTimeoutMs ?? 10_000);
+  const early = unixSocket ? connectOnBind(listen, { token, unit: options.id }) : undefined;
   const stdio = options.stdio ?? "inherit";
   const clock = options.clock ?? launchClock;
   const child = spawn(options.command, options.args ?? [], {
@@ -124,12 +125,13 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
   try {
     info = await Promise.race([pending.registered, spawnError]);
   } catch (e) {
+    early?.stop();
     killGroup(child, "SIGKILL");
     await exited;
     const tail = stderrTail.length ? `; stderr: ${stderrTail.slice(-5).join(" | ")}` : "";
     throw new HsuError("unavailable", `failed to start: ${(e as Error).message}${tail}`, { unit: options.id }, { cause: e });
   }
-  const client = connectUnit(info.address, { token, unit: options.id });
+  const client = early?.take(info.address) ?? connectUnit(info.address, { token, unit: options.id });
   let stopping: ReturnType<LaunchedUnit["stop"]> | undefined;
   return {
     id: options.id,
@@ -156,6 +158,43 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * For a Unix socket the master knows the unit's address before the unit
+ * binds it: watches the socket's directory (inotify) and opens the
+ * connection the moment the socket appears, while the unit is still making
+ * its Register call, so the first call after the handshake does not wait
+ * for connection setup. Without a watcher (no inotify) it does nothing and
+ * the first call connects, as before.
+ */
+function connectOnBind(listen: string, options: { token: string; unit: string }): { take(address: string): UnitClient | undefined; stop(): void } {
+  const path = listen.slice("unix:".length);
+  const name = basename(path);
+  let client: UnitClient | undefined;
+  let watcher: FSWatcher | undefined;
+  const stop = () => {
+    watcher?.close();
+    watcher = undefined;
+  };
+  try {
+    watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
+      // The unit may first remove a stale socket: connect only once one exists.
+      if (client !== undefined || file !== name || !existsSync(path)) return;
+      client = connectUnit(listen, { ...options, eagerConnect: true });
+      stop();
+    });
+    watcher.on("error", stop);
+  } catch {
+    watcher = undefined;
+  }
+  return {
+    take(address) {
+      stop();
+      return address === listen ? client : undefined;
+    },
+    stop,
   };
 }
 
