@@ -8,19 +8,19 @@
  *   log lines) grows it to its maximum (64 MiB reserved on 64-bit Node 24)
  *   and keeps it committed: about 28 MiB of the daemon's RSS. 1 MiB measured
  *   the same RSS with more scavenges.
- * - `--no-opt --no-maglev` keep V8's optimising compilers (TurboFan, Maglev)
- *   out: the master runs on the interpreter and the Sparkplug baseline code.
- *   Their compile memory and the pages of their own machine code cost the
- *   daemon about 14 MiB (RssFile -7, RssAnon -6); the master's hot paths are
- *   fork/exec and I/O, so idle CPU, start-all and stop-all stayed within the
- *   run-to-run noise.
+ * - Not `--no-opt --no-maglev`: keeping V8's optimising compilers out saves
+ *   about 9-14 MiB more at idle, but the master then spends 1.6-1.7x the CPU
+ *   on a log flood (3,000,000 lines, 197 MB from one unit: 20.8-21.2 s of
+ *   daemon CPU without them, 12.3-13.6 s with them, two rounds each,
+ *   alternated; bench/notes/mem.md). An edge box pays that CPU every time a
+ *   unit is chatty; the memory is paid once.
  *
  * They go before the CLI's own execArgv, so a flag given to the CLI's node
- * (`node --max-semi-space-size=16 --opt $(which hsu) up -d`) overrides ours.
+ * (`node --max-semi-space-size=16 $(which hsu) up -d`) overrides ours.
  * V8 sizes the heap and picks its compilers when the process starts
  * (`v8.setFlagsFromString` later does not shrink the young generation): a
  * foreground `hsu up` runs with whatever its node was started with
- * (`node --max-semi-space-size=2 --no-opt --no-maglev "$(command -v hsu)" up`;
- * Node refuses `--no-opt` in NODE_OPTIONS).
+ * (`node --max-semi-space-size=2 "$(command -v hsu)" up`, or
+ * `NODE_OPTIONS=--max-semi-space-size=2`).
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--no-opt", "--no-maglev"];
+export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
