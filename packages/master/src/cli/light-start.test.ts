@@ -62,7 +62,7 @@ describe("what each hsu command loads", () => {
     const r = loaded("ps", "ps");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^hsu ps: no master is running \(no control socket at .*\.hsu\/control\.sock\)/);
-    for (const needed of [/@connectrpc\/connect-node\//, /\/control_pb\./]) expect(r.modules.some((m) => needed.test(m)), String(needed)).toBe(true);
+    for (const needed of [/@connectrpc\/connect\//, /\/control_pb\./]) expect(r.modules.some((m) => needed.test(m)), String(needed)).toBe(true);
     expect(matching(r.modules, [/packages\/master\/(src|dist)\/config\//, ...daemon, ...wholeClient])).toEqual([]);
   });
 });
