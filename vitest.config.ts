@@ -8,6 +8,8 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ["@hsu/source"] } },
   test: {
+    // Most tests wait on child processes, not the CPU: three files at a time keep two cores busy.
+    maxWorkers: 3,
     projects: [
       {
         extends: true,

@@ -67,8 +67,8 @@ function isStopped(pid: number): boolean {
 }
 
 /** The refusal to start a second master: who holds the state dir and what to do. */
-export function describeHolder(stateDir: string, holder: LockHolder): string {
-  const who = holder.pid !== undefined ? `pid ${holder.pid}` : `another process (it did not write its pid within ${HOLDER_SETTLE_MS / 1000}s)`;
+export function describeHolder(stateDir: string, holder: LockHolder, settleMs = HOLDER_SETTLE_MS): string {
+  const who = holder.pid !== undefined ? `pid ${holder.pid}` : `another process (it did not write its pid within ${settleMs / 1000}s)`;
   const base = `${who} holds the state dir ${stateDir} (lock ${join(stateDir, LOCK_FILE)})`;
   if (holder.stopped) return `${base}; that master is stopped (SIGSTOP or a debugger): \`kill -CONT ${holder.pid}\` resumes it, then \`hsu ps\` shows it and \`hsu down\` stops it`;
   return `${base}; \`hsu ps\` shows it, \`hsu apply\` changes it, \`hsu down\` stops it`;
@@ -85,6 +85,8 @@ export interface AcquireOptions {
    * the probe's short-lived pid as the holder.
    */
   readonly probe?: boolean;
+  /** How long a refused acquire waits for the holder to name itself; `HOLDER_SETTLE_MS` unless set. */
+  readonly settleMs?: number;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function acquireStateLock(stateDir: string, options: AcquireOptions
   const path = join(stateDir, LOCK_FILE);
   const fd = openLockFile(path);
   try {
-    if ((await flockFd(fd, ["--exclusive", "--nonblock"])) === "conflict") await settleHolder(stateDir, fd);
+    if ((await flockFd(fd, ["--exclusive", "--nonblock"])) === "conflict") await settleHolder(stateDir, fd, options.settleMs ?? HOLDER_SETTLE_MS);
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -125,12 +127,12 @@ export async function acquireStateLock(stateDir: string, options: AcquireOptions
  * us when it is dropped) in short steps, at most `HOLDER_SETTLE_MS`. Returns
  * holding the lock; throws `already_exists` naming the holder.
  */
-async function settleHolder(stateDir: string, fd: number): Promise<void> {
-  const deadline = Date.now() + HOLDER_SETTLE_MS;
+async function settleHolder(stateDir: string, fd: number, settleMs: number): Promise<void> {
+  const deadline = Date.now() + settleMs;
   for (;;) {
     const holder = lockHolder(stateDir);
     const named = holder.pid !== undefined && alive(holder.pid);
-    if (named || Date.now() >= deadline) throw new HsuError("already_exists", describeHolder(stateDir, named ? holder : { pid: undefined, stopped: false }));
+    if (named || Date.now() >= deadline) throw new HsuError("already_exists", describeHolder(stateDir, named ? holder : { pid: undefined, stopped: false }, settleMs));
     if ((await flockFd(fd, ["--exclusive", "--wait", "0.05"])) === "locked") return;
   }
 }
