@@ -1,4 +1,4 @@
-import { HsuError, readStatSync } from "@hsu/client";
+import { HsuError, isRunning, readStatSync } from "@hsu/client";
 import { spawn } from "node:child_process";
 import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -131,18 +131,9 @@ async function settleHolder(stateDir: string, fd: number, settleMs: number): Pro
   const deadline = Date.now() + settleMs;
   for (;;) {
     const holder = lockHolder(stateDir);
-    const named = holder.pid !== undefined && alive(holder.pid);
+    const named = holder.pid !== undefined && isRunning(readStatSync(holder.pid));
     if (named || Date.now() >= deadline) throw new HsuError("already_exists", describeHolder(stateDir, named ? holder : { pid: undefined, stopped: false }, settleMs));
     if ((await flockFd(fd, ["--exclusive", "--wait", "0.05"])) === "locked") return;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
