@@ -5,14 +5,12 @@
 // `pnpm install` in a fresh clone can link the bin before anything is built;
 // run then, it says how to build instead of failing with a module-not-found stack.
 import { existsSync } from "node:fs";
-import module from "node:module";
 import { fileURLToPath } from "node:url";
 
 const bundle = new URL("../dist/bundle/hsu.js", import.meta.url);
 const built = new URL("../dist/cli/bin.js", import.meta.url);
 if (existsSync(fileURLToPath(bundle))) {
-  // Node's on-disk code cache (in the OS temp dir): the second run of a bundle compiles nothing.
-  module.enableCompileCache?.();
+  // The bundle's entry turns on the compile cache itself, in a directory only this user can write (cli/compile-cache.ts).
   await import(bundle.href);
 } else if (existsSync(fileURLToPath(built))) {
   await import(built.href);
