@@ -13,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "postject";
+import { DAEMON_NODE_FLAGS } from "../src/daemon/v8-flags.ts";
 
 const pkgDir = join(import.meta.dirname, "..");
 const { version } = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string };
@@ -70,7 +71,9 @@ export async function buildSea(): Promise<string> {
   });
   const blob = join(outdir, "hsu.blob");
   const config = join(outdir, "sea-config.json");
-  writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: true }, null, 2));
+  // A SEA takes no Node flags on its command line: the daemon's (daemon/v8-flags.ts) are built in, for the CLI too.
+  const execArgv = [...DAEMON_NODE_FLAGS];
+  writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: true, execArgv }, null, 2));
   execFileSync(process.execPath, ["--experimental-sea-config", config], { cwd: outdir, stdio: ["ignore", "ignore", "inherit"] });
   const exe = join(outdir, "hsu");
   copyFileSync(process.execPath, exe);

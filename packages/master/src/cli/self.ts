@@ -16,7 +16,7 @@ export const bundled: { entry: string; version: string } | undefined = typeof HS
  * with `nodeFlags` and this process's Node flags.
  */
 export function selfCommand(nodeFlags: readonly string[] = []): { command: string; args: string[] } {
-  // A single executable takes every argument as its own: it runs with the Node flags it was built with.
+  // A single executable takes every argument as its own: it runs with the Node flags built into it (scripts/bundle.ts).
   if (isSea()) return { command: process.execPath, args: [] };
   const entry = bundled ? `./${bundled.entry}` : import.meta.url.endsWith(".ts") ? "./bin.ts" : "./bin.js";
   // This process's own Node flags come after `nodeFlags`, so a flag given to the CLI's node wins.

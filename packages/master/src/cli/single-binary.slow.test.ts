@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSea, bundleEsm, isFresh, outputs } from "../../scripts/bundle.ts";
+import { DAEMON_NODE_FLAGS } from "../daemon/v8-flags.ts";
 import { alive, createProjects, markedUnits, until, type HsuResult } from "../test-support/hsu-cli.ts";
 
 const repoRoot = join(import.meta.dirname, "..", "..", "..", "..");
@@ -151,6 +152,6 @@ describe("the npm bundle of hsu", () => {
   });
 
   it("runs a whole up -d / ps / logs / down copied away from node_modules, its daemon being the bundle", async () => {
-    await wholeLife([process.execPath, entry], tmp, (spec) => [process.execPath, entry, "daemon", "-f", spec]);
+    await wholeLife([process.execPath, entry], tmp, (spec) => [process.execPath, ...DAEMON_NODE_FLAGS, entry, "daemon", "-f", spec]);
   });
 });

@@ -15,7 +15,8 @@
  *   alternated; bench/notes/mem.md). An edge box pays that CPU every time a
  *   unit is chatty; the memory is paid once.
  *
- * They go before the CLI's own execArgv, so a flag given to the CLI's node
+ * A single executable has them built in (its SEA config's execArgv). Elsewhere
+ * they go before the CLI's own execArgv, so a flag given to the CLI's node
  * (`node --max-semi-space-size=16 $(which hsu) up -d`) overrides ours.
  * V8 sizes the heap and picks its compilers when the process starts
  * (`v8.setFlagsFromString` later does not shrink the young generation): a
