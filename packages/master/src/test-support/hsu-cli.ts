@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { lockHolder } from "../daemon/lock.ts";
+import { ownedProcesses } from "../daemon/owned-processes.ts";
 
 /** The CLI entry point, run from source. */
 export const hsuMain = join(import.meta.dirname, "..", "cli", "bin.ts");
@@ -58,8 +59,8 @@ export function hsuWith(options: RunOptions, ...args: string[]): Promise<HsuResu
 
 /**
  * Temp project directories with an hsu.yaml; `removeAll()` SIGKILLs a master
- * still holding one of their state dirs (a test that failed before its
- * `hsu down`) and deletes every one made.
+ * still holding one of their state dirs and its units' processes (a test that
+ * failed before its `hsu down`) and deletes every one made.
  */
 export function createProjects(prefix: string): { make(spec: string): string; removeAll(): void } {
   const dirs: string[] = [];
@@ -74,6 +75,18 @@ export function createProjects(prefix: string): { make(spec: string): string; re
       for (const d of dirs.splice(0)) {
         const holder = lockHolder(join(d, ".hsu")).pid;
         if (holder !== undefined && alive(holder)) process.kill(holder, "SIGKILL");
+        // Units outlive a killed master by design: theirs go too, each with its process group.
+        for (const p of ownedProcesses(join(d, ".hsu"))) {
+          try {
+            process.kill(-p.pid, "SIGKILL");
+          } catch {
+            try {
+              process.kill(p.pid, "SIGKILL");
+            } catch {
+              // Gone already.
+            }
+          }
+        }
         rmSync(d, { recursive: true, force: true });
       }
     },
