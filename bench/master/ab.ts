@@ -6,7 +6,10 @@
 // record is run.ts (with PM2 and supervisord in the same run).
 //
 //   node --conditions=@hsu/source bench/master/ab.ts [--units=N] [--idle=S] [--rounds=R] \
-//     [--variant='name=--flag --flag2' ...] [--modules] [--snapshot]
+//     [--variant='name[@/other/checkout]=--flag --flag2 NAME=value' ...] [--modules] [--snapshot] [--hsu=dist|bundle|source|sea]
+//
+// A variant named `name@/path` runs the build of another checkout (a `git worktree add` of the
+// commit before a change, built there): old and new alternate in the same run.
 //
 // Without --variant it measures one variant, "default" (no extra flags). --modules counts the
 // daemon's loaded modules (a load hook in the probe; it costs a little memory of its own).
@@ -16,7 +19,7 @@ import { join } from "node:path";
 import { pollUntil, rssKib } from "../supervisor/proc.ts";
 import { measureFloors } from "./floors.ts";
 import { summariseHeap } from "./heap-summary.ts";
-import { startHsu } from "./hsu.ts";
+import { hsuBuilds, startHsu, type HsuBuild } from "./hsu.ts";
 import { killTree, measure, median, sizes, timeProcess, unitsOf } from "./measure.ts";
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -24,14 +27,21 @@ const units = Number(arg("units") ?? 100);
 const rounds = Number(arg("rounds") ?? 1);
 const idleS = Number(arg("idle") ?? 25);
 const countModules = process.argv.includes("--modules");
+// Which hsu runs (hsu.ts): the npm bundle is what users run.
+const build = (arg("hsu") ?? "dist") as HsuBuild;
+if (!hsuBuilds.includes(build)) throw new Error(`--hsu=${build}: one of ${hsuBuilds.join(", ")}`);
 const variants = process.argv
   .filter((a) => a.startsWith("--variant="))
   .map((a) => {
     const v = a.slice(10);
     const i = v.indexOf("=");
-    return { name: i < 0 ? v : v.slice(0, i), flags: i < 0 ? [] : v.slice(i + 1).split(/\s+/).filter(Boolean) };
+    const [name, root] = (i < 0 ? v : v.slice(0, i)).split("@");
+    const words = i < 0 ? [] : v.slice(i + 1).split(/\s+/).filter(Boolean);
+    // NAME=value words are the daemon's environment (NODE_DISABLE_COMPILE_CACHE=1), the rest node flags.
+    const env = Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
+    return { name: name!, root, env, flags: words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w)) };
   });
-if (!variants.length) variants.push({ name: "default", flags: [] });
+if (!variants.length) variants.push({ name: "default", root: undefined, env: {}, flags: [] });
 const s = { ...sizes(false, units), kills: 3, psRuns: 1, idleMs: idleS * 1000 };
 
 const root = mkdtempSync(join(tmpdir(), "hsu-mab-"));
@@ -56,7 +66,7 @@ interface Row {
   stopMs: number;
   restartMs: number;
   proc: Record<string, number>;
-  mem?: { memoryUsage: Record<string, number>; spaces: { name: string; used: number; size: number }[]; modules?: string[] };
+  mem?: { memoryUsage: Record<string, number>; spaces: { name: string; used: number; size: number }[]; modules?: string[]; builtins?: string[] };
 }
 const rows: Row[] = [];
 const mib = (k: number) => (k / 1024).toFixed(1);
@@ -67,9 +77,9 @@ try {
     for (const v of r % 2 ? [...variants].reverse() : variants) {
       const dir = join(root, `${v.name}-${r}`);
       mkdirSync(dir);
-      const env = countModules ? { HSU_BENCH_PROBE_MODULES: "1" } : {};
+      const env = { ...v.env, ...(countModules ? { HSU_BENCH_PROBE_MODULES: "1" } : {}) };
       Object.assign(process.env, env);
-      const hsu = startHsu(dir, units, "dist", v.flags);
+      const hsu = startHsu(dir, units, build, v.flags, v.root);
       daemons.add(hsu.daemonPid);
       const load = loadavg()[0]!;
       const f = await measure(hsu, s, (step) => process.stderr.write(`  ${v.name} #${r}: ${step} (load ${loadavg()[0]!.toFixed(2)})\n`));
@@ -111,7 +121,7 @@ try {
 const space = (row: Row, name: string) => row.mem?.spaces.find((x) => x.name === name);
 const b = (n: number | undefined) => (n === undefined ? "-" : (n / 1048576).toFixed(1));
 process.stdout.write(
-  `\n${units} units, idle ${idleS} s, ${rounds} round(s)\n\n| variant | round | load | idle RSS MiB | bare Node | RSS / bare | idle CPU % | start ms | stop ms | restart ms | RssAnon | RssFile | heapTotal | heapUsed | external | new space used/size | old space used/size | code | modules |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |\n`,
+  `\n${units} units, idle ${idleS} s, ${rounds} round(s), hsu from ${build}\n\n| variant | round | load | idle RSS MiB | bare Node | RSS / bare | idle CPU % | start ms | stop ms | restart ms | RssAnon | RssFile | heapTotal | heapUsed | external | new space used/size | old space used/size | code | modules | builtins |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |\n`,
 );
 for (const r of rows) {
   const mu = r.mem?.memoryUsage;
@@ -119,8 +129,9 @@ for (const r of rows) {
   const os = space(r, "old_space");
   const files = r.mem?.modules?.filter((u) => u.startsWith("file:")).length;
   process.stdout.write(
-    `| ${r.variant} | ${r.round} | ${r.load.toFixed(2)} | ${mib(r.idleRssKib)} | ${mib(r.bareRssKib)} | ${(r.idleRssKib / r.bareRssKib).toFixed(2)}x | ${r.idleCpu.toFixed(2)} | ${r.startMs.toFixed(0)} | ${r.stopMs.toFixed(0)} | ${r.restartMs.toFixed(0)} | ${mib(r.proc.RssAnon ?? 0)} | ${mib(r.proc.RssFile ?? 0)} | ${b(mu?.heapTotal)} | ${b(mu?.heapUsed)} | ${b(mu?.external)} | ${b(ns?.used)}/${b(ns?.size)} | ${b(os?.used)}/${b(os?.size)} | ${b(space(r, "code_space")?.used)} | ${files === undefined ? "-" : `${files} files, ${r.mem!.modules!.length - files} other`} |\n`,
+    `| ${r.variant} | ${r.round} | ${r.load.toFixed(2)} | ${mib(r.idleRssKib)} | ${mib(r.bareRssKib)} | ${(r.idleRssKib / r.bareRssKib).toFixed(2)}x | ${r.idleCpu.toFixed(2)} | ${r.startMs.toFixed(0)} | ${r.stopMs.toFixed(0)} | ${r.restartMs.toFixed(0)} | ${mib(r.proc.RssAnon ?? 0)} | ${mib(r.proc.RssFile ?? 0)} | ${b(mu?.heapTotal)} | ${b(mu?.heapUsed)} | ${b(mu?.external)} | ${b(ns?.used)}/${b(ns?.size)} | ${b(os?.used)}/${b(os?.size)} | ${b(space(r, "code_space")?.used)} | ${files === undefined ? "-" : `${files} files, ${r.mem!.modules!.length - files} other`} | ${r.mem?.builtins?.length ?? "-"} |\n`,
   );
 }
 if (process.argv.includes("--list-modules")) for (const r of rows) if (r.mem?.modules) process.stdout.write(`\n${r.variant}:\n${r.mem.modules.join("\n")}\n`);
+if (process.argv.includes("--list-builtins")) for (const r of rows) if (r.mem?.builtins) process.stdout.write(`\n${r.variant} #${r.round} builtins:\n${r.mem.builtins.join(" ")}\n`);
 process.stdout.write("", () => process.exit());

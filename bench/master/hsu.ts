@@ -22,16 +22,16 @@ const probe = fileURLToPath(new URL("./probe.mjs", import.meta.url));
 export const hsuBuilds = ["dist", "source", "bundle", "sea"] as const;
 export type HsuBuild = (typeof hsuBuilds)[number];
 
-export function hsuCli(build: HsuBuild): { command: string; args: string[] } {
+export function hsuCli(build: HsuBuild, root = repo): { command: string; args: string[] } {
   const built = (path: string) => {
-    const file = join(repo, "packages/master", path);
+    const file = join(root, "packages/master", path);
     if (!existsSync(file)) throw new Error(`${file} is missing: build it first (pnpm turbo run build --filter=./packages/*${build === "sea" ? "; pnpm --filter @hsu/master build:sea" : ""})`);
     return file;
   };
   if (build === "dist") return { command: process.execPath, args: [built("dist/cli/bin.js")] };
   if (build === "bundle") return { command: process.execPath, args: [built("dist/bundle/hsu.js")] };
   if (build === "sea") return { command: built("dist-sea/hsu"), args: [] };
-  return { command: process.execPath, args: ["--conditions=@hsu/source", join(repo, "packages/master/src/cli/bin.ts")] };
+  return { command: process.execPath, args: ["--conditions=@hsu/source", join(root, "packages/master/src/cli/bin.ts")] };
 }
 
 export const unitIds = (n: number) => Array.from({ length: n }, (_, i) => `u${String(i).padStart(4, "0")}`);
@@ -59,10 +59,11 @@ export interface HsuSide extends Side {
 /**
  * Starts the daemon (`hsu up -d`) and returns the side; `upMs` is how long `hsu up -d` took.
  * `nodeFlags` go to the CLI's node and so to the daemon's (it inherits execArgv), e.g. --cpu-prof.
+ * `root` is the checkout whose build runs (another worktree, for an A/B of two commits).
  */
-export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: string[] = []): HsuSide & { upMs: number } {
+export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: string[] = [], root = repo): HsuSide & { upMs: number } {
   const file = writeSpec(dir, n);
-  const cli = hsuCli(build);
+  const cli = hsuCli(build, root);
   const probeBase = join(dir, "probe");
   const env: NodeJS.ProcessEnv = { ...process.env, HSU_BENCH_PROBE: probeBase, NO_COLOR: "1" };
   // A single executable takes every argument as its own and preloads only with --require (of an ES module, as Node 24 allows).

@@ -26,6 +26,8 @@ if (base && process.argv.includes("daemon")) {
       memoryUsage: process.memoryUsage(),
       heap: getHeapStatistics(),
       spaces: getHeapSpaceStatistics().map((s) => ({ name: s.space_name, used: s.space_used_size, size: s.space_size })),
+      // Node's own modules loaded so far (node:http, zlib, undici...): what the daemon's imports pulled in.
+      builtins: process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)),
       handles: process.getActiveResourcesInfo().reduce((m, k) => ((m[k] = (m[k] ?? 0) + 1), m), {}),
       ...(loaded.length ? { modules: loaded } : {}),
     };

@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CoreService, UnitInfoSchema, type UnitInfo } from "@hsu/proto/gen/hsu/core/v1/core_pb.js";
 import { checkBearer } from "@hsu/transport";
-import { FastContext } from "./fast-context.ts";
+import { FastContext } from "@hsu/transport/server";
 
 /** What a unit says about itself in GetInfo and in the handshake. */
 export function describeUnit(options: {

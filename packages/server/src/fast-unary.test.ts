@@ -15,7 +15,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createFastUnary } from "./fast-unary.ts";
+import { createFastUnary } from "@hsu/transport/server";
 import { serveUnit, unitService, type RunningUnit } from "./serve-unit.ts";
 
 // A one-method domain service, built here so the test owns its handler.

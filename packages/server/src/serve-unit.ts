@@ -6,7 +6,7 @@ import { listenH2c, type H2cListener } from "@hsu/transport";
 import type * as http2 from "node:http2";
 import { coreService, describeUnit } from "./core.ts";
 import { DrainGate } from "./drain.ts";
-import { createFastUnary } from "./fast-unary.ts";
+import { createFastUnary } from "@hsu/transport/server";
 import type { RequestHandler } from "./generic.ts";
 import { readUnitEnvironment, UnitEnvironmentError, type UnitEnvironment } from "./env.ts";
 import { connectMaster } from "./handshake.ts";
@@ -53,7 +53,7 @@ export interface ServeUnitOptions {
   /** Exit the process once stopped (code 0; 2 bad environment; 3 handshake). Default true. */
   exitProcess?: boolean;
   /**
-   * Serve unary gRPC calls on the node:http2 fast path (see fast-unary.ts)
+   * Serve unary gRPC calls on the node:http2 fast path (see @hsu/transport's fast-unary.ts)
    * instead of connect-node's generic pipeline. Default true.
    */
   fastUnary?: boolean;

@@ -1,7 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { CoreService, Health, HealthCheckResponse_ServingStatus as Status, type UnitInfo } from "@hsu/proto";
 import { AddressError, bearer, parseAddress, type UnitAddress } from "@hsu/transport";
 import { lstat, readdir } from "node:fs/promises";
@@ -112,7 +111,7 @@ async function probe(options: DiscoverUnitOptions): Promise<DiscoveryResult> {
   const reach = await tryConnect(parsed, timeoutMs);
   if (reach) return fail("unreachable", `nothing accepts connections there (${reach}); is the unit running?`);
 
-  const conn = openConnection(parsed, options.token, timeoutMs);
+  const conn = await openConnection(parsed, options.token, timeoutMs);
   const health = createClient(Health, conn.transport);
   const core = createClient(CoreService, conn.transport);
   const notUnit = (reason: DiscoveryFailure, message: string, cause?: unknown) => {
@@ -202,7 +201,9 @@ function describeDiscovered(address: string, info: UnitInfo, conn: Connection, o
  * tracked here because the session manager's abort leaves an idle HTTP/2
  * session's socket open.
  */
-function openConnection(address: UnitAddress, token: string | undefined, timeoutMs: number): Omit<Connection, "core" | "health"> {
+async function openConnection(address: UnitAddress, token: string | undefined, timeoutMs: number): Promise<Omit<Connection, "core" | "health">> {
+  // connect-node (and node:http, https, zlib behind it) loads only when a deployment discovers units.
+  const { createGrpcTransport, Http2SessionManager } = await import("@connectrpc/connect-node");
   const baseUrl =
     address.kind === "unix" ? "http://localhost" : `http://${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`;
   const sockets = new Set<net.Socket>();

@@ -1,8 +1,8 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HsuError } from "@hsu/client";
 import { checkBearer, listenH2c, type ConnectionLimits, type ConnectionStats, type H2cListener } from "@hsu/transport";
+import { createGrpcHandler } from "@hsu/transport/server";
 import { chmod, mkdir } from "node:fs/promises";
 import type * as http2 from "node:http2";
 import { dirname } from "node:path";
@@ -49,20 +49,20 @@ function requireToken(token: string): Interceptor {
  */
 export async function listenControl(options: ControlListenOptions): Promise<ControlListeners> {
   await mkdir(dirname(options.socketPath), { recursive: true, mode: 0o700 });
-  const handler = (interceptors: Interceptor[]) =>
-    connectNodeAdapter({
+  // Unary calls (StartUnit, ListUnits...) on the fast path; connect-node loads on the first stream
+  // (`hsu logs -f`) or Connect-protocol call, and never for the unit proxy (its own node:http2 code).
+  const serve = (interceptors: Interceptor[]) =>
+    createGrpcHandler({
       routes: options.routes,
-      grpc: true,
-      connect: true,
-      grpcWeb: false,
       interceptors,
-      ...(options.fallback ? { fallback: options.fallback as unknown as NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]> } : {}),
+      ...(options.fallback ? { fallback: options.fallback } : {}),
     });
   // Bind with a private umask so the socket is never reachable by others, not even briefly.
   const previous = process.umask(0o177);
   let unix: H2cListener;
   try {
-    unix = await listenH2c(`unix:${options.socketPath}`, handler([]), { limits: unixControlLimits });
+    const local = serve([]);
+    unix = await listenH2c(`unix:${options.socketPath}`, local.handler, { limits: unixControlLimits, streamFilter: local.streamFilter });
   } finally {
     process.umask(previous);
   }
@@ -73,23 +73,32 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
       await unix.close();
       throw new HsuError("invalid_config", "TCP control needs a token (master.control.token_file)", { field: "master.control.tcp" });
     }
-    const tcpHandler = handler([requireToken(options.token)]);
+    const remote = serve([requireToken(options.token)]);
+    const token = options.token;
     // The unit proxy over TCP needs the token too.
     // Until a connection has sent one request with the token it is a stranger: capped, and cut after a few seconds.
+    // Both paths (fast unary and the rest) trust a connection the same way, on its first request with the token.
+    const authorized = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      const ok = checkBearer(headers.authorization, token) === "ok";
+      if (ok && stream.session) tcpListener.trust(stream.session);
+      return ok;
+    };
     // A TCP address that cannot be bound (taken, not ours) must not leave the Unix socket behind, listening for nobody.
     const tcpListener: H2cListener = await listenH2c(
       options.tcp,
       (req, res) => {
-        const authorized = checkBearer(req.headers.authorization, options.token) === "ok";
-        if (authorized && req.stream.session) tcpListener.trust(req.stream.session);
-        if (!authorized && req.headers["hsu-unit"]) {
+        if (!authorized(req.stream, req.headers) && req.headers["hsu-unit"]) {
           res.writeHead(200, { "content-type": "application/grpc", "grpc-status": String(Code.Unauthenticated), "grpc-message": "missing or wrong token" });
           res.end();
           return;
         }
-        tcpHandler(req, res);
+        remote.handler(req, res);
       },
-      { limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()) },
+      {
+        limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()),
+        // Without the token, a unary call still takes the fast path: its interceptor refuses it there.
+        streamFilter: (stream, headers) => (authorized(stream, headers), remote.streamFilter(stream, headers)),
+      },
     ).catch(async (e: unknown) => {
       await unix.close();
       throw e;

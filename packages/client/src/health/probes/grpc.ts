@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from "node:net";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "@hsu/proto";
 import type { GrpcCheck } from "../spec.ts";
 import { abortReason, errorText, type Probe, type ProbeResult } from "./types.ts";
@@ -45,21 +45,27 @@ export function createGrpcProbe(spec: GrpcCheck): Probe {
     socket.once("close", () => sockets.delete(socket));
     return socket;
   };
-  const sessionManager = new Http2SessionManager(endpoint.baseUrl, {}, { createConnection });
+  // connect-node (node:http, https, zlib behind it) loads on the first probe run, not with the master.
+  let sessionManager: Http2SessionManager | undefined;
+  let client: Promise<Client<typeof Health>> | undefined;
+  const connect = () =>
+    (client ??= import("@connectrpc/connect-node").then((m) => {
+      sessionManager = new m.Http2SessionManager(endpoint.baseUrl, {}, { createConnection });
+      return createClient(Health, m.createGrpcTransport({ baseUrl: endpoint.baseUrl, sessionManager }));
+    }));
   const dropConnection = (): void => {
     // Reset the sockets before aborting the session: a socket whose HTTP/2 session
     // is destroyed first (or that gets a plain destroy()) can stay open.
     // resetAndDestroy() is TCP-only (it throws ERR_INVALID_HANDLE_TYPE on a Unix socket).
     for (const socket of sockets) "path" in endpoint ? socket.destroy() : socket.resetAndDestroy();
     sockets.clear();
-    sessionManager.abort();
+    sessionManager?.abort();
   };
-  const client = createClient(Health, createGrpcTransport({ baseUrl: endpoint.baseUrl, sessionManager }));
   const what = `grpc health of ${service ? `service "${service}"` : "the server"} at ${spec.address}`;
   return {
     async run(signal): Promise<ProbeResult> {
       try {
-        const res = await client.check({ service }, { signal });
+        const res = await (await connect()).check({ service }, { signal });
         const name = HealthCheckResponse_ServingStatus[res.status] ?? String(res.status);
         return res.status === HealthCheckResponse_ServingStatus.SERVING
           ? { ok: true, detail: `${what}: SERVING` }

@@ -1,7 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { IncomingHttpHeaders } from "node:http2";
-import { fromIncoming } from "@hsu/transport/grpc-wire";
+import { fromIncoming } from "./grpc-wire.ts";
 
 /**
  * A HandlerContext for one call on the unary fast path. Everything a call

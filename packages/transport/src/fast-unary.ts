@@ -10,7 +10,7 @@ import {
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { envelope, grpcContentType, intoOutgoing, UnaryBody } from "@hsu/transport/grpc-wire";
+import { envelope, grpcContentType, intoOutgoing, UnaryBody } from "./grpc-wire.ts";
 import { FastContext } from "./fast-context.ts";
 
 /** Options for {@link createFastUnary}. */
