@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, renameSync } from "node:fs";
+import { lstatSync, renameSync, unlinkSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { HsuError } from "../errors.ts";
@@ -31,6 +31,8 @@ export interface ActivationSocket {
    * TCP, the unit registered this socket's address.
    */
   adoptedBy(registeredAddress: string): boolean;
+  /** Once the unit has exited: removes the socket file if it is still the master's (the unit leaves it). */
+  remove(): void;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function bindActivationSocket(listen: "tcp" | { unixPath: string },
   if (listen === "tcp") {
     await listenOn(server, { host: "127.0.0.1", port: 0 }, unit);
     const port = (server.address() as AddressInfo).port;
-    return wrap(server, `127.0.0.1:${port}`, (registered) => registered === `127.0.0.1:${port}`);
+    return wrap(server, `127.0.0.1:${port}`, (registered) => registered === `127.0.0.1:${port}`, () => {});
   }
   const path = listen.unixPath;
   const existing = lstatSync(path, { throwIfNoEntry: false });
@@ -60,10 +62,17 @@ export async function bindActivationSocket(listen: "tcp" | { unixPath: string },
   await listenOn(server, { path: temp }, unit);
   renameSync(temp, path);
   const ino = lstatSync(path).ino;
-  return wrap(server, `unix:${path}`, () => lstatSync(path, { throwIfNoEntry: false })?.ino === ino);
+  const ours = () => lstatSync(path, { throwIfNoEntry: false })?.ino === ino;
+  return wrap(server, `unix:${path}`, ours, () => {
+    try {
+      if (ours()) unlinkSync(path);
+    } catch {
+      // Gone already, or the directory with it.
+    }
+  });
 }
 
-function wrap(server: Server, address: string, adoptedBy: (registered: string) => boolean): ActivationSocket | undefined {
+function wrap(server: Server, address: string, adoptedBy: (registered: string) => boolean, remove: () => void): ActivationSocket | undefined {
   // libuv's handle fd (what cluster uses); absent on platforms without one.
   const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== "number" || fd < 0) {
@@ -80,6 +89,7 @@ function wrap(server: Server, address: string, adoptedBy: (registered: string) =
       server.close();
     },
     adoptedBy,
+    remove,
   };
 }
 

@@ -163,6 +163,8 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     if (child.pid !== undefined) await sweepGroup(child.pid, 5000, clock);
     return status;
   });
+  const passed = activation;
+  if (passed) void exited.then(() => passed.remove());
   if (ownDir) void exited.then(() => rm(ownDir, { recursive: true, force: true }));
   const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
   void leaderExit.then(({ code, signal }) => pending.cancel(`exited before registering (${signal ?? `code ${code}`})`));
