@@ -111,7 +111,8 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     ...(options.inheritEnv === false ? {} : (process.env as Record<string, string>)),
     ...options.env,
     HSU_UNIT_ID: options.id,
-    HSU_LISTEN: listen,
+    // TCP: a unit that binds by itself must not collide with the passed socket's port; it gets port 0.
+    HSU_LISTEN: activation && unixPath === undefined ? "127.0.0.1:0" : listen,
     HSU_MASTER_ADDR: options.registrar.address,
     HSU_TOKEN: token,
   };

@@ -152,6 +152,23 @@ describe("socket activation: launchUnit", () => {
     }
   });
 
+  it("starts a TCP unit that binds by itself on a port of its own, not the passed socket's (no EADDRINUSE)", async () => {
+    const unit = await launchUnit({
+      id: "act-tcp-own",
+      command: "/bin/sh",
+      args: ["-c", `HSU_LISTEN_FD= exec "${process.execPath}" --conditions=@hsu/source "${echoUnitScript}"`],
+      listen: "tcp",
+      registrar,
+      stdio: "pipe",
+    });
+    try {
+      expect(unit.info.address).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+      expect(await unit.client.ping()).toBe("act-tcp-own");
+    } finally {
+      await unit.stop(2000);
+    }
+  });
+
   it("activates a TCP unit on a port the master chose", async () => {
     const unit = await launchUnit({ id: "act-tcp", ...echoCommand, listen: "tcp", registrar, stdio: "ignore" });
     try {
