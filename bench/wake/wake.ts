@@ -118,11 +118,14 @@ async function cold(kind: UnitKind, mode: "act" | "hs", runs: number): Promise<C
   try {
     for (let i = 0; i < runs; i++) {
       tListen = 0;
+      tReg = 0;
       const t0 = now();
       await echo.echo({ message: "cold" });
       const t1 = now();
       await echo.echo({ message: "second" });
       const second = now() - t1;
+      // With socket activation the answer can come before the handshake: wait for it before reading tReg.
+      await unit.start();
       if (tListen === 0) throw new Error(`${kind.name}: no "serving on" line before the first response`);
       samples.push({ total: t1 - t0, spawn: tSpawned - t0, unitOwn: tListen - tSpawned, listenToRegistered: tReg - tListen, registeredToResponse: t1 - tReg, second });
       await unit.stop();
