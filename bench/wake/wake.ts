@@ -1,6 +1,9 @@
 // Cold-call overhead and warm-call latency of integrated units over a Unix socket,
 // for the echo unit in each language that is built, beside bare Node's start.
-// Run: node --conditions=@hsu/source bench/wake/wake.ts [coldRuns=10] [warmCalls=2000] [--units=a,b] [--go=BIN] [--rust=BIN] [--echo-ts-dist=DIR]
+// Each unit is woken both ways in the same run, interleaved: "act" = socket activation (the master
+// binds the socket, passes it as fd 3 and sends the call at once), "hs" = without (the call waits for
+// the handshake, the connection opens when the socket appears).
+// Run: node --conditions=@hsu/source bench/wake/wake.ts [coldRuns=10] [warmCalls=2000] [--units=a,b] [--modes=act,hs] [--go=BIN] [--rust=BIN] [--echo-ts-dist=DIR]
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -52,6 +55,7 @@ const allKinds: UnitKind[] = [
 ];
 const wanted = flag("units")?.split(",");
 const kinds = allKinds.filter((k) => !wanted || wanted.includes(k.name));
+const modes = (flag("modes") ?? "act,hs").split(",") as ("act" | "hs")[];
 
 const work = mkdtempSync(join(tmpdir(), "hsu-wake-"));
 const now = () => performance.now();
@@ -86,8 +90,8 @@ function watchListen(onListen: () => void): (stream: "stdout" | "stderr", source
 }
 
 /** Cold calls through an integrated unit: stopped, then one Echo that wakes it. */
-async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
-  const id = `wake-${kind.name}`;
+async function cold(kind: UnitKind, mode: "act" | "hs", runs: number): Promise<ColdSample[]> {
+  const id = `wake-${kind.name}-${mode}`;
   let tListen = 0;
   let tSpawned = 0;
   let tReg = 0;
@@ -100,6 +104,7 @@ async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
       command: kind.command,
       args: kind.args,
       socketDir: work,
+      socketActivation: mode === "act",
       // launchUnit hands the pipes over right after spawn() returns.
       output: (stream, source) => {
         if (stream === "stdout") tSpawned = now();
@@ -113,11 +118,14 @@ async function cold(kind: UnitKind, runs: number): Promise<ColdSample[]> {
   try {
     for (let i = 0; i < runs; i++) {
       tListen = 0;
+      tReg = 0;
       const t0 = now();
       await echo.echo({ message: "cold" });
       const t1 = now();
       await echo.echo({ message: "second" });
       const second = now() - t1;
+      // With socket activation the answer can come before the handshake: wait for it before reading tReg.
+      await unit.start();
       if (tListen === 0) throw new Error(`${kind.name}: no "serving on" line before the first response`);
       samples.push({ total: t1 - t0, spawn: tSpawned - t0, unitOwn: tListen - tSpawned, listenToRegistered: tReg - tListen, registeredToResponse: t1 - tReg, second });
       await unit.stop();
@@ -191,13 +199,14 @@ try {
   const measured = kinds.filter((k) => !k.missing);
   for (const k of kinds.filter((k) => k.missing)) console.log(`skipped ${k.name}: ${k.missing}`);
   // Rounds interleave the kinds (and bare Node) so machine load hits all alike.
-  const results = new Map<string, ColdSample[]>(measured.map((k) => [k.name, []]));
+  const rows = measured.flatMap((k) => modes.map((mode) => ({ kind: k, mode, name: `${k.name} ${mode}` })));
+  const results = new Map<string, ColdSample[]>(rows.map((r) => [r.name, []]));
   const bare: { own: number; spawn: number }[] = [];
   const perRound = Math.max(1, Math.ceil(coldRuns / 5));
   for (let done = 0; done < coldRuns; done += perRound) {
     const n = Math.min(perRound, coldRuns - done);
     for (let i = 0; i < n; i++) bare.push(await bareOnce());
-    for (const k of measured) results.get(k.name)!.push(...(await cold(k, n)));
+    for (const r of rows) results.get(r.name)!.push(...(await cold(r.kind, r.mode, n)));
   }
   const bareMed = med(bare.map((b) => b.own));
   const cols: [string, (x: ColdSample) => number][] = [
@@ -211,11 +220,11 @@ try {
     ["2nd call", (x) => x.second],
   ];
   console.log(`cold call through an integrated unit, Unix socket, median of ${coldRuns} runs (ms); load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
-  console.log("".padEnd(12) + cols.map(([h]) => h.padStart(9)).join(""));
-  console.log("bare node".padEnd(12) + f(bareMed + med(bare.map((b) => b.spawn))) + f(med(bare.map((b) => b.spawn))) + f(bareMed) + f(1));
-  for (const k of measured) {
-    const xs = results.get(k.name)!;
-    console.log(k.name.padEnd(12) + cols.map(([, get]) => f(med(xs.map(get)))).join(""));
+  console.log("".padEnd(15) + cols.map(([h]) => h.padStart(9)).join(""));
+  console.log("bare node".padEnd(15) + f(bareMed + med(bare.map((b) => b.spawn))) + f(med(bare.map((b) => b.spawn))) + f(bareMed) + f(1));
+  for (const r of rows) {
+    const xs = results.get(r.name)!;
+    console.log(r.name.padEnd(15) + cols.map(([, get]) => f(med(xs.map(get)))).join(""));
   }
   const warmKind = measured.find((k) => k.name.startsWith("ts"));
   if (warmKind && warmCalls > 0) {
@@ -231,7 +240,8 @@ try {
   console.log('returned to the unit\'s "serving on" line (bare node: to its first stderr line), as the master sees it;');
   console.log("overhead = total - unit own: what the master side adds above the unit's own start; lsn>reg =");
   console.log("listening to the master seeing the handshake (the unit's Register call); reg>resp = handshake to");
-  console.log("first response (connection + the call); 2nd call = the next call on the same connection.");
+  console.log("first response (connection + the call; negative when the unit answered before its handshake");
+  console.log("arrived); 2nd call = the next call on the same connection. act = socket activation, hs = without.");
 } finally {
   await registrar.close();
   rmSync(work, { recursive: true, force: true });

@@ -14,6 +14,6 @@ await serveUnit({
   name: "echo-ts",
   version: "0.1.0",
   services,
-  // A command-line flag beats the environment (docs/unit-contract.md).
-  env: listen === undefined ? process.env : { ...process.env, HSU_LISTEN: listen },
+  // A command-line flag beats the environment, and a socket the master passed (docs/unit-contract.md).
+  env: listen === undefined ? process.env : { ...process.env, HSU_LISTEN: listen, HSU_LISTEN_FD: "", LISTEN_PID: "" },
 });

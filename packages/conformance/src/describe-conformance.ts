@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
@@ -46,6 +47,24 @@ function isCode(code: Code): RegExp {
 
 function socketPath(address: string): string | undefined {
   return address.startsWith("unix:") ? address.replace(/^unix:(\/\/)?/, "") : undefined;
+}
+
+/**
+ * Binds a listening Unix socket at `path` the way a master does for socket
+ * activation: at a private name renamed over `path` (libuv unlinks its own
+ * name on close), so `release()` after spawn closes our copy and leaves the
+ * file. Connections wait in the backlog: nothing here accepts them.
+ */
+async function bindPassedSocket(path: string): Promise<{ path: string; fd: number; release(): void }> {
+  const server = createServer((socket) => socket.destroy());
+  const temp = `${path}.t`;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(temp, () => resolve());
+  });
+  renameSync(temp, path);
+  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  return { path, fd, release: () => server.close() };
 }
 
 /** Files of a project (skipping build outputs and installs), relative and sorted. */
@@ -295,15 +314,16 @@ export function describeConformance(
       expect(await waitGone(unitPid, 2000), `unit pid ${unitPid} still running 2 s after its master died`).toBe(true);
     });
 
-    /** Starts the unit by hand (no launchUnit) with exactly `env` over the base environment. */
-    function spawnRaw(env: Record<string, string>) {
+    /** Starts the unit by hand (no launchUnit) with exactly `env` over the base environment; `fd3` becomes its fd 3. */
+    function spawnRaw(env: Record<string, string>, fd3?: number) {
       const [command, ...args] = unit.command;
       const base = { ...process.env } as Record<string, string>;
-      for (const key of Object.keys(base)) if (key.startsWith("HSU_")) delete base[key];
-      const child = spawn(command!, args, { cwd: unit.dir, env: { ...base, ...unit.env, ...env }, stdio: ["ignore", "ignore", "pipe"], detached: true });
+      for (const key of Object.keys(base)) if (key.startsWith("HSU_") || key.startsWith("LISTEN_")) delete base[key];
+      const stdio = ["ignore", "ignore", "pipe", ...(fd3 === undefined ? [] : [fd3])] as const;
+      const child = spawn(command!, args, { cwd: unit.dir, env: { ...base, ...unit.env, ...env }, stdio: [...stdio], detached: true });
       started.push({ pid: child.pid });
       let stderr = "";
-      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       return { child, exited, stderr: () => stderr };
     }
@@ -318,6 +338,63 @@ export function describeConformance(
       const raw = spawnRaw({ HSU_LISTEN: `unix:${long}` });
       expect(await raw.exited, raw.stderr()).toBe(2);
       expect(raw.stderr()).toContain("xxxxxxxxxx");
+    });
+
+    describe("socket activation (LISTEN_FDS, fd 3)", () => {
+      const activationGap = gapReason(language, "socket-activation");
+      const activated = { LISTEN_FDS: "1", HSU_LISTEN_FD: "3" };
+
+      it.skipIf(activationGap !== undefined)("serves on the listening socket passed as fd 3 and leaves the socket file in place", async () => {
+        const { path, fd, release } = await bindPassedSocket(join(sockets, "passed.sock"));
+        const raw = spawnRaw({ ...activated, HSU_LISTEN: `unix:${path}` }, fd);
+        release();
+        const ino = lstatSync(path).ino;
+        // The socket is listening already: this call waits in the backlog until the unit serves.
+        const client = connectUnit(`unix:${path}`);
+        expect((await client.client(EchoService).echo({ message: "queued" }, { timeoutMs: 30_000 })).message, raw.stderr()).toBe("queued");
+        expect(lstatSync(path).ino, "the unit replaced the master's socket file").toBe(ino);
+        expect((await client.info()).address).toBe(`unix:${path}`);
+        process.kill(-raw.child.pid!, "SIGTERM");
+        expect(await raw.exited, raw.stderr()).toBe(0);
+        expect(lstatSync(path, { throwIfNoEntry: false })?.ino, "the unit removed the master's socket file").toBe(ino);
+        rmSync(path);
+      });
+
+      for (const bad of ["0", "garbage", "-1", ""]) {
+        it.skipIf(activationGap !== undefined)(`exits with code 2 naming LISTEN_FDS when it is ${JSON.stringify(bad)} with HSU_LISTEN_FD=3`, async () => {
+          const raw = spawnRaw({ LISTEN_FDS: bad, HSU_LISTEN_FD: "3", HSU_LISTEN: "127.0.0.1:0" });
+          expect(await raw.exited, raw.stderr()).toBe(2);
+          expect(raw.stderr()).toContain("LISTEN_FDS");
+        });
+      }
+
+      it.skipIf(activationGap !== undefined)("exits with code 2 naming fd 3 when fd 3 is not a socket", async () => {
+        const file = join(sockets, "not-a-socket");
+        writeFileSync(file, "");
+        const fd = openSync(file, "r");
+        try {
+          const raw = spawnRaw({ ...activated, HSU_LISTEN: "127.0.0.1:0" }, fd);
+          expect(await raw.exited, raw.stderr()).toBe(2);
+          expect(raw.stderr()).toContain("fd 3");
+        } finally {
+          closeSync(fd);
+        }
+      });
+
+      it("ignores LISTEN_FDS meant for another process (LISTEN_PID) and binds HSU_LISTEN itself", async () => {
+        const sock = join(sockets, "other-pid.sock");
+        const raw = spawnRaw({ LISTEN_FDS: "1", LISTEN_PID: "1", HSU_LISTEN: `unix:${sock}` });
+        expect(await waitForFile(sock, raw.exited), raw.stderr()).toBe(true);
+        expect(await connectUnit(`unix:${sock}`).ping()).not.toBe("");
+        process.kill(-raw.child.pid!, "SIGTERM");
+        expect(await raw.exited, raw.stderr()).toBe(0);
+      });
+
+      it("answers a waking call sent before its handshake, through a master that passed it the socket (or, for a unit that binds its own, after it)", async () => {
+        const u = await launch("unix");
+        expect(await u.client.ping()).toBe(u.id);
+        await u.stop(5000);
+      });
     });
 
     it("exits with code 3 when the master refuses the handshake", async () => {

@@ -187,7 +187,18 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
       : undefined;
   // The connection to the master opens while the unit binds, so the handshake finds it ready.
   const master = env.masterAddress ? connectMaster(env.masterAddress, env.token) : undefined;
-  listener = await listenH2c(env.listen, handler, streamFilter ? { streamFilter } : {});
+  try {
+    listener = await listenH2c(env.listen, handler, {
+      ...(streamFilter ? { streamFilter } : {}),
+      ...(env.listenFd !== undefined ? { fd: env.listenFd } : {}),
+    });
+  } catch (e) {
+    if (exitProcess && env.listenFd !== undefined) {
+      log(`bad environment: ${(e as Error).message} (LISTEN_FDS / HSU_LISTEN_FD)`);
+      process.exit(2);
+    }
+    throw e;
+  }
   info = describeUnit({
     unitId: env.unitId,
     name: options.name,

@@ -36,6 +36,13 @@ export interface ListenH2cOptions {
   streamFilter?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   /** Caps and deadlines on connections (none by default). */
   limits?: ConnectionLimits;
+  /**
+   * Serve on this inherited listening socket instead of binding `address`
+   * (socket activation: the master bound it, `address` says where). The
+   * socket file belongs to whoever bound it: it is neither replaced nor
+   * removed here.
+   */
+  fd?: number;
 }
 
 /**
@@ -77,20 +84,24 @@ export async function listenH2c(
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  if (parsed.kind === "unix" && (await unlinkSocket(parsed.path)) === "not a socket") {
+  const fd = options.fd;
+  if (fd === undefined && parsed.kind === "unix" && (await unlinkSocket(parsed.path)) === "not a socket") {
     throw Object.assign(new Error(`${parsed.path} exists and is not a socket; refusing to replace it`), { code: "EEXIST", path: parsed.path });
   }
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const onError = (e: NodeJS.ErrnoException) =>
+      reject(fd === undefined ? e : Object.assign(new Error(`fd ${fd} (socket activation) is not a listening socket: ${e.message}`), { code: e.code, cause: e }));
+    server.once("error", onError);
     const done = () => {
-      server.off("error", reject);
+      server.off("error", onError);
       resolve();
     };
-    if (parsed.kind === "unix") server.listen(parsed.path, done);
+    if (fd !== undefined) server.listen({ fd }, done);
+    else if (parsed.kind === "unix") server.listen(parsed.path, done);
     else server.listen(parsed.port, parsed.host, done);
   });
   const bound: UnitAddress =
-    parsed.kind === "unix" ? parsed : { kind: "tcp", host: parsed.host, port: (server.address() as AddressInfo).port };
+    parsed.kind === "unix" ? parsed : { kind: "tcp", host: parsed.host, port: (server.address() as AddressInfo | null)?.port ?? parsed.port };
   let closing: Promise<void> | undefined;
   return {
     address: formatAddress(bound),
@@ -105,7 +116,7 @@ export async function listenH2c(
         else s.close();
       }
       closing ??= new Promise<void>((resolve) => server.close(() => resolve())).then(async () => {
-        if (bound.kind === "unix") await unlinkSocket(bound.path);
+        if (bound.kind === "unix" && fd === undefined) await unlinkSocket(bound.path);
       });
       return closing;
     },

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -91,7 +92,11 @@ func Run(ctx context.Context, opts Options, args []string, getenv func(string) s
 		logf("bad environment: %v", err)
 		return ExitBadEnv
 	}
-	listener, bound, err := Listen(env.Listen)
+	listen := func() (net.Listener, Address, error) { return Listen(env.Listen) }
+	if env.ListenFD >= 0 {
+		listen = func() (net.Listener, Address, error) { return ListenFD(env.ListenFD, env.Listen) }
+	}
+	listener, bound, err := listen()
 	if err != nil {
 		logf("bad environment: %v", err)
 		return ExitBadEnv

@@ -13,7 +13,8 @@ use super::address::Address;
 
 /// A bound listener and the address it is actually bound to.
 pub enum Bound {
-    Unix(UnixListener, SocketFile),
+    /// The socket file guard is None for an adopted socket: its file is the master's.
+    Unix(UnixListener, Option<SocketFile>),
     Tcp(TcpListener),
 }
 
@@ -41,7 +42,7 @@ pub async fn bind(address: &Address) -> Result<(Bound, Address), String> {
                 )
             })?;
             Ok((
-                Bound::Unix(listener, SocketFile(path.clone())),
+                Bound::Unix(listener, Some(SocketFile(path.clone()))),
                 address.clone(),
             ))
         }
@@ -63,6 +64,34 @@ pub async fn bind(address: &Address) -> Result<(Bound, Address), String> {
             ))
         }
     }
+}
+
+/// Serves on an inherited listening socket (socket activation); `address` is
+/// where it is, as HSU_LISTEN says. The socket file is left in place.
+pub fn adopt(fd: i32, address: &Address) -> Result<(Bound, Address), String> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let not_listening = |e: std::io::Error| {
+        format!("fd {fd} (socket activation, LISTEN_FDS) is not a listening socket: {e}")
+    };
+    // SAFETY: fd 3 was passed to this process for this purpose (sd_listen_fds(3)) and nothing else owns it.
+    let unix = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+    if unix.local_addr().is_ok() {
+        unix.set_nonblocking(true).map_err(not_listening)?;
+        let listener = UnixListener::from_std(unix).map_err(not_listening)?;
+        return Ok((Bound::Unix(listener, None), address.clone()));
+    }
+    // SAFETY: the same fd, handed back from the Unix listener above without closing it.
+    let tcp = unsafe { std::net::TcpListener::from_raw_fd(unix.into_raw_fd()) };
+    let local = tcp.local_addr().map_err(not_listening)?;
+    tcp.set_nonblocking(true).map_err(not_listening)?;
+    let listener = TcpListener::from_std(tcp).map_err(not_listening)?;
+    Ok((
+        Bound::Tcp(listener),
+        Address::Tcp {
+            host: local.ip().to_string(),
+            port: local.port(),
+        },
+    ))
 }
 
 fn remove_stale_socket(path: &Path) -> Result<(), String> {

@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { createSystemClock, type Clock } from "../clock.ts";
 import { HsuError } from "../errors.ts";
 import { signalGroup, stopGroup, sweepGroup } from "../supervisor/os-process.ts";
+import { activationEnv, bindActivationSocket, type ActivationSocket } from "./activation.ts";
 import type { Registrar } from "./registrar.ts";
 import { connectUnit, type UnitClient } from "./unit-client.ts";
 
@@ -42,6 +43,28 @@ export interface LaunchUnitOptions {
   killGraceMs?: number;
   /** Time source of the stop escalation. Default the system clock (unref'd timers). */
   clock?: Clock;
+  /**
+   * Socket activation (default true with `listen` "unix" or "tcp"): the master
+   * binds the unit's socket before spawning and passes it as fd 3
+   * (`LISTEN_FDS=1`, `HSU_LISTEN_FD=3`), so connections queue in the kernel
+   * while the unit starts. A unit that cannot adopt it binds HSU_LISTEN itself
+   * as before. An explicit `listen` address is never activated.
+   */
+  socketActivation?: boolean;
+  /**
+   * Called right after spawn with a client for the unit's socket, before the
+   * handshake: calls sent on it wait in the socket's backlog until the unit
+   * serves. `adopted` resolves at the handshake: true when the unit serves on
+   * the master's socket (the calls get answered), false when it bound its own
+   * or failed to start (calls sent early will not be; send them again).
+   */
+  onSpawned?: (early: EarlyUnit) => void;
+}
+
+/** A unit's socket as reachable between spawn and handshake (see {@link LaunchUnitOptions.onSpawned}). */
+export interface EarlyUnit {
+  readonly client: UnitClient;
+  readonly adopted: Promise<boolean>;
 }
 
 /** A unit that has completed its handshake. */
@@ -73,31 +96,54 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
   const unixSocket = options.listen === undefined || options.listen === "unix";
   // A temp dir of our own for the socket, removed once the unit has exited.
   const ownDir = unixSocket && !options.socketDir ? mkdtempSync(join(tmpdir(), "hsu-u-")) : undefined;
-  const listen: string = unixSocket
-    ? `unix:${join(options.socketDir ?? ownDir!, `${options.id}.sock`)}`
-    : options.listen === "tcp"
-      ? "127.0.0.1:0"
-      : options.listen!;
+  const unixPath = unixSocket ? join(options.socketDir ?? ownDir!, `${options.id}.sock`) : undefined;
+  let activation: ActivationSocket | undefined;
+  if ((options.socketActivation ?? true) && (unixPath !== undefined || options.listen === "tcp")) {
+    try {
+      activation = await bindActivationSocket(unixPath !== undefined ? { unixPath } : "tcp", options.id);
+    } catch (e) {
+      if (ownDir) await rm(ownDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  const listen: string = activation?.address ?? (unixPath !== undefined ? `unix:${unixPath}` : options.listen === "tcp" ? "127.0.0.1:0" : options.listen!);
   const env: Record<string, string> = {
     ...(options.inheritEnv === false ? {} : (process.env as Record<string, string>)),
     ...options.env,
     HSU_UNIT_ID: options.id,
-    HSU_LISTEN: listen,
+    // TCP: a unit that binds by itself must not collide with the passed socket's port; it gets port 0.
+    HSU_LISTEN: activation && unixPath === undefined ? "127.0.0.1:0" : listen,
     HSU_MASTER_ADDR: options.registrar.address,
     HSU_TOKEN: token,
   };
   if (options.exitWithMaster ?? true) env.HSU_MASTER_PID = String(process.pid);
   else delete env.HSU_MASTER_PID;
+  // sd_listen_fds(3) variables are per process: never pass on ones the master itself was given.
+  for (const name of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "HSU_LISTEN_FD"]) delete env[name];
+  if (activation) Object.assign(env, activationEnv);
   const pending = options.registrar.expect(options.id, token, options.startTimeoutMs ?? 10_000);
-  const early = unixSocket ? connectOnBind(listen, { token, unit: options.id }) : undefined;
+  const early = unixSocket && !activation ? connectOnBind(listen, { token, unit: options.id }) : undefined;
   const stdio = options.stdio ?? "inherit";
   const clock = options.clock ?? launchClock;
-  const child = spawn(options.command, options.args ?? [], {
-    cwd: options.cwd,
-    env,
-    detached: true,
-    stdio: ["ignore", stdio, stdio === "inherit" ? "inherit" : "pipe"],
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(options.command, options.args ?? [], {
+      cwd: options.cwd,
+      env,
+      detached: true,
+      stdio: ["ignore", stdio, stdio === "inherit" ? "inherit" : "pipe", ...(activation ? [activation.fd] : [])],
+    });
+  } finally {
+    // The child has its copy (or there is no child): the socket lives exactly as long as the unit's processes.
+    activation?.release();
+  }
+  let activated: { client: UnitClient; adopted: Promise<boolean>; settle(adopted: boolean): void } | undefined;
+  if (activation) {
+    let settle!: (adopted: boolean) => void;
+    const adopted = new Promise<boolean>((resolve) => (settle = resolve));
+    activated = { client: connectUnit(listen, { token, unit: options.id, eagerConnect: true }), adopted, settle };
+    options.onSpawned?.({ client: activated.client, adopted });
+  }
   const stderrTail: string[] = [];
   if (options.output && stdio === "pipe") {
     options.output("stdout", child.stdout!);
@@ -118,6 +164,8 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     if (child.pid !== undefined) await sweepGroup(child.pid, 5000, clock);
     return status;
   });
+  const passed = activation;
+  if (passed) void exited.then(() => passed.remove());
   if (ownDir) void exited.then(() => rm(ownDir, { recursive: true, force: true }));
   const spawnError = new Promise<never>((_, reject) => child.once("error", reject));
   void leaderExit.then(({ code, signal }) => pending.cancel(`exited before registering (${signal ?? `code ${code}`})`));
@@ -126,12 +174,15 @@ export async function launchUnit(options: LaunchUnitOptions): Promise<LaunchedUn
     info = await Promise.race([pending.registered, spawnError]);
   } catch (e) {
     early?.stop();
+    activated?.settle(false);
     killGroup(child, "SIGKILL");
     await exited;
     const tail = stderrTail.length ? `; stderr: ${stderrTail.slice(-5).join(" | ")}` : "";
     throw new HsuError("unavailable", `failed to start: ${(e as Error).message}${tail}`, { unit: options.id }, { cause: e });
   }
-  const client = early?.take(info.address) ?? connectUnit(info.address, { token, unit: options.id });
+  const adopted = activation?.adoptedBy(info.address) ?? false;
+  activated?.settle(adopted);
+  const client = (adopted ? activated?.client : early?.take(info.address)) ?? connectUnit(info.address, { token, unit: options.id });
   let stopping: ReturnType<LaunchedUnit["stop"]> | undefined;
   return {
     id: options.id,

@@ -1,5 +1,8 @@
 import type { Transport } from "@connectrpc/connect";
 import type { UnitInfo } from "@hsu/proto";
+import type { EarlyUnit } from "../core/launch.ts";
+
+export type { EarlyUnit };
 
 /** How a unit's process ended. */
 export interface ExitStatus {
@@ -34,6 +37,8 @@ export interface UnitHandle {
  * Starts the unit's process and completes the handshake. Injected so the
  * master can swap `launchUnit` for a managed unit of its supervisor. When
  * `signal` aborts (start timeout, close) the function should kill what it
- * started and reject.
+ * started and reject. A start that passes the unit a listening socket calls
+ * `onSpawned` right after spawning.
  */
-export type StartUnit = (signal: AbortSignal) => Promise<UnitHandle>;
+export type StartUnit = (signal: AbortSignal, onSpawned?: (early: EarlyUnit) => void) => Promise<UnitHandle>;
+

@@ -5,7 +5,7 @@ import { createRegistrar, type Registrar } from "../core/registrar.ts";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { EventHub, type IntegratedEvent, type IntegratedEventType, type IntegratedListener } from "./events.ts";
-import type { StartUnit, UnitHandle } from "./handle.ts";
+import type { EarlyUnit, StartUnit, UnitHandle } from "./handle.ts";
 import { createLaunchStart, type LaunchStartOptions } from "./launch-start.ts";
 import { transition, type IntegratedInput, type IntegratedState } from "./lifecycle.ts";
 import { createWakeTransport, type CallLease } from "./wake-transport.ts";
@@ -142,6 +142,8 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
   let inFlight = 0;
   let idleTimer: Timer | undefined;
   let starting: Deferred | undefined;
+  /** The current start's socket once spawned (socket activation); undefined when the start ends. */
+  let spawned: Promise<EarlyUnit | undefined> | undefined;
   let startAbort: AbortController | undefined;
   let stopping: Deferred | undefined;
   let closing: Promise<void> | undefined;
@@ -152,9 +154,9 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     }
     const launch = options.launch;
     const deadlineMs = options.shutdownDeadlineMs ?? 5000;
-    return async (signal) => {
+    return async (signal, onSpawned) => {
       const registrar = options.registrar ?? (await (ownRegistrar ??= createRegistrar()));
-      const launched = await createLaunchStart({ killGraceMs: graceMs, clock, ...launch, id, registrar })(signal);
+      const launched = await createLaunchStart({ killGraceMs: graceMs, clock, ...launch, id, registrar })(signal, onSpawned);
       return { ...launched, stop: () => launched.stop(deadlineMs) };
     };
   }
@@ -186,6 +188,12 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     const controller = new AbortController();
     starting = attempt;
     startAbort = controller;
+    let onSpawned!: (early: EarlyUnit | undefined) => void;
+    spawned = new Promise((resolve) => (onSpawned = resolve));
+    const endSpawned = () => {
+      onSpawned(undefined);
+      if (starting === attempt) spawned = undefined;
+    };
     apply("wake");
     const timeout = clock.setTimer(startTimeoutMs, () =>
       controller.abort(new Error(`did not complete the handshake within ${startTimeoutMs} ms (startTimeoutMs)`)),
@@ -193,15 +201,17 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     void (async () => {
       let started: UnitHandle;
       try {
-        started = await abandonAfterAbort(start, controller.signal);
+        started = await abandonAfterAbort((signal) => start(signal, onSpawned), controller.signal);
       } catch (e) {
         timeout.cancel();
+        endSpawned();
         const error = startError(e, controller.signal);
         apply("fail", { error });
         attempt.reject(error);
         return;
       }
       timeout.cancel();
+      endSpawned();
       handle = started;
       info = started.info;
       apply("ready", { pid: started.pid });
@@ -285,9 +295,51 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     return new HsuError("unavailable", "the integrated unit is closed; create a new one to call it again", { unit: id }).toConnectError();
   }
 
+  /**
+   * A unary call sent on the unit's socket before the handshake: it waits in
+   * the kernel's backlog and is answered as soon as the unit serves. When the
+   * handshake shows the unit did not adopt the socket (it bound its own),
+   * the early call is abandoned and sent again to the running unit; when the
+   * start fails, the call fails with the start's error.
+   */
+  function earlyTransport(early: EarlyUnit, attempt: Deferred, deadline: number | undefined): Transport {
+    const remaining = (timeoutMs: number | undefined) => (deadline === undefined ? timeoutMs : Math.max(1, deadline - clock.now()));
+    return {
+      async unary(method, signal, timeoutMs, header, input, contextValues) {
+        const controller = new AbortController();
+        const onAbort = () => controller.abort(signal?.reason);
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          const call = early.client.transport.unary(method, controller.signal, timeoutMs, header, input, contextValues);
+          const first = await Promise.race([
+            call.then(
+              (response) => ({ response }),
+              () => ({ failed: true as const }),
+            ),
+            early.adopted.then((adopted) => ({ adopted })),
+          ]);
+          if ("response" in first) return first.response;
+          if ("adopted" in first ? first.adopted : await early.adopted) return await call;
+          controller.abort(new Error("the unit did not adopt the master's socket"));
+          call.catch(() => {});
+          // Bound a socket of its own, or failed to start: the start's outcome decides.
+          await waitFor(attempt.promise, signal, deadline);
+          const h = state === "running" ? handle! : await waitRunning(signal, deadline);
+          return await h.client.transport.unary(method, signal, remaining(timeoutMs), header, input, contextValues);
+        } finally {
+          signal?.removeEventListener("abort", onAbort);
+        }
+      },
+      stream() {
+        return Promise.reject(new ConnectError("streams wait for the handshake", Code.Internal));
+      },
+    };
+  }
+
   /** Waits until `p` settles, the caller aborts, or the caller's deadline passes. */
-  function waitFor(p: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  function waitFor<T>(p: Promise<T>, signal: AbortSignal | undefined, deadline: number | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       let timer: Timer | undefined;
       const cleanup = () => {
         timer?.cancel();
@@ -306,9 +358,9 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
         });
       }
       p.then(
-        () => {
+        (value) => {
           cleanup();
-          resolve();
+          resolve(value);
         },
         (e: unknown) => {
           cleanup();
@@ -337,7 +389,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     }
   }
 
-  async function acquire(signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<CallLease> {
+  async function acquire(signal: AbortSignal | undefined, timeoutMs: number | undefined, kind: "unary" | "stream" = "stream"): Promise<CallLease> {
     if (closing || state === "closed") throw closedError();
     // Counted before waiting, so the unit cannot go idle between its handshake and this call.
     inFlight++;
@@ -351,6 +403,17 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     };
     try {
       const deadline = timeoutMs !== undefined && timeoutMs > 0 ? clock.now() + timeoutMs : undefined;
+      if (kind === "unary" && (state === "stopped" || state === "starting") && !closing) {
+        if (state === "stopped") beginStart();
+        const attempt = starting!;
+        const early = spawned && (await waitFor(spawned, signal, deadline));
+        if (early && starting === attempt) {
+          const remainingMs = deadline === undefined ? timeoutMs : Math.max(1, deadline - clock.now());
+          return { transport: earlyTransport(early, attempt, deadline), address: "", remainingMs, release };
+        }
+        // No socket passed: this start's outcome, never a second start, answers the call.
+        await waitFor(attempt.promise, signal, deadline);
+      }
       const h = state === "running" ? handle! : await waitRunning(signal, deadline);
       const remainingMs = deadline === undefined ? timeoutMs : Math.max(1, deadline - clock.now());
       return { transport: h.client.transport, address: h.info.address, remainingMs, release };

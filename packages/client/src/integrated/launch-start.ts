@@ -1,4 +1,4 @@
-import { launchUnit, type LaunchedUnit, type LaunchUnitOptions } from "../core/launch.ts";
+import { launchUnit, type EarlyUnit, type LaunchedUnit, type LaunchUnitOptions } from "../core/launch.ts";
 import type { Registrar } from "../core/registrar.ts";
 import { HsuError } from "../errors.ts";
 
@@ -22,13 +22,14 @@ export interface LaunchStartOptions extends Omit<LaunchUnitOptions, "startTimeou
  * signal cancels the pending handshake, which makes `launchUnit` kill the
  * process group and reject with the reason and the stderr tail.
  */
-export function createLaunchStart(options: LaunchStartOptions): (signal: AbortSignal) => Promise<LaunchedUnit> {
+export function createLaunchStart(options: LaunchStartOptions): (signal: AbortSignal, onSpawned?: (early: EarlyUnit) => void) => Promise<LaunchedUnit> {
   const { registrarTimeoutMs, onLaunched, ...launch } = options;
-  return async (signal) => {
+  return async (signal, onSpawned) => {
     if (signal.aborted) throw abortError(signal, options.id);
     const registrar = abortableRegistrar(options.registrar, signal);
     const unit = await launchUnit({
       ...launch,
+      ...(onSpawned ? { onSpawned } : {}),
       registrar,
       stdio: options.stdio ?? "pipe",
       startTimeoutMs: registrarTimeoutMs ?? 600_000,

@@ -14,8 +14,13 @@ export interface CallLease {
 
 /** Hands out leases, waking the unit when it is not running. */
 export interface LeaseSource {
-  /** Resolves once the unit runs; rejects with a ConnectError (UNAVAILABLE, CANCELED, DEADLINE_EXCEEDED). */
-  acquire(signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<CallLease>;
+  /**
+   * Resolves once the unit runs, or for a unary call once it is spawned with
+   * the master's socket (the lease's transport then sends at once and resends
+   * if the unit did not adopt it); rejects with a ConnectError (UNAVAILABLE,
+   * CANCELED, DEADLINE_EXCEEDED).
+   */
+  acquire(signal: AbortSignal | undefined, timeoutMs: number | undefined, kind: "unary" | "stream"): Promise<CallLease>;
 }
 
 /**
@@ -27,7 +32,7 @@ export interface LeaseSource {
 export function createWakeTransport(source: LeaseSource): Transport {
   return {
     async unary(method, signal, timeoutMs, header, input, contextValues) {
-      const lease = await source.acquire(signal, timeoutMs);
+      const lease = await source.acquire(signal, timeoutMs, "unary");
       try {
         return await lease.transport.unary(method, signal, lease.remainingMs, header, input, contextValues);
       } finally {
@@ -35,7 +40,7 @@ export function createWakeTransport(source: LeaseSource): Transport {
       }
     },
     async stream(method, signal, timeoutMs, header, input, contextValues) {
-      const lease = await source.acquire(signal, timeoutMs);
+      const lease = await source.acquire(signal, timeoutMs, "stream");
       try {
         const response = await lease.transport.stream(method, signal, lease.remainingMs, header, input, contextValues);
         return { ...response, message: releaseWhenDone(response.message, lease, signal) };

@@ -20,9 +20,9 @@ export const probeCommand = { command: process.execPath, args: ["--conditions=@h
 /** A start function that counts its invocations and remembers every pid it started. */
 export function countingStart(inner: StartUnit): StartUnit & { calls: number; pids: number[] } {
   const counted = Object.assign(
-    async (signal: AbortSignal): Promise<UnitHandle> => {
+    async (signal: AbortSignal, onSpawned?: Parameters<StartUnit>[1]): Promise<UnitHandle> => {
       counted.calls++;
-      const handle = await inner(signal);
+      const handle = await inner(signal, onSpawned);
       counted.pids.push(handle.pid);
       return handle;
     },

@@ -103,6 +103,31 @@ func Listen(a Address) (net.Listener, Address, error) {
 	if err != nil {
 		return nil, Address{}, fmt.Errorf("listening on %s: %w", a, err)
 	}
+	return l, boundTCP(l), nil
+}
+
+// ListenFD serves on an inherited listening socket (socket activation); a
+// is where it is, as HSU_LISTEN says. The socket file belongs to whoever
+// bound it: closing the listener leaves it in place.
+func ListenFD(fd int, a Address) (net.Listener, Address, error) {
+	f := os.NewFile(uintptr(fd), "LISTEN_FDS")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, Address{}, fmt.Errorf("fd %d (socket activation, LISTEN_FDS) is not a listening socket: %w", fd, err)
+	}
+	switch ul := l.(type) {
+	case *net.UnixListener:
+		ul.SetUnlinkOnClose(false)
+		return l, a, nil
+	case *net.TCPListener:
+		return l, boundTCP(l), nil
+	}
+	l.Close()
+	return nil, Address{}, fmt.Errorf("fd %d (socket activation, LISTEN_FDS) is a %s socket, not a Unix or TCP one", fd, l.Addr().Network())
+}
+
+func boundTCP(l net.Listener) Address {
 	bound := l.Addr().(*net.TCPAddr)
 	host := bound.IP.String()
 	// A master on this machine cannot dial "0.0.0.0"; report the loopback
@@ -113,7 +138,7 @@ func Listen(a Address) (net.Listener, Address, error) {
 			host = "::1"
 		}
 	}
-	return l, Address{Network: "tcp", Host: host, Port: bound.Port}, nil
+	return Address{Network: "tcp", Host: host, Port: bound.Port}
 }
 
 func removeStaleSocket(path string) error {

@@ -6,8 +6,10 @@ package hsu
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // DefaultListen is where a unit started by hand listens when neither
@@ -30,6 +32,9 @@ type Env struct {
 	MasterPID int
 	// Index is HSU_INDEX, the replica index in a worker pool; -1 when unset.
 	Index int
+	// ListenFD is the listening socket the master passed (socket activation,
+	// sd_listen_fds(3)): 3, or -1 when the unit binds Listen itself.
+	ListenFD int
 }
 
 // EnvError is an environment that breaks the contract; the unit exits with code 2.
@@ -75,7 +80,42 @@ func ReadEnv(getenv func(string) string, name, listenFlag string) (Env, error) {
 	if env.Index, err = wholeNumber(getenv, "HSU_INDEX", -1); err != nil {
 		return Env{}, err
 	}
+	env.ListenFD = -1
+	if listenFlag == "" {
+		// An explicit --listen is the unit's own choice and beats a passed socket too.
+		if env.ListenFD, err = ReadListenFD(getenv, os.Getpid()); err != nil {
+			return Env{}, err
+		}
+	}
 	return env, nil
+}
+
+// ListenFDsStart is the first passed fd (SD_LISTEN_FDS_START).
+const ListenFDsStart = 3
+
+// ReadListenFD applies sd_listen_fds(3): the listening socket is fd 3 when
+// LISTEN_FDS is at least 1 and LISTEN_PID is this process. An HSU master
+// cannot know the pid before exec, so it leaves LISTEN_PID unset and sets
+// HSU_LISTEN_FD=3 instead. Without either the variables are someone else's
+// and -1 is returned; when they are ours, a LISTEN_FDS that is not a whole
+// number >= 1 is an error.
+func ReadListenFD(getenv func(string) string, pid int) (int, error) {
+	hsu := getenv("HSU_LISTEN_FD")
+	if hsu != "" && hsu != strconv.Itoa(ListenFDsStart) {
+		return -1, &EnvError{fmt.Sprintf("HSU_LISTEN_FD %q: expected %d (the first socket-activation fd)", hsu, ListenFDsStart)}
+	}
+	ours := hsu != ""
+	if listenPID := getenv("LISTEN_PID"); listenPID != "" {
+		ours = listenPID == strconv.Itoa(pid)
+	}
+	if !ours {
+		return -1, nil
+	}
+	raw := getenv("LISTEN_FDS")
+	if n, err := strconv.Atoi(raw); err != nil || n < 1 || n > 9999 || strings.TrimSpace(raw) != raw {
+		return -1, &EnvError{fmt.Sprintf("LISTEN_FDS %q: expected the number of passed sockets (1) with LISTEN_PID or HSU_LISTEN_FD set", raw)}
+	}
+	return ListenFDsStart, nil
 }
 
 func wholeNumber(getenv func(string) string, name string, unset int) (int, error) {

@@ -18,7 +18,13 @@ pub struct Config {
     pub token: Option<String>,
     pub master_pid: Option<u32>,
     pub index: Option<u32>,
+    /// The listening socket the master passed (socket activation,
+    /// sd_listen_fds(3)): fd 3, or None when the unit binds `listen` itself.
+    pub listen_fd: Option<i32>,
 }
+
+/// The first passed fd (SD_LISTEN_FDS_START).
+pub const LISTEN_FDS_START: i32 = 3;
 
 impl Config {
     /// Builds the config from the process environment and arguments.
@@ -43,7 +49,13 @@ impl Config {
             ));
         }
 
-        let listen_text = match flag_value(args, "--listen")? {
+        let listen_flag = flag_value(args, "--listen")?;
+        // An explicit --listen is the unit's own choice and beats a passed socket too.
+        let listen_fd = match listen_flag {
+            Some(_) => None,
+            None => listen_fd(&env, std::process::id())?,
+        };
+        let listen_text = match listen_flag {
             Some(value) => value,
             None => env("HSU_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
         };
@@ -63,7 +75,38 @@ impl Config {
             token: env("HSU_TOKEN"),
             master_pid,
             index,
+            listen_fd,
         })
+    }
+}
+
+/// sd_listen_fds(3): the listening socket is fd 3 when LISTEN_FDS is at least
+/// 1 and LISTEN_PID is this process. An HSU master cannot know the pid before
+/// exec, so it leaves LISTEN_PID unset and sets HSU_LISTEN_FD=3 instead.
+/// Without either the variables are someone else's (None); when they are
+/// ours, a LISTEN_FDS that is not a whole number >= 1 is an error.
+fn listen_fd(env: &impl Fn(&str) -> Option<String>, pid: u32) -> Result<Option<i32>, String> {
+    let hsu = env("HSU_LISTEN_FD");
+    if let Some(v) = &hsu {
+        if v != &LISTEN_FDS_START.to_string() {
+            return Err(format!(
+                "HSU_LISTEN_FD {v:?}: expected {LISTEN_FDS_START} (the first socket-activation fd)"
+            ));
+        }
+    }
+    let ours = match env("LISTEN_PID") {
+        Some(listen_pid) => listen_pid == pid.to_string(),
+        None => hsu.is_some(),
+    };
+    if !ours {
+        return Ok(None);
+    }
+    let raw = env("LISTEN_FDS").unwrap_or_default();
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=9999).contains(&n) && !raw.starts_with('+') => Ok(Some(LISTEN_FDS_START)),
+        _ => Err(format!(
+            "LISTEN_FDS {raw:?}: expected the number of passed sockets (1) with LISTEN_PID or HSU_LISTEN_FD set"
+        )),
     }
 }
 

@@ -20,7 +20,7 @@ use super::drain::{DrainLayer, Drainer, Tracker};
 use super::handshake::register;
 use super::health::create_health;
 use super::limits::LimitLayer;
-use super::listener::{bind, Bound};
+use super::listener::{adopt, bind, Bound};
 use super::stop::{StopRequest, StopSources};
 use super::{ServiceRegistry, UnitContext};
 use crate::gen::grpc_health_v1::health_server::HealthServer;
@@ -79,11 +79,15 @@ async fn serve(
             return EXIT_FAILURE;
         }
     };
-    let (bound, address) = match bind(&config.listen).await {
+    let bound = match config.listen_fd {
+        Some(fd) => adopt(fd, &config.listen).map_err(|reason| (reason, EXIT_BAD_ENV)),
+        None => bind(&config.listen).await.map_err(|reason| (reason, EXIT_FAILURE)),
+    };
+    let (bound, address) = match bound {
         Ok(pair) => pair,
-        Err(reason) => {
+        Err((reason, code)) => {
             eprintln!("{unit_id}: {reason}");
-            return EXIT_FAILURE;
+            return code;
         }
     };
 
@@ -155,7 +159,7 @@ async fn serve(
                 tokio::spawn(
                     router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal),
                 ),
-                Some(file),
+                file,
             ),
             Bound::Tcp(listener) => (
                 tokio::spawn(router.serve_with_incoming_shutdown(
