@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseDeployment } from "../config/index.ts";
-import type { MasterEvent } from "../daemon/master.ts";
+import type { MasterEvent } from "../daemon/slot.ts";
 import { runMaster, type RunningMaster } from "../daemon/run.ts";
 import { alive, hsuWith } from "../test-support/hsu-cli.ts";
 
