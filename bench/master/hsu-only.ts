@@ -1,7 +1,7 @@
 // The HSU side of the master benchmark alone (start all, kill -9 restarts, stop all), for quick
 // before/after comparisons while working on one path; the side-by-side table is run.ts.
 //
-//   node --conditions=@hsu/source bench/master/hsu-only.ts [--units=N] [--kills=K] [--profile] [--down] [--ps]
+//   node --conditions=@hsu/source bench/master/hsu-only.ts [--units=N] [--kills=K] [--profile] [--down] [--ps] [--events] [--settle=MS]
 //
 // --profile: the daemon's whole-life CPU profile into .cache/bench-master-prof/ (read it with profile-window.ts).
 // --down: also `hsu down` with the units running (CLI start to exit, everything gone).
@@ -9,6 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { ControlService } from "@hsu/proto";
+import { createUnitTransport } from "@hsu/transport";
 import { cpuMs, pollUntil } from "../supervisor/proc.ts";
 import { startHsu } from "./hsu.ts";
 import { killTree, median, timeProcess, unitsOf } from "./measure.ts";
@@ -51,6 +54,19 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   // --ps: `hsu ps` right before the stop, as run.ts does (its usage sampling then runs on for 10 s).
   if (process.argv.includes("--ps")) await timeProcess(hsu.status.command, hsu.status.args, hsu.status.cwd, hsu.status.env, 60_000);
+  // --settle=MS: wait before the stop (past the on-demand usage sampler's 10 s after `hsu up`'s progress calls).
+  await new Promise((r) => setTimeout(r, Number(arg("settle") ?? 0)));
+  // --events: when the master reports each unit stopped (StreamEvents), to tell its own stop from the answer's
+  // way back. Off by default: serializing the 200 events costs the daemon CPU of its own.
+  const events = createClient(ControlService, createUnitTransport(`unix:${join(root, ".hsu", "control.sock")}`, { connectTimeoutMs: 5000 }));
+  const watch = new AbortController();
+  const stoppedAt: number[] = [];
+  const watching = process.argv.includes("--events")
+    ? (async () => {
+        for await (const e of events.streamEvents({}, { signal: watch.signal })) if (e.event?.toState === "stopped") stoppedAt.push(performance.now());
+      })().catch(() => undefined)
+    : undefined;
+  if (watching) await new Promise((r) => setTimeout(r, 200));
   const cpu1 = cpuMs(daemon);
   const t1 = performance.now();
   const stopping = hsu.stopAll();
@@ -59,7 +75,12 @@ try {
   await stopping;
   const answeredMs = performance.now() - t1;
   if (!gone) throw new Error("not all gone");
-  say(`stop all ${n}: ${stopMs.toFixed(0)} ms to all gone, ${answeredMs.toFixed(0)} ms to every StopUnit answered; daemon CPU ${(cpuMs(daemon) - cpu1).toFixed(0)} ms`);
+  const stopCpu = cpuMs(daemon) - cpu1;
+  if (watching) await pollUntil(() => (stoppedAt.length >= n ? true : undefined), 10_000);
+  watch.abort();
+  await watching;
+  const reported = !watching ? "" : stoppedAt.length ? `; first/last unit reported stopped at ${(stoppedAt[0]! - t1).toFixed(0)}/${(stoppedAt.at(-1)! - t1).toFixed(0)} ms (${stoppedAt.length} events)` : "; no stopped event seen";
+  say(`stop all ${n}: ${stopMs.toFixed(0)} ms to all gone, ${answeredMs.toFixed(0)} ms to the stop answered${reported}; daemon CPU ${stopCpu.toFixed(0)} ms`);
   if (process.argv.includes("--down")) {
     await hsu.startAll();
     await pollUntil(() => (unitsOf(daemon).length >= n ? true : undefined), 60_000);

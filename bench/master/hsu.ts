@@ -1,7 +1,7 @@
 // The HSU side: the real `hsu` daemon, started by `hsu up -d` on a generated hsu.yaml
 // whose N units have `auto_start: false`, so "start all" is measured on a master that
 // is already up (as it is for PM2 and supervisord). Start and stop go over the master's
-// control socket (StartUnit / StopUnit for every unit, all in flight at once).
+// control socket (one StartUnit / StopUnit request with `all`; HSU_BENCH_PER_UNIT=1: one per unit).
 import { createClient } from "@connectrpc/connect";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
@@ -78,6 +78,7 @@ export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: str
   if (!daemonPid) throw new Error(`cannot tell the daemon's pid from: ${up.stderr}`);
   const c = createClient(ControlService, createUnitTransport(`unix:${join(stateDir, "control.sock")}`, { connectTimeoutMs: 5000 }));
   const ids = unitIds(n);
+  const perUnit = process.env.HSU_BENCH_PER_UNIT === "1";
   const version = (JSON.parse(readFileSync(join(repo, "packages/master/package.json"), "utf8")) as { version: string }).version;
   return {
     name: "HSU",
@@ -85,14 +86,18 @@ export function startHsu(dir: string, n: number, build: HsuBuild, nodeFlags: str
     daemonPid,
     upMs,
     probeBase,
-    startAll: () => Promise.all(ids.map((id) => c.startUnit({ id }, { timeoutMs: 120_000 }))),
-    stopAll: () => Promise.all(ids.map((id) => c.stopUnit({ id }, { timeoutMs: 120_000 }))),
+    // One request for every unit, as supervisord's startProcessGroup / stopProcessGroup; HSU_BENCH_PER_UNIT=1
+    // sends one call per unit, all in flight (what this bench did before the batch, and what an older master needs).
+    startAll: () => (perUnit ? Promise.all(ids.map((id) => c.startUnit({ id }, { timeoutMs: 120_000 }))) : c.startUnit({ all: true }, { timeoutMs: 120_000 })),
+    stopAll: () => (perUnit ? Promise.all(ids.map((id) => c.stopUnit({ id }, { timeoutMs: 120_000 }))) : c.stopUnit({ all: true }, { timeoutMs: 120_000 })),
     status: { command: cli.command, args: [...cli.args, "ps", "-f", file], cwd: dir, env: { ...process.env, NO_COLOR: "1" } },
     startOnly: { command: cli.command, args: [...cli.args, "--version"], cwd: dir, env: { ...process.env, NO_COLOR: "1" } },
     cli: (args) => ({ command: cli.command, args: [...cli.args, ...args, "-f", file] }),
     notes: [
       `the daemon started by \`hsu up -d\` (${build}), units \`auto_start: false\`, restart \`policy: always, delay: 0ms\``,
-      "start / stop: StartUnit / StopUnit for every unit over the control socket, all in flight at once, from the benchmark process",
+      perUnit
+        ? "start / stop: StartUnit / StopUnit for every unit over the control socket, all in flight at once, from the benchmark process"
+        : "start / stop: one StartUnit / StopUnit request with `all` over the control socket, from the benchmark process",
       "status: `hsu ps -f hsu.yaml` (a new CLI process) to its exit; `hsu --version` the same way, each run right after a `node -e ''`",
     ],
     close() {

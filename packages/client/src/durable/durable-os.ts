@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { closeSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
@@ -234,6 +234,12 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
    * bound) and removes.
    */
   const ended = new Map<string, Tracked>();
+  // One unlink, gone already counts as removed: fs.rm would lstat first and go through its tree removal (a
+  // third of a stop's CPU for 100 units' 300 files).
+  const removeFile = (file: string) =>
+    unlink(file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOENT") throw e;
+    });
   /** Removals issued and not finished yet, by unit: a new run of that unit waits for its own before it writes its record. */
   const removing = new Map<string, Promise<void>>();
   let batch: Timer | undefined;
@@ -246,8 +252,8 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
     const all = runs.map((t) => {
       const unit = t.record.unit;
       // Record first, capture files second: a capture file without a record is known to be fully read.
-      const done = rm(join(book.dir, `${unit}.json`), { force: true })
-        .then(() => Promise.all(t.captures.map((c) => rm(c.file, { force: true }))))
+      const done = removeFile(join(book.dir, `${unit}.json`))
+        .then(() => Promise.all(t.captures.map((c) => removeFile(c.file))))
         .then(
           () => undefined,
           (e: unknown) => warn(`cannot remove the record or capture files of unit "${unit}" (${(e as Error).message}); the next master drains and removes them`),

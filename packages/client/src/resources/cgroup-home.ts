@@ -37,9 +37,10 @@ export interface UnitCgroups {
   /** Set when the unit has no containment cgroup, i.e. its processes that leave its process group escape stop: why. */
   readonly uncontained?: string;
   /**
-   * Kills every process left in the unit's cgroups (every hierarchy, also
-   * ones created by an earlier master life) and removes them. Throws an
-   * HsuError naming the pids still alive at the deadline.
+   * Kills every process left in the unit's cgroups (each one made for it in
+   * this life, and each one of an earlier master life that a reap kept for
+   * it) and removes them. Throws an HsuError naming the pids still alive at
+   * the deadline.
    */
   release(): Promise<void>;
 }
@@ -115,13 +116,22 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
     return out;
   };
 
-  const removeUnit = async (name: string): Promise<Leftover[]> => {
+  // The parent cgroups under which a unit's cgroup may exist: where a create() of this life made it, or
+  // where a reap kept it (a re-adopted unit's). A unit's release removes those, not one per hierarchy:
+  // without limits that is its containment cgroup alone. It only grows (a few entries per unit).
+  const known = new Map<string, Set<string>>();
+  const know = (name: string, parent: string) => {
+    const set = known.get(name) ?? new Set<string>();
+    known.set(name, set.add(parent));
+  };
+
+  const removeUnit = async (name: string, only?: ReadonlySet<string>): Promise<Leftover[]> => {
     const deadline = clock.now() + emptyTimeoutMs;
     // Every hierarchy at once (this is on a unit's exit path, before its restart): each empties what is
     // left in its cgroup with SIGKILL, so the containment cgroup kills every process of the unit wherever
     // it is, and the others find nothing or the same processes.
     const left = await Promise.all(
-      [...(await parents())].map(async ([parent, mode]): Promise<Leftover | undefined> => {
+      [...(await parents())].filter(([parent]) => !only || only.has(parent)).map(async ([parent, mode]): Promise<Leftover | undefined> => {
         const dir = join(parent, group, name);
         try {
           const pids = await removeCgroupTree(dir, mode, deadline, clock);
@@ -142,11 +152,15 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
   const reap = async (keep: Iterable<string> = []): Promise<CgroupReapReport> => {
     const kept = new Set([...keep].map(unitCgroupName));
     const report: CgroupReapReport = { removed: [], killed: [], survivors: [] };
-    const seen = new Set<string>();
+    const seen = new Map<string, string[]>(); // unit cgroup name -> the parents it is under
     for (const parent of (await parents()).keys()) {
-      for (const dir of await childDirs(join(parent, group))) seen.add(dir.slice(dir.lastIndexOf("/") + 1));
+      for (const dir of await childDirs(join(parent, group))) {
+        const name = dir.slice(dir.lastIndexOf("/") + 1);
+        seen.set(name, [...(seen.get(name) ?? []), parent]);
+      }
     }
-    for (const name of seen) {
+    for (const [name, under] of seen) {
+      if (kept.has(name)) for (const parent of under) know(name, parent);
       if (kept.has(name) || inUse.has(name)) continue;
       const before = new Set<number>();
       for (const parent of (await parents()).keys()) for (const pid of await cgroupTreePids(join(parent, group, name))) before.add(pid);
@@ -169,7 +183,7 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
         if (released) return;
         released = true;
         try {
-          const left = await removeUnit(name);
+          const left = await removeUnit(name, known.get(name) ?? new Set());
           if (left.length) throw new HsuError("internal", describeLeftovers(left), { unit });
         } finally {
           const n = (inUse.get(name) ?? 1) - 1;
@@ -186,6 +200,8 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
       try {
         if (h.containment.parentDir) {
           try {
+            // Known before it is made: a release after a failure halfway removes it too.
+            know(name, h.containment.parentDir);
             dirs.push(await makeUnitDir(h.containment.parentDir, group, name, [], user));
             if (!user || h.containment.version === "v1") joinDirs.push(dirs[0]!);
           } catch (error) {
@@ -199,6 +215,7 @@ export function createCgroupHome(options: CgroupHomeOptions = {}): CgroupHome {
         }
         for (const [parent, list] of byParent) {
           const v2 = h.controllers[list[0]!.controller].version === "v2";
+          know(name, parent);
           const dir = await makeUnitDir(parent, group, name, v2 ? [...new Set(list.map((s) => s.controller))] : [], user);
           if (!dirs.includes(dir)) dirs.push(dir);
           if (!joinDirs.includes(dir)) joinDirs.push(dir);

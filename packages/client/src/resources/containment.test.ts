@@ -197,6 +197,29 @@ describe.skipIf(!contained)(`containment on this host (${host.containment.reason
   });
 });
 
+describe("a unit's release", () => {
+  // It removes the unit's cgroups where they can be (made in this life, or kept by a reap), not one per hierarchy.
+  it("removes a limit cgroup of an earlier life that a reap kept, though this life's plan has no limit", async () => {
+    const pids = host.controllers.pids;
+    // Needs a second hierarchy beside the containment one (cgroup v1 pids here); on a v2-only host both are one.
+    if (!contained || !pids.parentDir || pids.parentDir === host.containment.parentDir) return;
+    const owner = `test-${process.pid}-known`;
+    const id = "kept-limit";
+    const first = createCgroupHome({ owner });
+    await first.create(id, [{ controller: "pids", file: "pids.max", value: "1000" }]);
+    const limitDir = join(pids.parentDir, first.group, id);
+    expect(existsSync(limitDir)).toBe(true);
+    const next = createCgroupHome({ owner });
+    homes.push(next);
+    expect((await next.reap([id])).removed).toEqual([]);
+    const cgroups = await next.create(id, []);
+    expect(cgroups.dirs).not.toContain(limitDir);
+    await cgroups.release();
+    expect(existsSync(limitDir)).toBe(false);
+    expect(existsSync(join(host.containment.parentDir!, next.group, id))).toBe(false);
+  });
+});
+
 describe("a host without writable cgroups", () => {
   it("warns once per unit that escapes are possible, and the stop falls back to the process group", async () => {
     const emptyProc = join(scratch, "no-proc");

@@ -52,9 +52,9 @@ export const commands: Record<string, Command> = {
     examples: ["hsu logs -f                # every unit, live", "hsu logs -n 20 web workers   # a pool's name stands for its replicas", "hsu logs --since 10m -t"],
     run: lazy(() => import("./logs.ts"), (m) => m.runLogs),
   },
-  start: unitCommand("start", "start a stopped unit"),
-  stop: unitCommand("stop", "stop a unit gracefully (it stays stopped until `hsu start`)"),
-  restart: unitCommand("restart", "stop a unit and start it again"),
+  start: unitCommand("start", "start stopped units"),
+  stop: unitCommand("stop", "stop units gracefully (they stay stopped until `hsu start`)"),
+  restart: unitCommand("restart", "stop units and start them again"),
   scale: {
     summary: "set a worker pool's replica count",
     args: "<pool> <N>",
@@ -96,9 +96,9 @@ export const commands: Record<string, Command> = {
 function unitCommand(name: "start" | "stop" | "restart", summary: string): Command {
   return {
     summary,
-    args: "<unit>",
-    options: { ...file, ...socket, ...json },
-    examples: [`hsu ${name} web`],
+    args: "<unit...> | --all",
+    options: { ...file, ...socket, ...json, all: { type: "boolean" } },
+    examples: [`hsu ${name} web`, `hsu ${name} web queue      # both in one call`, `hsu ${name} --all          # every unit`],
     run: lazy(units, (m) => (values, positionals) => m.runUnitCommand(name, values, positionals)),
   };
 }

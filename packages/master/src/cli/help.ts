@@ -31,6 +31,7 @@ const optionDocs: Record<string, { value?: string; text: string }> = {
   timestamps: { text: "prefix each line with the time it was written" },
   wide: { text: "add ADDRESS, LAST EXIT and DESCRIPTION columns" },
   "dry-run": { text: "show what would change, change nothing" },
+  all: { text: "every unit of the deployment (each replica of each pool), in one call" },
   help: { text: "show this help" },
 };
 

@@ -37,22 +37,24 @@ export async function runScale(values: Values, [pool, n, ...extra]: string[]): P
   return 0;
 }
 
-const calls: Record<"start" | "stop" | "restart", (c: ControlClient, id: string) => Promise<{ unit?: UnitStatus; units?: UnitStatus[] }>> = {
-  start: (c, id) => c.startUnit({ id }),
-  stop: (c, id) => c.stopUnit({ id }),
-  restart: (c, id) => c.restartUnit({ id }),
+type Selection = { id?: string; ids?: string[]; all?: boolean };
+const calls: Record<"start" | "stop" | "restart", (c: ControlClient, sel: Selection) => Promise<{ unit?: UnitStatus; units?: UnitStatus[] }>> = {
+  start: (c, sel) => c.startUnit(sel),
+  stop: (c, sel) => c.stopUnit(sel),
+  restart: (c, sel) => c.restartUnit(sel),
 };
 
-/** `hsu start|stop|restart <unit>`. */
-export async function runUnitCommand(name: "start" | "stop" | "restart", values: Values, [id, ...extra]: string[]): Promise<number> {
-  if (!id) throw usageError(name, "name the unit (`hsu ps` lists them)", "<unit>");
-  if (extra.length) throw usageError(name, `one unit at a time; unexpected "${extra[0]}"`, "<unit>");
+/** `hsu start|stop|restart <unit...>` or `--all`: one control call for all of them. */
+export async function runUnitCommand(name: "start" | "stop" | "restart", values: Values, ids: string[]): Promise<number> {
+  if (values.all && ids.length) throw usageError(name, `--all or unit names, not both; unexpected "${ids[0]}"`, "<unit...> | --all");
+  if (!values.all && !ids.length) throw usageError(name, "name the units (`hsu ps` lists them), or --all", "<unit...> | --all");
   const { c, local } = await client(values);
-  const res = await calls[name](c, id);
-  // Every unit the id addressed: one unit or replica, or each replica of a pool (older masters send only `unit`).
+  // One unit goes as `id`, which every master version reads; more as `ids` (a master without batches refuses an empty `id`).
+  const res = await calls[name](c, values.all ? { all: true } : ids.length === 1 ? { id: ids[0]! } : { ids });
+  // Every unit the ids addressed: units or replicas, or each replica of a pool (older masters send only `unit`).
   const units = res.units?.length ? res.units : res.unit ? [res.unit] : [];
   if (!units.length) return 0;
-  if (values.json && units.length === 1) process.stdout.write(`${JSON.stringify(statusJson(units[0]!, Date.now(), local ? procStartTime : undefined))}\n`);
+  if (values.json && units.length === 1 && ids.length === 1) process.stdout.write(`${JSON.stringify(statusJson(units[0]!, Date.now(), local ? procStartTime : undefined))}\n`);
   else printUnits(units, values, local);
   // A start that ended in `failed` did not do what was asked: say why, and exit 1.
   const failed = name === "stop" ? [] : units.filter((u) => u.state === "failed");

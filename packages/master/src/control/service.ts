@@ -55,18 +55,33 @@ export function controlService(master: Master, onShutdown: () => void): ServiceI
     if (!views.length) throw new ConnectError(`no unit "${id}"`, Code.NotFound);
     return toStatus(views[0]!);
   };
-  // Every unit an id addressed (a pool name: each replica), first as `unit` for older clients.
-  const addressed = (id: string) => {
-    const units = master.get(id).map(toStatus);
+  // The ids a Start/Stop/RestartUnit request names: `id`, then `ids`, or every unit with `all`.
+  const named = (req: { id: string; ids: string[]; all: boolean }): string[] => {
+    const ids = [...(req.id ? [req.id] : []), ...req.ids];
+    if (req.all && ids.length) throw new ConnectError(`name units or set all, not both (got ${ids.map((i) => `"${i}"`).join(", ")} with all)`, Code.InvalidArgument);
+    if (req.all) return Object.keys(master.deployment.units);
+    if (!ids.length) throw new ConnectError("name a unit: id, ids, or all (`hsu ps` lists them)", Code.InvalidArgument);
+    return ids;
+  };
+  // Every unit the ids addressed (a pool name: each replica), each once, first as `unit` for older clients.
+  const addressed = (ids: string[]) => {
+    const seen = new Set<string>();
+    const units = ids.flatMap((id) => master.get(id)).filter((v) => !seen.has(v.id) && !!seen.add(v.id)).map(toStatus);
     return { ...(units[0] ? { unit: units[0] } : {}), units };
   };
+  const act = (req: Parameters<typeof named>[0], how: (ids: string[]) => Promise<void>) =>
+    guard(async () => {
+      const ids = named(req);
+      await how(ids);
+      return addressed(ids);
+    });
   return {
     // Asking for units is what makes the master read their CPU and memory (see Master.sampleUsage).
     listUnits: () => guard(async () => (await master.sampleUsage(), { units: master.list().map(toStatus) })),
     getUnit: (req) => guard(async () => (await master.sampleUsage(), { unit: one(req.id) })),
-    startUnit: (req) => guard(async () => (await master.start(req.id), addressed(req.id))),
-    stopUnit: (req) => guard(async () => (await master.stop(req.id), addressed(req.id))),
-    restartUnit: (req) => guard(async () => (await master.restart(req.id), addressed(req.id))),
+    startUnit: (req) => act(req, (ids) => master.start(ids)),
+    stopUnit: (req) => act(req, (ids) => master.stop(ids)),
+    restartUnit: (req) => act(req, (ids) => master.restart(ids)),
     scalePool: (req) =>
       guard(async () => {
         await master.scale(req.pool, req.replicas);

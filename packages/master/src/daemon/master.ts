@@ -71,9 +71,17 @@ export interface Master {
    * pass is under a second old, then once a second until 10 s without a call. Nothing is sampled otherwise.
    */
   sampleUsage(): Promise<void>;
-  start(id: string): Promise<void>;
-  stop(id: string): Promise<void>;
-  restart(id: string): Promise<void>;
+  /**
+   * Starts, stops or restarts the units `ids` name (a unit, a replica, a pool: every replica), many in
+   * one call. Every id is resolved first: one that names no unit fails the call (not_found, naming each
+   * unknown id) before anything is done. An id named twice, or a replica named with its pool, acts once.
+   * The units are acted on together; a unit whose action fails does not hold up the others, and the call
+   * then fails naming each. A stop sends every stop signal first, stops a unit only after the named units
+   * that depend on it, and waits for each unit up to its own graceful_timeout + STOP_MARGIN_MS.
+   */
+  start(ids: string | readonly string[]): Promise<void>;
+  stop(ids: string | readonly string[]): Promise<void>;
+  restart(ids: string | readonly string[]): Promise<void>;
   scale(pool: string, replicas: number): Promise<void>;
   /** Loads a new deployment: starts what was added, stops what was removed, restarts what changed. */
   apply(next: Deployment, dryRun?: boolean): Promise<ApplyPlan>;
@@ -195,17 +203,42 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     throw e;
   }
 
+  const findSlot = (id: string): Slot | undefined => slots.get(id) ?? [...slots.values()].find((x) => x.views().some((v) => v.id === id));
   const slot = (id: string): Slot => {
-    const s = slots.get(id) ?? [...slots.values()].find((x) => x.views().some((v) => v.id === id));
+    const s = findSlot(id);
     if (!s) throw new HsuError("not_found", `no unit "${id}"; \`hsu ps\` lists them`, { unit: id });
     return s;
   };
 
-  // A slot's own id addresses the whole slot (a pool); a replica id, that member only.
-  const addressed = <T>(id: string, act: (s: Slot, member: string | undefined) => T): T => {
-    const s = slot(id);
-    return act(s, s.id === id ? undefined : id);
+  // A slot's own id addresses the whole slot (a pool); a replica id, that member only. Every id is
+  // resolved before any is acted on, so a batch with an unknown id does nothing.
+  const select = (ids: string | readonly string[]): Map<Slot, Set<string> | undefined> => {
+    const list = typeof ids === "string" ? [ids] : ids;
+    const found = list.map((id) => [id, findSlot(id)] as const);
+    const unknown = [...new Set(found.filter(([, s]) => !s).map(([id]) => id))];
+    if (unknown.length) {
+      const named = unknown.map((id) => `"${id}"`).join(", ");
+      const nothing = list.length > 1 ? "; nothing was done" : "";
+      throw new HsuError("not_found", `no unit${unknown.length > 1 ? "s" : ""} ${named}${nothing}; \`hsu ps\` lists them`, unknown.length === 1 ? { unit: unknown[0]! } : {});
+    }
+    const picked = new Map<Slot, Set<string> | undefined>(); // undefined: the whole slot
+    for (const [id, s] of found) {
+      if (s!.id === id) picked.set(s!, undefined);
+      else if (!picked.has(s!)) picked.set(s!, new Set([id]));
+      else picked.get(s!)?.add(id);
+    }
+    return picked;
   };
+  // Every member acted on at once; a failure is reported once all have settled, each failure named.
+  const settled = async (work: Promise<unknown>[]) => {
+    const failed = (await Promise.allSettled(work)).filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => HsuError.from(r.reason));
+    if (failed.length === 1) throw failed[0];
+    if (failed.length) throw new HsuError(failed[0]!.code, failed.map((e) => e.message).join("; "), {}, { cause: failed[0] });
+  };
+  const each = (picked: Map<Slot, Set<string> | undefined>, act: (s: Slot, member: string | undefined) => Promise<void>) =>
+    settled([...picked].flatMap(([s, members]) => (members ? [...members].map((m) => act(s, m)) : [act(s, undefined)])));
+  const stopOne = (s: Slot, member: string | undefined) =>
+    withDeadline(s.stop(member), stopDeadline(s.id), `stopping "${member ?? s.id}" (units.${s.id}.graceful_timeout + ${STOP_MARGIN_MS / 1000}s)`, member ?? s.id);
 
   // Resources are read only while someone asks for them (`hsu ps`, the control API), all units in one pass.
   const usage = createUsageOnDemand({
@@ -311,9 +344,22 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       return s.id === id ? views : views.filter((v) => v.id === id);
     },
     sampleUsage: () => usage.want(),
-    start: (id) => addressed(id, (s, member) => s.start(member)),
-    stop: (id) => addressed(id, (s, member) => withDeadline(s.stop(member), stopDeadline(s.id), `stopping "${id}" (units.${s.id}.graceful_timeout + ${STOP_MARGIN_MS / 1000}s)`, id)),
-    restart: (id) => addressed(id, (s, member) => s.restart(member)),
+    start: async (ids) => each(select(ids), (s, member) => s.start(member)),
+    async stop(ids) {
+      const picked = select(ids);
+      const failures: Promise<unknown>[] = [];
+      // Dependents first; units with none (all of them, mostly) get their stop signal in this same turn.
+      await stopInReverse(graph, {
+        stop: async (id) => {
+          const s = slots.get(id)!;
+          const work = each(new Map([[s, picked.get(s)]]), stopOne);
+          failures.push(work);
+          await work.catch(() => undefined);
+        },
+      }, new Set([...picked.keys()].map((s) => s.id)));
+      await settled(failures);
+    },
+    restart: async (ids) => each(select(ids), (s, member) => s.restart(member)),
     async scale(pool, replicas) {
       const s = slot(pool) as Partial<PoolSlot> & Slot;
       if (s.scale && s.id !== pool) throw new HsuError("failed_precondition", `"${pool}" is a replica of pool "${s.id}"; scale the pool: \`hsu scale ${s.id} N\``, { unit: pool });

@@ -346,8 +346,9 @@ export declare type GetUnitResponseJson = {
 export declare const GetUnitResponseSchema: GenMessage<GetUnitResponse, {jsonType: GetUnitResponseJson}>;
 
 /**
- * StartUnitRequest names the unit to start: a unit id, a replica id
- * (`workers-1`: that replica only) or a pool name (every replica).
+ * StartUnitRequest names the units to start: a unit id, a replica id
+ * (`workers-1`: that replica only) or a pool name (every replica); more of
+ * them in `ids`, or `all`.
  *
  * @generated from message hsu.master.v1.StartUnitRequest
  */
@@ -356,11 +357,32 @@ export declare type StartUnitRequest = Message<"hsu.master.v1.StartUnitRequest">
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * More units for the same call, named as `id` is, acted on together in
+   * one request. The units are every id of `id` and `ids` (or, with `all`,
+   * every unit of the deployment). An id named twice, or a replica named
+   * with its pool, is acted on once. If any id names no unit, the call fails
+   * with NOT_FOUND naming each unknown id and nothing is done. Naming no
+   * unit (no `id`, no `ids`, not `all`), or `all` with an id, is
+   * INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated string ids = 2;
+   */
+  ids: string[];
+
+  /**
+   * Every unit of the deployment (each replica of each pool).
+   *
+   * @generated from field: bool all = 3;
+   */
+  all: boolean;
 };
 
 /**
- * StartUnitRequest names the unit to start: a unit id, a replica id
- * (`workers-1`: that replica only) or a pool name (every replica).
+ * StartUnitRequest names the units to start: a unit id, a replica id
+ * (`workers-1`: that replica only) or a pool name (every replica); more of
+ * them in `ids`, or `all`.
  *
  * @generated from message hsu.master.v1.StartUnitRequest
  */
@@ -369,6 +391,26 @@ export declare type StartUnitRequestJson = {
    * @generated from field: string id = 1;
    */
   id?: string;
+
+  /**
+   * More units for the same call, named as `id` is, acted on together in
+   * one request. The units are every id of `id` and `ids` (or, with `all`,
+   * every unit of the deployment). An id named twice, or a replica named
+   * with its pool, is acted on once. If any id names no unit, the call fails
+   * with NOT_FOUND naming each unknown id and nothing is done. Naming no
+   * unit (no `id`, no `ids`, not `all`), or `all` with an id, is
+   * INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated string ids = 2;
+   */
+  ids?: string[];
+
+  /**
+   * Every unit of the deployment (each replica of each pool).
+   *
+   * @generated from field: bool all = 3;
+   */
+  all?: boolean;
 };
 
 /**
@@ -378,7 +420,7 @@ export declare type StartUnitRequestJson = {
 export declare const StartUnitRequestSchema: GenMessage<StartUnitRequest, {jsonType: StartUnitRequestJson}>;
 
 /**
- * StartUnitResponse holds the unit after the start was issued.
+ * StartUnitResponse holds the units after the start was issued.
  *
  * @generated from message hsu.master.v1.StartUnitResponse
  */
@@ -391,8 +433,8 @@ export declare type StartUnitResponse = Message<"hsu.master.v1.StartUnitResponse
   unit?: UnitStatus | undefined;
 
   /**
-   * Every unit the id addressed: the unit itself, one replica, or each
-   * replica of a pool.
+   * Every unit the ids addressed, each once, in the order they were named:
+   * the unit itself, one replica, or each replica of a pool.
    *
    * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
    */
@@ -400,7 +442,7 @@ export declare type StartUnitResponse = Message<"hsu.master.v1.StartUnitResponse
 };
 
 /**
- * StartUnitResponse holds the unit after the start was issued.
+ * StartUnitResponse holds the units after the start was issued.
  *
  * @generated from message hsu.master.v1.StartUnitResponse
  */
@@ -413,8 +455,8 @@ export declare type StartUnitResponseJson = {
   unit?: UnitStatusJson;
 
   /**
-   * Every unit the id addressed: the unit itself, one replica, or each
-   * replica of a pool.
+   * Every unit the ids addressed, each once, in the order they were named:
+   * the unit itself, one replica, or each replica of a pool.
    *
    * @generated from field: repeated hsu.master.v1.UnitStatus units = 2;
    */
@@ -437,6 +479,24 @@ export declare type StopUnitRequest = Message<"hsu.master.v1.StopUnitRequest"> &
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * More units (as in StartUnitRequest). They are stopped together: every
+   * stop signal is sent first, a unit stops only after the units of the
+   * call that depend on it, and each one is waited for up to its own
+   * graceful_timeout (plus the master's margin); the call answers once all
+   * of them stopped, not later.
+   *
+   * @generated from field: repeated string ids = 2;
+   */
+  ids: string[];
+
+  /**
+   * Every unit of the deployment.
+   *
+   * @generated from field: bool all = 3;
+   */
+  all: boolean;
 };
 
 /**
@@ -449,6 +509,24 @@ export declare type StopUnitRequestJson = {
    * @generated from field: string id = 1;
    */
   id?: string;
+
+  /**
+   * More units (as in StartUnitRequest). They are stopped together: every
+   * stop signal is sent first, a unit stops only after the units of the
+   * call that depend on it, and each one is waited for up to its own
+   * graceful_timeout (plus the master's margin); the call answers once all
+   * of them stopped, not later.
+   *
+   * @generated from field: repeated string ids = 2;
+   */
+  ids?: string[];
+
+  /**
+   * Every unit of the deployment.
+   *
+   * @generated from field: bool all = 3;
+   */
+  all?: boolean;
 };
 
 /**
@@ -517,6 +595,20 @@ export declare type RestartUnitRequest = Message<"hsu.master.v1.RestartUnitReque
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * More units (as in StartUnitRequest), restarted together.
+   *
+   * @generated from field: repeated string ids = 2;
+   */
+  ids: string[];
+
+  /**
+   * Every unit of the deployment.
+   *
+   * @generated from field: bool all = 3;
+   */
+  all: boolean;
 };
 
 /**
@@ -529,6 +621,20 @@ export declare type RestartUnitRequestJson = {
    * @generated from field: string id = 1;
    */
   id?: string;
+
+  /**
+   * More units (as in StartUnitRequest), restarted together.
+   *
+   * @generated from field: repeated string ids = 2;
+   */
+  ids?: string[];
+
+  /**
+   * Every unit of the deployment.
+   *
+   * @generated from field: bool all = 3;
+   */
+  all?: boolean;
 };
 
 /**
@@ -1454,7 +1560,8 @@ export declare const ControlService: GenService<{
     output: typeof GetUnitResponseSchema;
   },
   /**
-   * StartUnit starts a stopped unit (or every replica of a pool).
+   * StartUnit starts stopped units (a unit, every replica of a pool, or
+   * many in one call: see StartUnitRequest).
    *
    * @generated from rpc hsu.master.v1.ControlService.StartUnit
    */
@@ -1464,7 +1571,7 @@ export declare const ControlService: GenService<{
     output: typeof StartUnitResponseSchema;
   },
   /**
-   * StopUnit stops a unit gracefully and keeps it stopped.
+   * StopUnit stops units gracefully and keeps them stopped.
    *
    * @generated from rpc hsu.master.v1.ControlService.StopUnit
    */
@@ -1474,7 +1581,7 @@ export declare const ControlService: GenService<{
     output: typeof StopUnitResponseSchema;
   },
   /**
-   * RestartUnit stops then starts a unit.
+   * RestartUnit stops then starts units.
    *
    * @generated from rpc hsu.master.v1.ControlService.RestartUnit
    */
