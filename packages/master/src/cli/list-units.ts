@@ -27,11 +27,12 @@ const path = "/hsu.master.v1.ControlService/ListUnits";
 const readMaxBytes = 4 * 1024 * 1024;
 
 /**
- * ListUnits on the master at `socket` (a Unix socket path, or host:port),
- * connecting within `connectTimeoutMs` as the full client does. Rejects with
- * {@link QuickCallFailed} on anything but a well-formed OK reply.
+ * ListUnits on the master at `socket` (a Unix socket path, or host:port).
+ * Rejects with {@link QuickCallFailed} on anything but a well-formed OK
+ * reply, and when no reply has begun within `answerTimeoutMs` (a peer that
+ * accepts and says nothing; the full client then gets its turn).
  */
-export function quickListUnits(socket: string, tcp: boolean, connectTimeoutMs = 2000): Promise<UnitStatus[]> {
+export function quickListUnits(socket: string, tcp: boolean, answerTimeoutMs = 5000): Promise<UnitStatus[]> {
   return new Promise((resolve, reject) => {
     let session: ClientHttp2Session | undefined;
     const fail = (why: string) => {
@@ -39,7 +40,7 @@ export function quickListUnits(socket: string, tcp: boolean, connectTimeoutMs = 
       session?.destroy();
       reject(new QuickCallFailed(why));
     };
-    const timer = setTimeout(() => fail(`not connected within ${connectTimeoutMs} ms`), connectTimeoutMs);
+    const timer = setTimeout(() => fail(`no reply within ${answerTimeoutMs} ms`), answerTimeoutMs);
     const authority = tcp ? `http://${socket}` : "http://localhost";
     const createConnection = tcp
       ? () => net.connect({ host: socket.slice(0, socket.lastIndexOf(":")).replace(/^\[|\]$/g, ""), port: Number(socket.slice(socket.lastIndexOf(":") + 1)), noDelay: true })
@@ -50,7 +51,6 @@ export function quickListUnits(socket: string, tcp: boolean, connectTimeoutMs = 
       return fail((e as Error).message);
     }
     session.on("error", (e) => fail(e.message));
-    session.once("connect", () => clearTimeout(timer));
     const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -58,6 +58,7 @@ export function quickListUnits(socket: string, tcp: boolean, connectTimeoutMs = 
     let contentType: string | undefined;
     let grpcStatus: string | undefined;
     stream.once("response", (h) => {
+      clearTimeout(timer);
       status = h[":status"];
       contentType = h["content-type"];
       grpcStatus = h["grpc-status"] as string | undefined;
