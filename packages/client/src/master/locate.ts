@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
-import { HsuError } from "../errors.ts";
+import { HsuError } from "../hsu-error.ts";
 
 /** The spec file the `hsu` master reads, looked for in a directory and its parents. */
 export const SPEC_FILE = "hsu.yaml";

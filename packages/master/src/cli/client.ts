@@ -3,19 +3,15 @@ import { HsuError } from "@hsu/client/errors";
 import { isControlAddress, locateMaster } from "@hsu/client/locate";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
-import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
 import type { Deployment } from "../config/index.ts";
+import { masterSocket } from "./master-socket.ts";
+import { requireSpecFile } from "./spec-file.ts";
 
 /** The typed client of a master's control API. */
 export type ControlClient = Client<typeof ControlService>;
 
-/** The spec file's path, or an error that says where hsu looked and how to point it elsewhere. */
-export function requireSpecFile(file: string): string {
-  if (existsSync(file)) return file;
-  const where = file === "hsu.yaml" ? `no hsu.yaml in ${process.cwd()}` : `no spec file at ${resolve(file)}`;
-  throw new HsuError("not_found", `${where}; run hsu in your project's directory or name the file with -f path/to/hsu.yaml`);
-}
+export { requireSpecFile };
 
 /** True for host:port (TCP) rather than a Unix socket path. */
 export const isAddress = isControlAddress;
@@ -48,20 +44,9 @@ export function controlClient(socket: string, token?: string): ControlClient {
 
 /**
  * The control client for the master that --socket, HSU_CONTROL or hsu.yaml
- * names; `local` when it runs on this host. Only the master's place is read
- * from hsu.yaml (`locateMaster`: `master.state_dir` and
- * `master.control.socket`, by the same `masterPaths` rule as the loader), so
- * `hsu ps` neither loads nor runs the spec's validators.
+ * names ({@link masterSocket}); `local` when it runs on this host.
  */
 export async function connect(values: { file?: unknown; socket?: unknown }): Promise<{ c: ControlClient; local: boolean }> {
-  const socket = values.socket as string | undefined;
-  let path: string;
-  if (socket || process.env.HSU_CONTROL) path = locateMaster(socket ? { socket } : {}).socket;
-  else {
-    const file = requireSpecFile(String(values.file));
-    // A FIFO or a directory named hsu.yaml must not hang or confuse the read: `hsu validate` explains it.
-    if (!statSync(file).isFile()) throw new HsuError("invalid_config", "not a regular file; `hsu validate` says more", { file });
-    path = locateMaster({ file }).socket;
-  }
+  const path = masterSocket(values);
   return { c: controlClient(path), local: !isAddress(path) };
 }

@@ -6,6 +6,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { ControlService } from "@hsu/proto";
+import { listenH2c } from "@hsu/transport";
+import { spawn } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { hsuArgv } from "../test-support/hsu-cli.ts";
 
@@ -22,6 +26,22 @@ process.on("exit", () => writeFileSync(process.env.HSU_TEST_MODULES, [...seen].j
 `,
 );
 writeFileSync(join(tmp, "hsu.yaml"), "version: 1\nunits:\n  a:\n    command: sleep\n    args: ['1000']\n");
+
+/** As {@link loaded}, without blocking this process: for a run that talks to a server in it. */
+async function loadedAsync(name: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }> {
+  const out = join(tmp, `${name}.txt`);
+  const child = spawn(process.execPath, [`--import=${hook}`, ...hsuArgv(...args)], {
+    cwd: tmp,
+    env: { ...process.env, HSU_TEST_MODULES: out, HSU_CONTROL: undefined, NO_COLOR: "1" },
+    timeout: 60_000,
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  return { code, stdout, stderr, modules: readFileSync(out, "utf8").split("\n") };
+}
 
 /** Runs `hsu ...args` in the temp dir and returns its exit code and every module URL it resolved. */
 function loaded(name: string, ...args: string[]): { code: number | null; stderr: string; modules: string[] } {
@@ -57,8 +77,25 @@ describe("what each hsu command loads", () => {
     expect(matching(r.modules, [...rpc, ...spec, ...daemon, ...wholeClient])).toEqual([]);
   });
 
+  it("ps against a master that answers loads neither connect, the generated descriptors nor the transport", async () => {
+    const socket = join(tmp, "control.sock");
+    const units = [{ id: "web", state: "running", unitState: 3, kind: 1, pid: 4242 }];
+    const server = await listenH2c(`unix:${socket}`, connectNodeAdapter({ routes: (r) => r.service(ControlService, { listUnits: () => ({ units }) } as never) }));
+    try {
+      const r = await loadedAsync("ps-served", "ps", "--socket", socket);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^UNIT +KIND +STATE +PID/);
+      expect(r.stdout).toMatch(/^web +managed +running +4242 /m);
+      // protobuf's wire reader only: no descriptors booted, none of the generated files.
+      const heavy = [/@connectrpc\//, /\/protobuf\/dist\/esm\/(codegenv2|registry|wkt\/(index|google))/, /_pb\./, /packages\/(proto|transport)\//, /^node:https?$/, /^node:zlib$/];
+      expect(matching(r.modules, [...heavy, /packages\/master\/(src|dist)\/config\//, ...daemon, ...wholeClient])).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("ps loads the control client, but not the config loader, its validators, the daemon or all of @hsu/client", () => {
-    // No master runs here: ps gets as far as the control socket hsu.yaml names, with every module it needs loaded.
+    // No master runs here: the quick call fails, and the full control client (connect, control_pb) says why.
     const r = loaded("ps", "ps");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^hsu ps: no master is running \(no control socket at .*\.hsu\/control\.sock\)/);

@@ -1,17 +1,21 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { HsuError } from "@hsu/client/errors";
-import { UnitKind, type UnitStatus } from "@hsu/proto";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { HsuError } from "@hsu/client/hsu-error";
+import type { UnitKind, UnitStatus } from "@hsu/proto";
 import { readFileSync } from "node:fs";
 import { isUnitState, stateFromWire, unitStates, type UnitState } from "../daemon/state.ts";
 import { formatBytes, formatDuration, paint, relativeTime, stateColor, table, type Color } from "./format.ts";
 
-const kindName: Record<number, string> = {
-  [UnitKind.MANAGED]: "managed",
-  [UnitKind.UNMANAGED]: "unmanaged",
-  [UnitKind.INTEGRATED]: "integrated",
-  [UnitKind.POOL_REPLICA]: "pool",
-  [UnitKind.SCHEDULED]: "scheduled",
+// By the enum's values, so `hsu ps` need not boot the generated descriptors for its names (status.test.ts checks them).
+const kindName: Partial<Record<UnitKind, string>> = {
+  1: "managed",
+  2: "unmanaged",
+  3: "integrated",
+  4: "pool",
+  5: "scheduled",
 };
+
+/** A Timestamp as ms since the epoch (what `timestampDate` computes, without loading the well-known types). */
+const timestampMs = (t: Timestamp): number => Number(t.seconds) * 1000 + Math.round(t.nanos / 1_000_000);
 
 /** One unit as `--json` prints it: stable field names, ISO times, null for "none". */
 export interface StatusJson {
@@ -54,7 +58,7 @@ export type StartTimeOf = (pid: number) => number | undefined;
 /** Converts a unit's status to its JSON form; `now` and `startTimeOf` are injected so tests need no clock. */
 export function statusJson(u: UnitStatus, now: number = Date.now(), startTimeOf?: StartTimeOf): StatusJson {
   // The master reports when a process started; when it could not tell (an adopted process), ask /proc.
-  const started = u.startedAt ? timestampDate(u.startedAt).getTime() : u.pid ? startTimeOf?.(u.pid) : undefined;
+  const started = u.startedAt ? timestampMs(u.startedAt) : u.pid ? startTimeOf?.(u.pid) : undefined;
   return {
     id: u.id,
     kind: kindName[u.kind] ?? "unknown",
@@ -70,7 +74,7 @@ export function statusJson(u: UnitStatus, now: number = Date.now(), startTimeOf?
     lastExit: u.lastExit || null,
     pool: u.pool || null,
     description: u.description || null,
-    nextRun: u.nextRun ? timestampDate(u.nextRun).toISOString() : null,
+    nextRun: u.nextRun ? new Date(timestampMs(u.nextRun)).toISOString() : null,
   };
 }
 

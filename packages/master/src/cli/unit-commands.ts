@@ -1,7 +1,10 @@
 // `hsu ps`, `start`, `stop`, `restart` and `scale`: one control call each, and the units it returns.
 import type { UnitStatus } from "@hsu/proto";
-import { connect as client, type ControlClient } from "./client.ts";
+import { isControlAddress } from "@hsu/client/locate";
+import type { ControlClient } from "./client.ts";
 import { useColor } from "./color.ts";
+import { quickListUnits, QuickCallFailed } from "./list-units.ts";
+import { masterSocket } from "./master-socket.ts";
 import { procStartTime, psTable, selectUnits, statusJson, summaryLine } from "./status.ts";
 import { usageError } from "./usage-error.ts";
 
@@ -17,10 +20,26 @@ const printUnits = (units: UnitStatus[], values: Values, local: boolean) => {
   );
 };
 
-/** `hsu ps [unit...]`. */
+// The full control client (connect, the generated descriptors) is loaded only by the calls that need it.
+const client = async (values: Values) => (await import("./client.ts")).connect(values);
+
+/**
+ * `hsu ps [unit...]`: ListUnits on the quick path (list-units.ts); when that
+ * fails for any reason, once more through the full client, whose error is
+ * the one to show (no master running, refused, permission denied, ...).
+ */
 export async function runPs(values: Values, names: string[]): Promise<number> {
-  const { c, local } = await client(values);
-  const units = selectUnits((await c.listUnits({})).units, names);
+  const socket = masterSocket(values);
+  const local = !isControlAddress(socket);
+  let all: UnitStatus[];
+  try {
+    all = await quickListUnits(socket, !local);
+  } catch (e) {
+    if (!(e instanceof QuickCallFailed)) throw e;
+    const { controlClient } = await import("./client.ts");
+    all = (await controlClient(socket).listUnits({})).units;
+  }
+  const units = selectUnits(all, names);
   printUnits(units, values, local);
   if (!values.json) process.stdout.write(`${summaryLine(units, useColor())}\n`);
   return 0;
