@@ -289,6 +289,37 @@ describe("createFileTail, the watch's probe", () => {
     await t.ended;
   });
 
+  it("once output flowed, data resets the poll to 50 ms even where the probe's append was seen (a streaming unit is not left to the watch alone)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-tail-"));
+    const probe = join(dir, "first");
+    writeFileSync(probe, "");
+    const clock = recordingClock();
+    // Reports the probe's append only: the unit's writes reach the tail by the poll alone.
+    const probeOnly: WatchFile = (path, onChange, onError) => (path.endsWith(".hsu-watch-probe") ? watchWithFs(path, onChange, onError) : { close() {} });
+    let doneFirst!: () => void;
+    createFileTail(probe, { clock, until: new Promise<void>((r) => (doneFirst = r)), watch: probeOnly }).resume();
+    await until(() => clock.delays.includes(2000), "the probe's start");
+    await until(() => !existsSync(join(dir, ".hsu-watch-probe")), "the probe");
+    // A unit that already wrote when its tail starts: the first read finds output (no poll involved).
+    const file = join(dir, "out");
+    writeFileSync(file, "zero\n");
+    let done!: () => void;
+    const t = createFileTail(file, { clock, until: new Promise<void>((r) => (done = r)), watch: probeOnly });
+    let text = "";
+    t.on("data", (c: Buffer) => (text += c.toString()));
+    await settle();
+    await settle();
+    expect(text).toBe("zero\n");
+    // Data flowed: the next look is 50 ms later, not at the 30 s grid.
+    appendFileSync(file, "one\n");
+    clock.advance(50);
+    await settle();
+    expect(text).toBe("zero\none\n");
+    done();
+    doneFirst();
+    await new Promise((r) => t.once("end", r));
+  });
+
   it("a poll that finds bytes the watch did not announce withdraws the probe's word for the tails started after", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hsu-tail-"));
     // Reports only the probe's append: the units' writes are missed.

@@ -123,6 +123,8 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
   const trustedPollMs = Math.max(maxPollMs, options.trustedPollMs ?? 30_000);
   const watchFile = options.watch ?? watchWithFs;
   let proof: { state: Proof } | undefined;
+  // Some bytes were read: from then on the poll's backoff starts from `pollMs` after data, as before the probe.
+  let flowed = false;
   let offset = from;
   let fd: number | undefined;
   let finished = false;
@@ -185,6 +187,7 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
           const n = readSync(fd, readBuffer, 0, readBuffer.length, offset);
           if (n > 0) {
             offset += n;
+            flowed = true;
             delay = pollMs;
             if (polled && watcher) {
               missed = true;
@@ -208,7 +211,9 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
         waiting = attempt;
         watchedWait = watcher !== undefined;
         const cap = missed ? maxPollMs : trustedPollMs;
-        if (watcher && !missed && proof?.state === "works") delay = cap;
+        // A tail that has read nothing yet (a unit started or restarted that prints nothing) starts backed off;
+        // once data flowed, data resets the backoff as for any tail.
+        if (watcher && !missed && !flowed && proof?.state === "works") delay = cap;
         // Backed off all the way, idle tails look on the same whole multiples of the cap: one wake-up for all of them.
         const ms = delay >= cap ? cap - (clock.now() % cap) : delay;
         timer = clock.setTimer(ms, () => ((byPoll = true), wake()));
