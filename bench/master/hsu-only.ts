@@ -1,9 +1,12 @@
 // The HSU side of the master benchmark alone (start all, kill -9 restarts, stop all), for quick
 // before/after comparisons while working on one path; the side-by-side table is run.ts.
 //
-//   node --conditions=@hsu/source bench/master/hsu-only.ts [--units=N] [--kills=K] [--profile] [--down] [--ps] [--events] [--settle=MS]
+//   node --conditions=@hsu/source bench/master/hsu-only.ts [--units=N] [--kills=K] [--idle=S] [--profile] [--down] [--ps] [--events] [--settle=MS]
 //
 // --profile: the daemon's whole-life CPU profile into .cache/bench-master-prof/ (read it with profile-window.ts).
+// --idle=S: after the kills, the daemon's CPU (utime+stime) over S seconds, the window opening no sooner than 11 s
+// after `hsu up -d` returned: up's ListUnits calls make the master sample usage for 10 s after the last one
+// (daemon/usage.ts), which run.ts's window (2 s after the kills) still catches at 100 units.
 // --down: also `hsu down` with the units running (CLI start to exit, everything gone).
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -19,6 +22,8 @@ import { killTree, median, timeProcess, unitsOf } from "./measure.ts";
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const n = Number(arg("units") ?? 100);
 const kills = Number(arg("kills") ?? 20);
+const idleS = Number(arg("idle") ?? 0);
+if (!(idleS >= 0 && idleS <= 600)) throw new Error("--idle= takes seconds from 0 to 600");
 const profileDir = process.argv.includes("--profile") ? fileURLToPath(new URL("../../.cache/bench-master-prof/", import.meta.url)) : undefined;
 const root = mkdtempSync(join(tmpdir(), "hsu-mbench-only-"));
 const say = (m: string) => process.stderr.write(`${m} (load ${loadavg()[0]!.toFixed(2)})\n`);
@@ -27,6 +32,7 @@ try {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const hsu = startHsu(root, n, "dist", profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []);
   daemon = hsu.daemonPid;
+  const upAt = performance.now();
   const cpuStart = cpuMs(daemon);
   const t0 = performance.now();
   const all = pollUntil(() => (unitsOf(daemon).length >= n ? true : undefined), 60_000);
@@ -52,6 +58,13 @@ try {
   const cpuPerKill = (cpuMs(daemon) - cpu0) / kills;
   say(`restart after kill -9: median ${median(restart).toFixed(1)} ms (${restart.map((x) => x.toFixed(0)).join(" ")}); daemon CPU ${cpuPerKill.toFixed(1)} ms per restart`);
   await new Promise((r) => setTimeout(r, 1000));
+  if (idleS > 0) {
+    await new Promise((r) => setTimeout(r, Math.max(1000, 11_000 - (performance.now() - upAt))));
+    const c0 = cpuMs(daemon);
+    await new Promise((r) => setTimeout(r, idleS * 1000));
+    const used = cpuMs(daemon) - c0;
+    say(`idle ${idleS} s after the kills: daemon CPU ${used.toFixed(0)} ms = ${((used / (idleS * 1000)) * 100).toFixed(2)} % of a core`);
+  }
   // --ps: `hsu ps` right before the stop, as run.ts does (its usage sampling then runs on for 10 s).
   if (process.argv.includes("--ps")) await timeProcess(hsu.status.command, hsu.status.args, hsu.status.cwd, hsu.status.env, 60_000);
   // --settle=MS: wait before the stop (past the on-demand usage sampler's 10 s after `hsu up`'s progress calls).

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
-import { appendFileSync, mkdtempSync, openSync, closeSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, openSync, closeSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createFakeClock, type FakeClock } from "../clock.ts";
-import { createFileTail, type WatchFile } from "./file-tail.ts";
+import { createFileTail, watchWithFs, type WatchFile } from "./file-tail.ts";
 
 async function collect(stream: AsyncIterable<Buffer>): Promise<string> {
   let out = "";
@@ -226,5 +226,127 @@ describe("createFileTail without a working watch", () => {
     t.done();
     await t.ended;
     expect(t.text()).toBe(want.join(""));
+  });
+});
+
+/** A fake clock that also remembers the delay of every timer set on it. */
+function recordingClock(): FakeClock & { delays: number[] } {
+  const clock = createFakeClock();
+  const delays: number[] = [];
+  return { ...clock, delays, setTimer: (ms, fn) => (delays.push(ms), clock.setTimer(ms, fn)) };
+}
+
+/** Waits (real time, bounded) until `ok()` holds. */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!ok()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("createFileTail, the watch's probe", () => {
+  it("where an append is seen to reach the watch, a new tail's poll starts on the shared 30 s grid, not at 50 ms", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-tail-"));
+    const clock = recordingClock();
+    const tail = (name: string) => {
+      writeFileSync(join(dir, name), "");
+      let done!: () => void;
+      const t = createFileTail(join(dir, name), { clock, until: new Promise<void>((r) => (done = r)), watch: watchWithFs });
+      let text = "";
+      t.on("data", (c: Buffer) => (text += c.toString()));
+      return { t, done, text: () => text, ended: new Promise((r) => t.once("end", r)) };
+    };
+    const first = tail("first");
+    // The probe started (its 2 s deadline is set), and its file goes once its append was seen.
+    await until(() => clock.delays.includes(2000), "the probe's start");
+    await until(() => !existsSync(join(dir, ".hsu-watch-probe")), "the probe");
+    clock.advance(10_000);
+    const restarted = tail("restarted");
+    await settle();
+    // Its first look is at the next whole 30 s (20 s from now), never sooner.
+    expect(clock.delays.at(-1)).toBe(20_000);
+    // And it still reads an append at once, through the watch.
+    appendFileSync(join(dir, "restarted"), "hello\n");
+    await until(() => restarted.text() === "hello\n", "the append");
+    first.done();
+    restarted.done();
+    await Promise.all([first.ended, restarted.ended]);
+  });
+
+  it("a watch that misses writes (the probe's too) keeps the 50 ms first look", async () => {
+    const t = fakeClockTail(silent);
+    await settle();
+    t.clock.advance(5000); // the probe gave up
+    await settle();
+    const file = join(dirname(t.file), "second");
+    writeFileSync(file, "");
+    const clock = recordingClock();
+    let done!: () => void;
+    const second = createFileTail(file, { clock, until: new Promise<void>((r) => (done = r)), watch: silent });
+    second.resume();
+    await settle();
+    expect(clock.delays).toContain(50);
+    t.done();
+    done();
+    await t.ended;
+  });
+
+  it("once output flowed, data resets the poll to 50 ms even where the probe's append was seen (a streaming unit is not left to the watch alone)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-tail-"));
+    const probe = join(dir, "first");
+    writeFileSync(probe, "");
+    const clock = recordingClock();
+    // Reports the probe's append only: the unit's writes reach the tail by the poll alone.
+    const probeOnly: WatchFile = (path, onChange, onError) => (path.endsWith(".hsu-watch-probe") ? watchWithFs(path, onChange, onError) : { close() {} });
+    let doneFirst!: () => void;
+    createFileTail(probe, { clock, until: new Promise<void>((r) => (doneFirst = r)), watch: probeOnly }).resume();
+    await until(() => clock.delays.includes(2000), "the probe's start");
+    await until(() => !existsSync(join(dir, ".hsu-watch-probe")), "the probe");
+    // A unit that already wrote when its tail starts: the first read finds output (no poll involved).
+    const file = join(dir, "out");
+    writeFileSync(file, "zero\n");
+    let done!: () => void;
+    const t = createFileTail(file, { clock, until: new Promise<void>((r) => (done = r)), watch: probeOnly });
+    let text = "";
+    t.on("data", (c: Buffer) => (text += c.toString()));
+    await settle();
+    await settle();
+    expect(text).toBe("zero\n");
+    // Data flowed: the next look is 50 ms later, not at the 30 s grid.
+    appendFileSync(file, "one\n");
+    clock.advance(50);
+    await settle();
+    expect(text).toBe("zero\none\n");
+    done();
+    doneFirst();
+    await new Promise((r) => t.once("end", r));
+  });
+
+  it("a poll that finds bytes the watch did not announce withdraws the probe's word for the tails started after", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-tail-"));
+    // Reports only the probe's append: the units' writes are missed.
+    const probeOnly: WatchFile = (path, onChange, onError) => (path.endsWith(".hsu-watch-probe") ? watchWithFs(path, onChange, onError) : { close() {} });
+    const clock = recordingClock();
+    const start = (name: string) => {
+      writeFileSync(join(dir, name), "");
+      let done!: () => void;
+      const t = createFileTail(join(dir, name), { clock, until: new Promise<void>((r) => (done = r)), watch: probeOnly });
+      let text = "";
+      t.on("data", (c: Buffer) => (text += c.toString()));
+      return { done, text: () => text, ended: new Promise((r) => t.once("end", r)) };
+    };
+    const a = start("a");
+    await until(() => clock.delays.includes(2000), "the probe's start");
+    await until(() => !existsSync(join(dir, ".hsu-watch-probe")), "the probe");
+    appendFileSync(join(dir, "a"), "missed\n");
+    // Nothing announced it: the poll finds it at the 30 s grid at the latest.
+    clock.advance(30_000);
+    await settle();
+    expect(a.text()).toBe("missed\n");
+    clock.delays.length = 0;
+    const b = start("b");
+    await settle();
+    expect(clock.delays).toContain(50);
+    a.done();
+    b.done();
+    await Promise.all([a.ended, b.ended]);
   });
 });

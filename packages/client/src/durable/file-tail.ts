@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync, watch } from "node:fs";
+import { appendFileSync, closeSync, openSync, readSync, rmSync, watch, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 
@@ -56,6 +57,54 @@ const cannotWatch = new Set(["ENOSPC", "EMFILE", "ENFILE", "ENOMEM", "EPERM", "E
 // per unit: 125 MiB at 1,000 units).
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
+/** What is known of a watch in one directory: whether an append there reaches it. */
+type Proof = "probing" | "works" | "misses";
+
+/** Per watch function and directory (a unit's capture files share one): what its probe found. */
+const proofs = new WeakMap<WatchFile, Map<string, { state: Proof }>>();
+
+/** How long the probe waits for its own append to reach its watch. */
+const PROBE_MS = 2000;
+
+/**
+ * Whether appends to files in `dir` reach `watchFile`, found out once per
+ * directory: a probe file there is watched and appended to, and the watch
+ * either reports it within {@link PROBE_MS} ("works") or not ("misses").
+ * Until then, "probing". A poll that later finds bytes a watch there did not
+ * announce turns it to "misses" for good (see `createFileTail`).
+ */
+function proofOf(watchFile: WatchFile, dir: string, clock: Clock): { state: Proof } {
+  let byDir = proofs.get(watchFile);
+  if (!byDir) proofs.set(watchFile, (byDir = new Map()));
+  const known = byDir.get(dir);
+  if (known) return known;
+  const proof: { state: Proof } = { state: "probing" };
+  byDir.set(dir, proof);
+  // One name per directory: a master that dies mid-probe leaves this one empty file, taken over next time.
+  const file = join(dir, ".hsu-watch-probe");
+  let w: FileWatch | undefined;
+  let timer: Timer | undefined;
+  let over = false;
+  const done = (state: Proof) => {
+    if (over) return;
+    over = true;
+    // A tail may have found a miss meanwhile: that stands.
+    if (proof.state === "probing") proof.state = state;
+    timer?.cancel();
+    w?.close();
+    rmSync(file, { force: true });
+  };
+  try {
+    writeFileSync(file, "");
+    w = watchFile(file, () => done("works"), () => done("misses"));
+    timer = clock.setTimer(PROBE_MS, () => done("misses"));
+    appendFileSync(file, "?");
+  } catch {
+    done("misses");
+  }
+  return proof;
+}
+
 /**
  * A readable that follows a file another process appends to (a unit's
  * output file), from an offset, until `until` resolves and the file is read
@@ -73,6 +122,9 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
   const maxPollMs = Math.max(pollMs, options.maxPollMs ?? 2000);
   const trustedPollMs = Math.max(maxPollMs, options.trustedPollMs ?? 30_000);
   const watchFile = options.watch ?? watchWithFs;
+  let proof: { state: Proof } | undefined;
+  // Some bytes were read: from then on the poll's backoff starts from `pollMs` after data, as before the probe.
+  let flowed = false;
   let offset = from;
   let fd: number | undefined;
   let finished = false;
@@ -104,6 +156,8 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
   const startWatching = () => {
     if (watcher || unwatchable || destroyed) return;
     try {
+      // The directory's probe first: a watch function may count or fail its watches.
+      proof = proofOf(watchFile, dirname(path), clock);
       watcher = watchFile(path, wake, () => {
         // A watch that broke (the file went away, the kernel dropped it): the poll carries on alone.
         watcher?.close();
@@ -133,8 +187,13 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
           const n = readSync(fd, readBuffer, 0, readBuffer.length, offset);
           if (n > 0) {
             offset += n;
+            flowed = true;
             delay = pollMs;
-            if (polled && watcher) missed = true;
+            if (polled && watcher) {
+              missed = true;
+              // This watch misses writes: no tail of the directory starts backed off any more.
+              if (proof) proof.state = "misses";
+            }
             stream.push(Buffer.from(readBuffer.subarray(0, n)));
             return;
           }
@@ -152,6 +211,9 @@ export function createFileTail(path: string, options: FileTailOptions): FileTail
         waiting = attempt;
         watchedWait = watcher !== undefined;
         const cap = missed ? maxPollMs : trustedPollMs;
+        // A tail that has read nothing yet (a unit started or restarted that prints nothing) starts backed off;
+        // once data flowed, data resets the backoff as for any tail.
+        if (watcher && !missed && !flowed && proof?.state === "works") delay = cap;
         // Backed off all the way, idle tails look on the same whole multiples of the cap: one wake-up for all of them.
         const ms = delay >= cap ? cap - (clock.now() % cap) : delay;
         timer = clock.setTimer(ms, () => ((byPoll = true), wake()));
