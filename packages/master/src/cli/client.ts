@@ -8,6 +8,13 @@ import type { Deployment } from "../config/index.ts";
 import { masterSocket } from "./master-socket.ts";
 import { requireSpecFile } from "./spec-file.ts";
 
+/**
+ * The deadline of every read the CLI makes (ListUnits, GetUnit): a master
+ * that accepts and never answers (stopped with SIGSTOP, wedged) gets a
+ * message after this long instead of a CLI that waits for ever.
+ */
+export const READ_TIMEOUT_MS = 10_000;
+
 /** The typed client of a master's control API. */
 export type ControlClient = Client<typeof ControlService>;
 

@@ -5,6 +5,9 @@ import { HsuError } from "@hsu/client/errors";
 export function explain(e: unknown): string {
   if (e instanceof ConnectError) {
     if (e.code === Code.Unavailable) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
+    if (e.code === Code.DeadlineExceeded) {
+      return `the master accepted the call but did not answer in time (${e.rawMessage}); it may be stopped (SIGSTOP) or overloaded: check its process and its log, master.log in the state dir`;
+    }
     return e.rawMessage;
   }
   return e instanceof Error ? e.message : String(e);

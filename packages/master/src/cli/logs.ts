@@ -1,6 +1,6 @@
 import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { LogEntry } from "@hsu/proto";
-import { connect as client } from "./client.ts";
+import { connect as client, READ_TIMEOUT_MS } from "./client.ts";
 import { paint, useColor } from "./format.ts";
 import { usageError } from "./usage-error.ts";
 import { createPrefixer } from "./prefix.ts";
@@ -12,7 +12,7 @@ export async function runLogs(values: Record<string, string | boolean | undefine
   if (values.since && sinceMs === undefined) throw usageError("logs", `--since: expected a duration like "10m" or "1h30m", got "${values.since}"`, "[unit...]");
   if (values.tail !== undefined && !/^\d+$/.test(String(values.tail))) throw usageError("logs", `-n/--tail: expected a number of lines, got "${values.tail}"`, "[unit...]");
   const { c } = await client(values);
-  const known = (await c.listUnits({})).units.map((u) => u.id);
+  const known = (await c.listUnits({}, { timeoutMs: READ_TIMEOUT_MS })).units.map((u) => u.id);
   const matches = (k: string, u: string) => k === u || k.startsWith(`${u}-`);
   const unknown = units.filter((u) => !known.some((k) => matches(k, u)));
   if (unknown.length) throw usageError("logs", `no unit ${unknown.map((u) => `"${u}"`).join(", ")}; units are: ${known.join(", ")}`, "[unit...]");

@@ -36,8 +36,8 @@ export async function runPs(values: Values, names: string[]): Promise<number> {
     all = await quickListUnits(socket, !local);
   } catch (e) {
     if (!(e instanceof QuickCallFailed)) throw e;
-    const { controlClient } = await import("./client.ts");
-    all = (await controlClient(socket).listUnits({})).units;
+    const { controlClient, READ_TIMEOUT_MS } = await import("./client.ts");
+    all = (await controlClient(socket).listUnits({}, { timeoutMs: READ_TIMEOUT_MS })).units;
   }
   const units = selectUnits(all, names);
   printUnits(units, values, local);

@@ -87,13 +87,13 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
   let units: UnitStatus[] = [];
   // The daemon's up() is bounded by every unit's start timeout; this loop only shows progress until it says so.
   while (result === undefined) {
-    units = (await c.listUnits({}).catch(() => ({ units }))).units;
+    units = (await c.listUnits({}, { timeoutMs: PROGRESS_READ_MS }).catch(() => ({ units }))).units;
     spin.update(progressText(units));
     result = await Promise.race([outcome, exited, clock.sleep(100).then(() => undefined)]);
   }
   if (child.connected) child.disconnect();
   if (typeof result === "number") return masterExited(result);
-  units = (await c.listUnits({}).catch(() => ({ units }))).units;
+  units = (await c.listUnits({}, { timeoutMs: PROGRESS_READ_MS }).catch(() => ({ units }))).units;
   const took = formatDuration(Date.now() - started).replace(/^0s$/, "<1s");
   if (result.error) spin.stop(`${paint("✘", "red", color)} ${result.error}\n  the master runs on (pid ${child.pid}) with the units that started; \`hsu logs <unit>\` shows why, \`hsu down\` stops it`);
   else spin.stop(`${paint("✔", "green", color)} master running (pid ${child.pid}) in ${took}, log ${logFile}`);
@@ -108,6 +108,8 @@ async function upDetached(deployment: Deployment, file: string, json: boolean): 
 
 /** How long a detached master may take to load its units and answer on its socket. */
 const MASTER_START_TIMEOUT_MS = 60_000;
+// A progress read that takes longer is skipped (the last units shown stay): a stalled master must not stall the loop that watches its exit.
+const PROGRESS_READ_MS = 2_000;
 
 /** What the daemon tells `hsu up --detach` once its `up` is over. */
 export interface UpOutcome {
