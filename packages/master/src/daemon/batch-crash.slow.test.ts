@@ -1,31 +1,21 @@
-import { createClient } from "@connectrpc/connect";
-import { ControlService } from "@hsu/proto";
-import { createUnitTransport } from "@hsu/transport";
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ownedProcesses } from "./owned-processes.ts";
 import { masterAnswers } from "./run.ts";
-import { hsu, hsuArgv, markedUnits, until } from "../test-support/hsu-cli.ts";
+import { hsu, until } from "../test-support/hsu-cli.ts";
+import { createCrashHarness, seededRandom } from "../test-support/crash-harness.ts";
 
 // A master killed (kill -9) while one StopUnit request stops many units - before it read the request,
 // with the stop signals out and the units still exiting, or while it waits out the graceful timeout of
 // a unit that ignores SIGTERM - leaves the next master no orphan and no stale record.
-const run = randomBytes(6).toString("hex");
-const dir = mkdtempSync(join(tmpdir(), "hsu-batch-crash-"));
-const stateDir = join(dir, ".hsu");
-const socket = join(stateDir, "control.sock");
+const h = createCrashHarness("hsu-batch-crash-");
+const { dir, socket, stateDir, run, unitProcesses, startMaster, client, records } = h;
 const N = 8;
 const ROUNDS = 3;
 const ids = [...Array.from({ length: N }, (_, i) => `u${i}`), "stubborn"];
 
-const seed = Number(process.env.HSU_TEST_SEED ?? randomBytes(4).readUInt32LE());
-console.log(`batch-crash.slow.test: seed ${seed} (replay with HSU_TEST_SEED=${seed})`);
-let state = seed;
-const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const { random, seed } = seededRandom("batch-crash.slow.test");
 
 const unit = (id: string, script: string, extra = "") => `  ${id}:
     command: sh
@@ -46,23 +36,8 @@ writeFileSync(
     .join("")}`,
 );
 
-const unitProcesses = () => markedUnits(`TEST_RUN=${run}`);
-const masters: ChildProcess[] = [];
-function startMaster(): { child: ChildProcess; exited: Promise<void> } {
-  const child = spawn(process.execPath, hsuArgv("daemon", "-f", join(dir, "hsu.yaml")), { cwd: dir, stdio: "ignore" });
-  masters.push(child);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return { child, exited };
-}
-const client = () => createClient(ControlService, createUnitTransport(`unix:${socket}`, { connectTimeoutMs: 5000 }));
-const records = () => (existsSync(join(stateDir, "units")) ? readdirSync(join(stateDir, "units")).filter((f) => f.endsWith(".json")) : []);
 
-afterAll(async () => {
-  await hsu(dir, "down");
-  for (const m of masters) if (m.exitCode === null && m.signalCode === null) m.kill("SIGKILL");
-  for (const pids of unitProcesses().values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => h.cleanup());
 
 describe("kill -9 of the master during one StopUnit of many units", () => {
   it(`${ROUNDS} rounds: the next master leaves no unit process and no record behind`, async () => {

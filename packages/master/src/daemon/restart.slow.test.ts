@@ -1,35 +1,18 @@
-import { createClient } from "@connectrpc/connect";
-import { ControlService } from "@hsu/proto";
-import { createUnitTransport } from "@hsu/transport";
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ownedProcesses } from "./owned-processes.ts";
 import { masterAnswers } from "./run.ts";
-import { alive, hsu, hsuArgv, markedUnits, until } from "../test-support/hsu-cli.ts";
+import { alive, hsu, until } from "../test-support/hsu-cli.ts";
+import { createCrashHarness, seededRandom } from "../test-support/crash-harness.ts";
 
-const run = randomBytes(6).toString("hex");
-const dir = mkdtempSync(join(tmpdir(), "hsu-restart-"));
-const stateDir = join(dir, ".hsu");
-const socket = join(stateDir, "control.sock");
+const h = createCrashHarness("hsu-restart-");
+const { dir, socket, stateDir, run, unitProcesses, startMaster } = h;
 const units = ["steady", "ticker", "workers-0", "workers-1"];
 const KILLS = 20;
 
 // Random fault points, replayable: HSU_TEST_SEED=<seed> runs the same delays again.
-const seed = Number(process.env.HSU_TEST_SEED ?? randomBytes(4).readUInt32LE());
-console.log(`restart.slow.test: seed ${seed} (replay with HSU_TEST_SEED=${seed})`);
-function mulberry32(a: number): () => number {
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = mulberry32(seed);
+const { random, seed } = seededRandom("restart.slow.test");
 
 writeFileSync(
   join(dir, "hsu.yaml"),
@@ -50,17 +33,7 @@ writeFileSync(
 `,
 );
 
-/** Every live process group leader of this test run, by unit (a replica as `<pool>-<index>`). */
-const unitProcesses = () => markedUnits(`TEST_RUN=${run}`);
 
-const masters: ChildProcess[] = [];
-function startMaster(): { child: ChildProcess; exited: Promise<void> } {
-  const child = spawn(process.execPath, hsuArgv("daemon", "-f", join(dir, "hsu.yaml")), { cwd: dir, stdio: "ignore" });
-  masters.push(child);
-  // Listen for the exit at once: the master may be gone before anyone asks.
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return { child, exited };
-}
 
 const noDuplicates = (when: string) => {
   const p = unitProcesses();
@@ -74,7 +47,7 @@ const allRunning = () => {
 /** Once a restarted master is up: one process per unit, each the one the master lists (no orphan, no stranger). */
 async function expectOneEach(when: string): Promise<void> {
   await until(`every unit runs (${when})`, allRunning);
-  const client = createClient(ControlService, createUnitTransport(`unix:${socket}`, { connectTimeoutMs: 5000 }));
+  const client = h.client();
   // A unit taken over from the previous life shows its pid once the master has adopted it.
   let listed = new Map<string, number>();
   await until(`the master lists every unit with a pid (${when})`, async () => {
@@ -86,12 +59,7 @@ async function expectOneEach(when: string): Promise<void> {
   for (const u of units) expect(p.get(u), `${u} ${when}`).toEqual([listed.get(u)]);
 }
 
-afterAll(async () => {
-  await hsu(dir, "down");
-  for (const m of masters) if (m.exitCode === null && m.signalCode === null) m.kill("SIGKILL");
-  for (const pids of unitProcesses().values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => h.cleanup());
 
 describe("master restart without loss", () => {
   it(`kill -9 of the master at ${KILLS} random points, each followed by a restart, leaves exactly one process per unit, none orphaned`, async () => {

@@ -1,33 +1,23 @@
-import { createClient } from "@connectrpc/connect";
-import { ControlService } from "@hsu/proto";
-import { createUnitTransport } from "@hsu/transport";
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ownedProcesses } from "./owned-processes.ts";
 import { masterAnswers } from "./run.ts";
-import { hsu, hsuArgv, loggedLineNumbers, markedUnits, until } from "../test-support/hsu-cli.ts";
+import { hsu, loggedLineNumbers, until } from "../test-support/hsu-cli.ts";
+import { createCrashHarness, seededRandom } from "../test-support/crash-harness.ts";
 
 // A stop of many units sends every stop signal before any ended run's record or capture file is
 // removed (that is batched after the exits). A master killed right after such a stop - before, during
 // or after that batch - must leave the next master no orphan, no stale record and no lost line.
-const run = randomBytes(6).toString("hex");
-const dir = mkdtempSync(join(tmpdir(), "hsu-stop-crash-"));
-const stateDir = join(dir, ".hsu");
+const h = createCrashHarness("hsu-stop-crash-");
+const { dir, socket, stateDir, run, unitProcesses, startMaster, client, records } = h;
 const logDir = join(stateDir, "logs");
-const socket = join(stateDir, "control.sock");
 const N = 12;
 const LINES = 300;
 const ROUNDS = 4;
 const ids = Array.from({ length: N }, (_, i) => `u${i}`);
 
-const seed = Number(process.env.HSU_TEST_SEED ?? randomBytes(4).readUInt32LE());
-console.log(`stop-crash.slow.test: seed ${seed} (replay with HSU_TEST_SEED=${seed})`);
-let state = seed;
-const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const { random, seed } = seededRandom("stop-crash.slow.test");
 
 writeFileSync(
   join(dir, "hsu.yaml"),
@@ -44,24 +34,9 @@ writeFileSync(
     .join("")}`,
 );
 
-const unitProcesses = () => markedUnits(`TEST_RUN=${run}`);
-const masters: ChildProcess[] = [];
-function startMaster(): { child: ChildProcess; exited: Promise<void> } {
-  const child = spawn(process.execPath, hsuArgv("daemon", "-f", join(dir, "hsu.yaml")), { cwd: dir, stdio: "ignore" });
-  masters.push(child);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return { child, exited };
-}
-const client = () => createClient(ControlService, createUnitTransport(`unix:${socket}`, { connectTimeoutMs: 5000 }));
-const records = () => (existsSync(join(stateDir, "units")) ? readdirSync(join(stateDir, "units")).filter((f) => f.endsWith(".json")) : []);
 const captures = () => readdirSync(logDir).filter((f) => f.endsWith(".stdout") || f.endsWith(".stderr"));
 
-afterAll(async () => {
-  await hsu(dir, "down");
-  for (const m of masters) if (m.exitCode === null && m.signalCode === null) m.kill("SIGKILL");
-  for (const pids of unitProcesses().values()) for (const pid of pids) process.kill(-pid, "SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => h.cleanup());
 
 describe("kill -9 of the master right after a stop of every unit", () => {
   it(`${ROUNDS} rounds: the next master finds no orphan and no stale record, and every unit's log has every line of every run`, async () => {
