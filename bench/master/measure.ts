@@ -109,7 +109,9 @@ export async function measure(side: Side, s: Sizes, say: (step: string) => void)
   await pollUntil(() => (unitsOf(pid).length >= s.units ? true : undefined), s.timeoutMs, 10);
 
   say(`idle ${s.idleMs / 1000} s`);
-  await new Promise((r) => setTimeout(r, 2000));
+  // 12 s of settling for every side: HSU samples usage for 10 s after the last status read (`hsu up -d`'s
+  // progress reads before this function ran), and "idle" is a master nobody has asked anything for that long.
+  await new Promise((r) => setTimeout(r, 12_000));
   const cpu0 = cpuMs(pid);
   const w0 = performance.now();
   let maxRss = 0;

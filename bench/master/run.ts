@@ -285,7 +285,7 @@ function report(f: Floors): void {
   out.push("", "How each side was measured:");
   for (const r of results) for (const n of r.side.notes) out.push(`- ${r.side.name}: ${n}`);
   out.push(
-    "- all: units are the daemon's direct `sleep` children in /proc (zombies not counted), polled every ~1 ms; RSS is the daemon process's VmRSS, maximum over the idle window; CPU is its utime+stime over the window",
+    "- all: units are the daemon's direct `sleep` children in /proc (zombies not counted), polled every ~1 ms; RSS is the daemon process's VmRSS, maximum over the idle window; CPU is its utime+stime over the window, which opens 12 s after every unit is back (HSU samples usage for 10 s after the last status read)",
     "- floors: bare Node's RSS is `node -e 'setInterval(()=>{},1e6)'`; the spawn loop spawns N `sleep` with `detached: true` and piped output until every 'spawn' event, then SIGTERMs them until every 'exit'",
   );
   process.stdout.write(`${out.join("\n")}\n`);
