@@ -73,6 +73,11 @@ describe("echo unit through the master library", () => {
     const watching = (async () => {
       for await (const r of unit.client.health.watch({ service: "" })) seen.push(r.status);
     })().catch(() => {});
+    // The watch's first answer (the status now) before the drain begins: a stream's first call may still be loading its transport.
+    for (const end = Date.now() + 10_000; seen.length === 0; ) {
+      if (Date.now() > end) throw new Error("Watch sent no status within 10 s");
+      await new Promise((r) => setTimeout(r, 10));
+    }
     expect(await unit.client.serving()).toBe(true);
     const echo = createClient(EchoService, unit.client.transport);
     const inflight = echo.echo({ message: "slow", delayMs: 400 });

@@ -41,7 +41,10 @@ if (!process.argv.includes("--clean")) {
   for (const short of packages) {
     const cwd = join(repoRoot, "packages", short);
     process.stderr.write(`create-hsu-unit prepack: build and pack @hsu/${short} into sdk/\n`);
-    execFileSync("pnpm", ["run", "build"], { cwd, stdio: ["ignore", "ignore", "inherit"] });
-    execFileSync("pnpm", ["pack", "--pack-destination", sdk], { cwd, stdio: ["ignore", "ignore", "inherit"] });
+    // Under the package's build lock (scripts/locked.sh): another build of it between the two would pack a half-emitted dist.
+    execFileSync("bash", [join(repoRoot, "scripts", "locked.sh"), cwd, "sh", "-c", 'pnpm run build && pnpm pack --pack-destination "$0"', sdk], {
+      cwd,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
   }
 }

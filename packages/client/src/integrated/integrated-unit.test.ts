@@ -57,6 +57,8 @@ describe("integrated unit: wake on demand", () => {
     const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => echo.echo({ message: `m${i}` })));
     expect(replies.map((r) => r.message)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
     expect(start.calls).toBe(1);
+    // A call waits in the passed socket's backlog, so replies may come before the master has seen the handshake.
+    if (unit.state !== "running") await nextEvent(unit, "ready");
     expect(start.pids).toEqual([unit.pid]);
     expect(pidsOfUnit(id)).toEqual([unit.pid]);
     expect(events.filter((e) => e.type === "starting")).toHaveLength(1);
