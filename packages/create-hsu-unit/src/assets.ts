@@ -24,13 +24,23 @@ export interface AssetDirs {
   proto: string;
 }
 
-/** Finds the asset directories, preferring the monorepo's when running from source. */
-export function findAssetDirs(): AssetDirs {
-  const inRepo =
+/**
+ * True when this copy runs inside the HSU monorepo (from src/ or dist/ of
+ * packages/create-hsu-unit), not from an installed package. There the
+ * package's own templates/, proto/ and sdk/ exist only while `prepack` runs,
+ * so nothing may depend on them: another process may be packing right now.
+ */
+export function inMonorepo(): boolean {
+  return (
     resolve(repoRoot, "packages/create-hsu-unit") === packageRoot &&
     existsSync(join(repoRoot, "pnpm-workspace.yaml")) &&
-    existsSync(join(repoRoot, "templates"));
-  const base = inRepo ? repoRoot : packageRoot;
+    existsSync(join(repoRoot, "templates"))
+  );
+}
+
+/** Finds the asset directories, preferring the monorepo's when running from source. */
+export function findAssetDirs(): AssetDirs {
+  const base = inMonorepo() ? repoRoot : packageRoot;
   return { templates: join(base, "templates"), proto: join(base, "proto") };
 }
 

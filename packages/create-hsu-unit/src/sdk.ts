@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { inMonorepo } from "./assets.ts";
 import { GeneratorError } from "./errors.ts";
 
 /** The HSU npm packages every generated project may depend on, by short name. */
@@ -61,8 +62,13 @@ export function listTarballs(dir: string): Map<string, SdkTarball> {
   return out;
 }
 
-/** The SDK bundled in this package, or undefined when running from source (nothing packed). */
+/**
+ * The SDK bundled in this package, or undefined in the monorepo: there
+ * sdk/ is filled only while `prepack` runs, and a generator running at that
+ * moment (a test beside a pack) must not switch to it.
+ */
 export function bundledSdk(): Map<string, SdkTarball> | undefined {
+  if (inMonorepo()) return undefined;
   const tarballs = listTarballs(bundleDir);
   return tarballs.size > 0 ? tarballs : undefined;
 }
