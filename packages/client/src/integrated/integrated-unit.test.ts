@@ -4,7 +4,7 @@ import { EchoService } from "../../../../examples/echo/src/gen/hsu/examples/echo
 import { createRegistrar, type Registrar } from "../core/registrar.ts";
 import { createIntegratedUnit, type IntegratedUnit, type IntegratedUnitOptions } from "./integrated-unit.ts";
 import { createLaunchStart } from "./launch-start.ts";
-import { alive, countingStart, echoCommand, nextEvent, pidsOfUnit, recordEvents } from "./test-support/echo.ts";
+import { alive, countingStart, echoCommand, nextEvent, pidsOfUnit, recordEvents, whenReady } from "./test-support/echo.ts";
 
 let registrar: Registrar;
 const units: IntegratedUnit[] = [];
@@ -43,6 +43,7 @@ describe("integrated unit: wake on demand", () => {
     expect(pidsOfUnit(id)).toEqual([]);
     const echo = unit.client(EchoService);
     expect(await echo.echo({ message: "cold" })).toMatchObject({ message: "cold", unitId: id });
+    await whenReady(unit);
     expect(unit.state).toBe("running");
     expect(start.calls).toBe(1);
     expect(pidsOfUnit(id)).toEqual([unit.pid]);
@@ -58,7 +59,7 @@ describe("integrated unit: wake on demand", () => {
     expect(replies.map((r) => r.message)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
     expect(start.calls).toBe(1);
     // A call waits in the passed socket's backlog, so replies may come before the master has seen the handshake.
-    if (unit.state !== "running") await nextEvent(unit, "ready");
+    await whenReady(unit);
     expect(start.pids).toEqual([unit.pid]);
     expect(pidsOfUnit(id)).toEqual([unit.pid]);
     expect(events.filter((e) => e.type === "starting")).toHaveLength(1);
@@ -69,6 +70,7 @@ describe("integrated unit: wake on demand", () => {
     const { unit, start } = echoUnit();
     const echo = unit.client(EchoService);
     await echo.echo({ message: "one" });
+    await whenReady(unit);
     const first = unit.pid!;
     const exited = nextEvent(unit, "exited");
     process.kill(-first, "SIGKILL");
@@ -85,6 +87,7 @@ describe("integrated unit: idle shutdown (real timers)", () => {
     const { unit, start, id } = echoUnit({ idleTimeoutMs: 300 });
     const echo = unit.client(EchoService);
     await echo.echo({ message: "first" });
+    await whenReady(unit);
     const first = unit.pid!;
     const stopped = await nextEvent(unit, "stopped");
     expect(stopped.pid).toBe(first);
@@ -104,6 +107,7 @@ describe("integrated unit: idle shutdown (real timers)", () => {
     const events = recordEvents(unit);
     const echo = unit.client(EchoService);
     await echo.echo({ message: "before" });
+    await whenReady(unit);
     const first = unit.pid!;
     const late = new Promise<{ reply: Promise<{ message: string }>; stateAtCall: string }>((resolve) => {
       const off = unit.on((e) => {
@@ -207,6 +211,7 @@ describe("integrated unit: close", () => {
     })();
     const echo = unit.client(EchoService);
     await echo.echo({ message: "hi" });
+    await whenReady(unit);
     const pid = unit.pid!;
     await unit.close();
     expect(alive(pid)).toBe(false);
@@ -221,6 +226,7 @@ describe("integrated unit: close", () => {
     const unit = createIntegratedUnit({ id, launch: echoCommand, idleTimeoutMs: Infinity });
     units.push(unit);
     expect((await unit.core.ping({})).unitId).toBe(id);
+    await whenReady(unit);
     started.push(unit.pid!);
     await unit.close();
     expect(pidsOfUnit(id)).toEqual([]);

@@ -61,6 +61,15 @@ export function alive(pid: number): boolean {
 }
 
 /** Resolves with the next event of `type` (subscribe before causing it). */
+/**
+ * Under socket activation a call can be answered before the master has seen
+ * the unit's handshake (docs/unit-contract.md): until "ready" the unit is
+ * starting and has no pid. Resolves once it is running.
+ */
+export async function whenReady(unit: IntegratedUnit): Promise<void> {
+  if (unit.state === "starting") await nextEvent(unit, "ready");
+}
+
 export function nextEvent(unit: IntegratedUnit, type: IntegratedEventType): Promise<IntegratedEvent> {
   return new Promise((resolve) => {
     const off = unit.on((e) => {
