@@ -11,7 +11,7 @@ import { createRegistrar, type Registrar } from "../core/registrar.ts";
 import type { EarlyUnit, StartUnit } from "./handle.ts";
 import { createIntegratedUnit, type IntegratedUnit } from "./integrated-unit.ts";
 import { createLaunchStart } from "./launch-start.ts";
-import { alive, echoCommand, echoUnitScript, nextEvent, pidsOfUnit } from "./test-support/echo.ts";
+import { alive, echoCommand, echoUnitScript, nextEvent, pidsOfUnit, whenReady } from "./test-support/echo.ts";
 
 let registrar: Registrar;
 let dir: string;
@@ -105,9 +105,11 @@ describe("socket activation: the waking call", () => {
     const { unit, passed } = unitWith(echoCommand);
     const echo = unit.client(EchoService);
     expect((await echo.echo({ message: "one" })).message).toBe("one");
+    await whenReady(unit);
     const first = unit.pid!;
     await unit.stop();
     expect((await echo.echo({ message: "two" })).message).toBe("two");
+    await whenReady(unit);
     const second = unit.pid!;
     expect(second).not.toBe(first);
     const exited = nextEvent(unit, "exited");
