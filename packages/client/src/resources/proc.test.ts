@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { isRunning, parseStat, readStatSync } from "./proc.ts";
+import { isRunning, parseStat, readEnvironSync, readStatSync } from "./proc.ts";
 
 // Fields 3 to 22 of a stat line: state, ppid, pgrp, session, tty, tpgid, flags,
 // four fault counters, utime, stime, cutime, cstime, priority, nice, threads, itrealvalue, starttime.
@@ -18,6 +18,7 @@ describe("parseStat", () => {
       cpuTicks: 11,
       threads: 3,
       startTime: 12345,
+      kernelThread: false,
     });
   });
 
@@ -39,5 +40,52 @@ describe("parseStat", () => {
       process.kill(-child.pid!, "SIGKILL");
       await exited;
     }
+  });
+});
+
+describe("readEnvironSync", () => {
+  it("never reads an empty environment from a live process that is between two programs (inside execve)", async () => {
+    // The child replaces itself with a new shell, again and again: each exec has
+    // a moment where the kernel shows neither environment nor command line.
+    const child = spawn("sh", ["-c", 'exec sh -c "$HSU_REEXEC"'], {
+      detached: true,
+      stdio: "ignore",
+      env: { PATH: process.env.PATH, HSU_MARK: "1", HSU_REEXEC: 'exec sh -c "$HSU_REEXEC"' },
+    });
+    await once(child, "spawn");
+    try {
+      let missed = 0;
+      const reads = 2000;
+      for (let i = 0; i < reads; i++) {
+        const environ = readEnvironSync(child.pid!);
+        if (!environ?.includes("HSU_MARK=1")) missed++;
+      }
+      expect(missed, `${missed} of ${reads} reads of a re-exec'ing process's environment came back without its variables`).toBe(0);
+    } finally {
+      const exited = once(child, "exit");
+      process.kill(-child.pid!, "SIGKILL");
+      await exited;
+    }
+  });
+
+  it("reads a process that really has an empty environment as empty, without waiting for it", async () => {
+    const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: {} });
+    await once(child, "spawn");
+    try {
+      await expect.poll(() => readStatSync(child.pid!)?.comm).toBe("sleep");
+      const started = performance.now();
+      expect(readEnvironSync(child.pid!)).toEqual([]);
+      expect(performance.now() - started).toBeLessThan(1000); // well inside the settle deadline (2 s)
+    } finally {
+      const exited = once(child, "exit");
+      process.kill(-child.pid!, "SIGKILL");
+      await exited;
+    }
+  });
+
+  it("reads a kernel thread's environment as empty, without waiting for it", () => {
+    const kthreadd = readStatSync(2);
+    if (kthreadd?.comm !== "kthreadd") return; // no kernel threads in this pid namespace
+    expect(readEnvironSync(2) ?? []).toEqual([]);
   });
 });

@@ -16,7 +16,12 @@ export interface ProcStat {
   threads: number;
   /** Start time in clock ticks after boot (field 22): with the pid, identifies a process across pid reuse. */
   startTime: number;
+  /** A kernel thread (PF_KTHREAD in the flags, field 9): it has no memory of its own, so no environment or command line. */
+  kernelThread: boolean;
 }
+
+/** The kernel's per-task flag for a kernel thread. */
+const PF_KTHREAD = 0x00200000;
 
 /** The kernel's USER_HZ; it is 100 on every mainstream Linux architecture. */
 export const CLOCK_TICKS_PER_SECOND = 100;
@@ -47,6 +52,7 @@ export function parseStat(text: string): ProcStat | undefined {
     cpuTicks: num(14) + num(15),
     threads: num(20),
     startTime: num(22),
+    kernelThread: (num(9) & PF_KTHREAD) !== 0,
   };
   return Number.isFinite(stat.pid) && Number.isFinite(stat.startTime) ? stat : undefined;
 }
@@ -138,14 +144,57 @@ export function countOpenFdsSync(pid: number, procRoot = "/proc"): number {
   }
 }
 
-/** The environment of a process as `NAME=value` entries; undefined if gone or not ours to read. */
+/** The environment of a process as `NAME=value` entries; undefined if gone or not ours to read. A process caught inside execve is read again until its new program shows. */
 export function readEnvironSync(pid: number, procRoot = "/proc"): string[] | undefined {
+  const deadline = performance.now() + EXEC_SETTLE_MS;
+  let emptyWithCommand = 0;
+  for (;;) {
+    const environ = readProcFileSync(pid, "environ", procRoot);
+    if (environ === undefined) return undefined;
+    if (environ !== "") return environ.split("\0").filter(Boolean);
+    if (performance.now() >= deadline) return [];
+    const stat = readStatSync(pid, procRoot);
+    if (stat === undefined) return undefined;
+    if (stat.kernelThread || !isRunning(stat)) return []; // never settles: no memory of its own, or finished
+    const cmdline = readProcFileSync(pid, "cmdline", procRoot);
+    if (cmdline === undefined) return undefined;
+    if (cmdline === "") {
+      pauseSync(1); // inside execve: wait for the new program to show
+      continue;
+    }
+    // A command line but no environment: empty for good, unless an exec ended
+    // between the two reads (then the next read shows it) or began again.
+    const again = readProcFileSync(pid, "environ", procRoot);
+    if (again === undefined) return undefined;
+    if (again !== "") return again.split("\0").filter(Boolean);
+    if (++emptyWithCommand >= 3) return [];
+  }
+}
+
+/**
+ * How long a read waits for a process inside execve to show its new
+ * program's environment. While the kernel swaps the old program for the
+ * new one there is a moment where /proc shows neither environment nor
+ * command line; a reader that took that for "no marker" would miss a live
+ * unit (a recovery keeping a second copy of it).
+ */
+const EXEC_SETTLE_MS = 2000;
+
+/** A /proc file of one process as text; undefined when the process is gone or hidden. */
+function readProcFileSync(pid: number, file: string, procRoot: string): string | undefined {
   try {
-    return readFileSync(`${procRoot}/${pid}/environ`, "latin1").split("\0").filter(Boolean);
+    return readFileSync(`${procRoot}/${pid}/${file}`, "latin1");
   } catch (error) {
     if (isVanishedError(error)) return undefined;
     throw error;
   }
+}
+
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` milliseconds (a synchronous reader's short wait). */
+function pauseSync(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms);
 }
 
 /** The command line with NUL separators turned into spaces; undefined if gone. */
