@@ -6,4 +6,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$HSU_ROOT"
 pnpm install --frozen-lockfile --reporter=silent
+# The real tools the tests run against (minisign, age, ...), from Debian.
+bash scripts/tools/debian.sh
 exec node scripts/test-all.ts "$@"
