@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
-import { lockedScript } from "./pack-packages.ts";
+import { buildAndPackScript, lockedScript } from "./pack-packages.ts";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "hsu-locked-"));
@@ -28,4 +28,20 @@ it("a command run under the lock takes it again without waiting for itself", asy
   const inner = `bash ${lockedScript} . sh -c 'echo inner'`;
   const { stdout } = await run("bash", [lockedScript, dir, "sh", "-c", inner], { cwd: dir, timeout: 10_000 });
   expect(stdout.trim()).toBe("inner");
+});
+
+it("build-and-pack.sh packs the whole dist while other builds of the package run", async () => {
+  const pkg = join(dir, "pkg");
+  mkdirSync(pkg);
+  writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "fake-pkg", version: "1.0.0", files: ["dist"], scripts: { build } }));
+  const dests = [0, 1].map((i) => join(dir, `out${i}`));
+  for (const d of dests) mkdirSync(d);
+  await Promise.all([
+    ...dests.map((d) => run("bash", [buildAndPackScript, pkg, d], { cwd: pkg, timeout: 60_000 })),
+    ...[0, 1].map(() => run("bash", [lockedScript, pkg, "sh", "-c", build], { cwd: pkg, timeout: 60_000 })),
+  ]);
+  for (const d of dests) {
+    const { stdout } = await run("tar", ["tzf", join(d, "fake-pkg-1.0.0.tgz")]);
+    expect(stdout.split("\n").filter((f) => f.startsWith("package/dist/")).sort()).toEqual([1, 2, 3, 4, 5].map((i) => `package/dist/f${i}`));
+  }
 });

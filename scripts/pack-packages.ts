@@ -11,6 +11,9 @@ export const repoRoot = join(import.meta.dirname, "..");
 /** scripts/locked.sh: runs a command holding one package's build lock. */
 export const lockedScript = join(repoRoot, "scripts", "locked.sh");
 
+/** scripts/build-and-pack.sh: builds one package and packs it into a directory, under its build lock. */
+export const buildAndPackScript = join(repoRoot, "scripts", "build-and-pack.sh");
+
 /** The published packages' folders under packages/, lower layers first (build order). */
 export const publishedDirs = ["proto", "transport", "server", "client", "master", "create-hsu-unit"] as const;
 
@@ -40,8 +43,7 @@ export async function packAll(dest: string): Promise<PackedPackage[]> {
     const pkg = JSON.parse(readFileSync(join(cwd, "package.json"), "utf8")) as { name: string; version: string; private?: boolean };
     if (pkg.private) throw new Error(`packages/${dir} is private; publishedDirs lists only published packages`);
     const before = new Set(readdirSync(dest));
-    // Build and pack under the package's build lock: another build of it between the two would pack a half-emitted dist.
-    await step(`build and pack ${pkg.name}`, "bash", [lockedScript, cwd, "sh", "-c", 'pnpm run build && pnpm pack --pack-destination "$0"', dest], cwd);
+    await step(`build and pack ${pkg.name}`, "bash", [buildAndPackScript, cwd, dest], cwd);
     const made = readdirSync(dest).filter((f) => f.endsWith(".tgz") && !before.has(f));
     if (made.length !== 1) throw new Error(`pnpm pack of ${pkg.name} wrote ${made.length} tarballs into ${dest}: ${made.join(", ")}`);
     out.push({ name: pkg.name, dir: cwd, tarball: join(dest, made[0]!) });

@@ -18,8 +18,7 @@ export function buildSdkTarballs(): Promise<string> {
     for (const file of readdirSync(out)) rmSync(join(out, file), { force: true });
     for (const pkg of sdkPackages) {
       const dir = join(repoRoot, "packages", pkg);
-      // Under the package's build lock (scripts/locked.sh): another build of it between the two would pack a half-emitted dist.
-      await runOk(`build and pack @hsu/${pkg}`, ["bash", join(repoRoot, "scripts", "locked.sh"), dir, "sh", "-c", 'pnpm run build && pnpm pack --pack-destination "$0"', out], { cwd: dir });
+      await runOk(`build and pack @hsu/${pkg}`, ["bash", join(repoRoot, "scripts", "build-and-pack.sh"), dir, out], { cwd: dir });
     }
     return out;
   })();

@@ -41,8 +41,7 @@ if (!process.argv.includes("--clean")) {
   for (const short of packages) {
     const cwd = join(repoRoot, "packages", short);
     process.stderr.write(`create-hsu-unit prepack: build and pack @hsu/${short} into sdk/\n`);
-    // Under the package's build lock (scripts/locked.sh): another build of it between the two would pack a half-emitted dist.
-    execFileSync("bash", [join(repoRoot, "scripts", "locked.sh"), cwd, "sh", "-c", 'pnpm run build && pnpm pack --pack-destination "$0"', sdk], {
+    execFileSync("bash", [join(repoRoot, "scripts", "build-and-pack.sh"), cwd, sdk], {
       cwd,
       stdio: ["ignore", "ignore", "inherit"],
     });

@@ -14,8 +14,7 @@ export function packSdk(): string {
   for (const file of readdirSync(out)) rmSync(join(out, file), { force: true });
   for (const pkg of ["proto", "transport", "server"]) {
     const cwd = join(repoRoot, "packages", pkg);
-    // Under the package's build lock (scripts/locked.sh): another build of it between the two would pack a half-emitted dist.
-    execFileSync("bash", [join(repoRoot, "scripts", "locked.sh"), cwd, "sh", "-c", 'pnpm run build && pnpm pack --pack-destination "$0"', out], { cwd, stdio: "pipe" });
+    execFileSync("bash", [join(repoRoot, "scripts", "build-and-pack.sh"), cwd, out], { cwd, stdio: "pipe" });
   }
   return out;
 }
