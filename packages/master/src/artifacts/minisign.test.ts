@@ -224,6 +224,13 @@ describe("hostile signatures and files are refused with a clear message", () => 
     expect((await verifyFile(target(), `${sig()}extra\n`, [theirs])).keyId).toBe(theirs.keyId);
   });
 
+  it("the untrusted comment is not covered (editing it changes nothing); a trusted comment must be one line to be signed", async () => {
+    const edited = sig().replace(/^untrusted comment: .*$/m, "untrusted comment: anything at all");
+    expect((await verifyFile(target(), edited, [theirs])).trustedComment).toBe("version:1.2.3");
+    const { secretKey } = await generateKeyPair();
+    expect(() => signBytes(Buffer.from("x"), secretKey, { trustedComment: "a\nb" })).toThrow(/trusted comment must be one line/);
+  });
+
   it("a damaged secret key is refused", async () => {
     const { secretKeyText } = await generateKeyPair();
     const lines = secretKeyText.split("\n");
@@ -256,6 +263,18 @@ describe("large files are hashed as a stream", () => {
     // Chunks already hashed wait for the GC, so some growth is normal; a whole read would be >= 100 MiB.
     expect(samples).toBeGreaterThan(0);
     expect(peak - base).toBeLessThan(64 * 1024 * 1024);
+    rmSync(path);
+  });
+
+  it("a legacy signature, which needs the whole file in memory, is refused past 64 MiB by default", async () => {
+    const path = join(tmp, "big-legacy.bin");
+    const fd = openSync(path, "w");
+    const chunk = Buffer.alloc(1 << 20, 0x33);
+    for (let i = 0; i < 65; i++) writeSync(fd, chunk);
+    closeSync(fd);
+    minisign(["-S", "-l", "-W", "-s", "a.key", "-m", "big-legacy.bin"]);
+    const e = await rejection(verifyFile(path, read("big-legacy.bin.minisig"), [theirs]));
+    expect(e.message).toMatch(/legacy \(non-prehashed "Ed"\) signature over .* of 68157440 bytes; legacy signatures are accepted up to 67108864 bytes/);
     rmSync(path);
   });
 });
