@@ -60,6 +60,11 @@ describe("files signed by the minisign CLI", () => {
     expect(parsePublicKey(`${bare}\n`).base64).toBe(bare);
   });
 
+  it("two public keys pasted into one text are refused, not half trusted", () => {
+    expect(() => parsePublicKey(read("a.pub") + read("b.pub"), { file: "keys.pub" })).toThrow(/^keys\.pub:3: a minisign public key has at most 2 lines/);
+    expect(() => parsePublicKey(` ${read("a.pub").split("\n")[1]}`)).toThrow(/malformed base64/);
+  });
+
   it("a legacy (-l) signature over the raw bytes verifies; it can be refused by size", async () => {
     minisign(["-S", "-l", "-W", "-s", "a.key", "-m", "artifact.tar.gz", "-x", "legacy.minisig"]);
     const v = await verifyFile(join(tmp, "artifact.tar.gz"), read("legacy.minisig"), [theirs]);

@@ -92,6 +92,9 @@ describe("hsu sign", () => {
     const r = await hsu({ HSU_KEY_PASSWORD: "their pass" }, "sign", "app.tar.gz", "-k", "mk.key", "-x", "mk.minisig");
     expect(r.code, r.stderr).toBe(0);
     expect(minisign(["-V", "-p", "mk.pub", "-m", "app.tar.gz", "-x", "mk.minisig"]).status).toBe(0);
+    expect(minisign(["-S", "-s", "mk.key", "-m", "app.tar.gz", "-x", "by-mk.minisig", "-t", "minisign, password key"], "their pass\n").status).toBe(0);
+    const theirs = await verifyFile(join(tmp, "app.tar.gz"), read("by-mk.minisig"), [parsePublicKey(read("mk.pub"))]);
+    expect(theirs.trustedComment).toBe("minisign, password key");
     const sk = await parseSecretKey(read("mk.key"), { password: "their pass" });
     expect(sk.keyId).toBe(parsePublicKey(read("mk.pub")).keyId);
   });
