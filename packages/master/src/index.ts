@@ -9,3 +9,4 @@ export { controlService, toStatus } from "./control/service.ts";
 export { listenControl, type ControlListenOptions, type ControlListeners } from "./control/listen.ts";
 export { createUnitProxy, type ProxyTarget, type ResolveTarget } from "./control/unit-proxy.ts";
 export { unitTransport } from "./cli/unit-transport.ts";
+export { parsePublicKey, verifyFile, verifyBytes, signFile, signBytes, generateKeyPair, parseSecretKey, type PublicKey, type SecretKey, type Verified } from "./artifacts/minisign.ts";

@@ -15,6 +15,7 @@ const lazy =
     pick(await load())(values, positionals);
 const units = () => import("./unit-commands.ts");
 const spec = () => import("./spec-commands.ts");
+const signing = () => import("./sign-commands.ts");
 
 /** Every `hsu` subcommand by name, in the order `hsu --help` lists them. */
 export const commands: Record<string, Command> = {
@@ -84,6 +85,27 @@ export const commands: Record<string, Command> = {
     options: {},
     examples: ["hsu schema > hsu.schema.json   # then: # yaml-language-server: $schema=./hsu.schema.json"],
     run: lazy(spec, (m) => m.runSchema),
+  },
+  key: {
+    summary: "make a minisign key pair for signing artifacts (password from HSU_KEY_PASSWORD, or --no-password)",
+    args: "generate",
+    options: { output: { type: "string", short: "o" }, name: { type: "string", default: "hsu" }, "no-password": { type: "boolean" }, ...json },
+    examples: ["HSU_KEY_PASSWORD=... hsu key generate -o keys   # keys/hsu.key (0600, encrypted) and keys/hsu.pub", "hsu key generate --no-password --name ci   # ci.key stored unencrypted, like minisign -W"],
+    run: lazy(signing, (m) => m.runKey),
+  },
+  sign: {
+    summary: "sign files with a minisign secret key: writes <file>.minisig, which `minisign -V` accepts",
+    args: "<file...>",
+    options: { key: { type: "string", short: "k" }, "trusted-comment": { type: "string", short: "t" }, signature: { type: "string", short: "x" }, ...json },
+    examples: ["hsu sign app-1.2.0.tar.gz -k keys/hsu.key -t 'app 1.2.0'", "HSU_SIGNING_KEY=keys/hsu.key hsu sign dist/*.tar.gz"],
+    run: lazy(signing, (m) => m.runSign),
+  },
+  verify: {
+    summary: "check a file's minisign signature (<file>.minisig) against trusted public keys",
+    args: "<file>",
+    options: { pubkey: { type: "string", short: "p", multiple: true }, signature: { type: "string", short: "x" }, ...json },
+    examples: ["hsu verify app-1.2.0.tar.gz -p keys/hsu.pub", "hsu verify app.tar.gz -p RWQ...   # the key's base64 line, as minisign -P takes it"],
+    run: lazy(signing, (m) => m.runVerify),
   },
   daemon: {
     summary: "(internal) run the master in this process; `hsu up --detach` starts it",

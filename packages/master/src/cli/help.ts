@@ -32,6 +32,13 @@ const optionDocs: Record<string, { value?: string; text: string }> = {
   wide: { text: "add ADDRESS, LAST EXIT and DESCRIPTION columns" },
   "dry-run": { text: "show what would change, change nothing" },
   all: { text: "every unit of the deployment (each replica of each pool), in one call" },
+  output: { value: "DIR", text: "write the files in this directory (default: this one)" },
+  name: { value: "NAME", text: "the key files' name: NAME.key and NAME.pub (default hsu)" },
+  "no-password": { text: "store the secret key unencrypted (otherwise HSU_KEY_PASSWORD encrypts it)" },
+  key: { value: "FILE", text: "the minisign secret key (default $HSU_SIGNING_KEY, else ./hsu.key); HSU_KEY_PASSWORD unlocks it" },
+  "trusted-comment": { value: "TEXT", text: "a one-line comment signed with the file (default: timestamp and file name)" },
+  signature: { value: "FILE", text: "the signature file (default <file>.minisig)" },
+  pubkey: { value: "KEY", text: "a trusted public key: a .pub file, or the key's base64 line; repeat for several" },
   help: { text: "show this help" },
 };
 
