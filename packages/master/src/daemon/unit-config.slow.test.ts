@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -78,6 +79,14 @@ describe("env_file and config templates under a real master", () => {
     expect(pidOf(again, "one")).toBe(pidOf(after, "one"));
     await until("two got its new env file", () => out("two").includes("A=two-b"));
 
+    // A bad line at apply: refused with file:line, nothing is restarted.
+    writeFileSync(join(dir, "two.env"), "A=two-c\nbroken\n");
+    r = await hsu(dir, "apply", "--json");
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/two\.env:2: "broken" has no "="/);
+    expect((await ps(dir)).map((u) => u.pid)).toEqual(again.map((u) => u.pid));
+    writeFileSync(join(dir, "two.env"), "A=two-b\n");
+
     // Nothing changed: nothing restarts.
     r = await hsu(dir, "apply", "--json");
     expect(JSON.parse(r.stdout)).toMatchObject({ changed: [], unchanged: ["api", "one", "two"] });
@@ -115,6 +124,13 @@ describe("bad env files and templates are refused before anything starts", () =>
   it("a bad env line: file:line and the unit", () =>
     refused("    env_file: app.env\n", { "app.env": "A=1\nthis is not a line\n" }, /units\.solo\.env_file/, /app\.env:2: "this is not a line" has no "="/));
   it("a NUL byte in an env file", () => refused("    env_file: app.env\n", { "app.env": Buffer.from("A=1\nB=x\0y\n") }, /app\.env:2: contains a NUL byte/));
+  it("a FIFO as env file is refused without blocking", async () => {
+    const dir = projects.make(unitWith("    env_file: fifo.env\n"));
+    execFileSync("mkfifo", [join(dir, "fifo.env")]);
+    const v = await hsu(dir, "validate");
+    expect(v.code).not.toBe(0);
+    expect(v.stdout + v.stderr).toMatch(/fifo\.env is not a regular file/);
+  });
   it("a missing env file", () => refused("    env_file: nope.env\n", {}, /nope\.env does not exist/));
   it("an unknown variable: template path:line", () =>
     refused("    config:\n      a.conf:\n        template: t/a.tmpl\n", { "t/a.tmpl": "ok\n\n{{ vars.missing }}\n" }, /t\/a\.tmpl:3: \{\{ vars\.missing \}\}: unknown variable "missing"/));
