@@ -1,7 +1,7 @@
 import { HsuError } from "@hsu/client";
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, chmodSync, statfsSync, writeFileSync } from "node:fs";
-import { join, relative, isAbsolute } from "node:path";
+import { lstatSync, closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, chmodSync, statfsSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, isAbsolute } from "node:path";
 import type { Deployment, UnitConfig } from "../config/index.ts";
 import { parseEnvFile } from "../config/env-file.ts";
 import { MAX_TEMPLATE_BYTES, parseTemplate, renderTemplate, usesSecret, type TemplatePart, type TemplateValues } from "../config/template.ts";
@@ -220,6 +220,13 @@ export function configDir(stateDir: string, owner: string, unit: string, secret:
 /** Writes a unit's rendered files into `dir` (see {@link configDir}). */
 export function writeConfigFiles(dir: string, files: PreparedConfig["files"]): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // /dev/shm is shared: a directory someone else made (or a symlink) there is never written into.
+  for (const d of [dirname(dir), dir]) {
+    const st = lstatSync(d);
+    if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid())) {
+      throw new HsuError("failed_precondition", `${d} is not a directory of this user (a symlink, or made by someone else): remove it, then start again`, {});
+    }
+  }
   chmodSync(dir, 0o700);
   const keep = new Set(files.map((f) => f.name));
   for (const name of readdirSync(dir)) if (!keep.has(name)) rmSync(join(dir, name), { force: true, recursive: true });
