@@ -19,6 +19,12 @@ export interface UnitConfig {
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
   readonly envMode: "merge" | "replace";
+  /** `env_file:` in order, paths absolute; a later file wins, `env:` wins over all. */
+  readonly envFiles: readonly { readonly path: string; readonly required: boolean }[];
+  /** `config:` by file name: inline content or an absolute template path. */
+  readonly configFiles: readonly { readonly name: string; readonly content: string | undefined; readonly template: string | undefined }[];
+  /** Top-level `vars:` with the unit's own over them. */
+  readonly vars: Readonly<Record<string, string>>;
   readonly autoStart: boolean;
   readonly gracefulTimeoutMs: number;
   readonly stopSignal: NodeJS.Signals;
@@ -82,7 +88,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function unitDefaults(id: string, u: RawUnit, baseDir: string): UnitConfig {
+function unitDefaults(id: string, u: RawUnit, baseDir: string, topVars: Record<string, string>): UnitConfig {
   const kind = u.kind ?? "managed";
   const at = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p));
   const deps: Dependency[] = !u.depends_on
@@ -101,6 +107,11 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string): UnitConfig {
     cwd: at(u.cwd) ?? baseDir,
     env: u.env ?? {},
     envMode: u.env_mode ?? "merge",
+    envFiles: (u.env_file === undefined ? [] : Array.isArray(u.env_file) ? u.env_file : [u.env_file]).map((f) =>
+      typeof f === "string" ? { path: at(f)!, required: true } : { path: at(f.path)!, required: f.required ?? true },
+    ),
+    configFiles: Object.entries(u.config ?? {}).map(([name, c]) => ({ name, content: c.content, template: at(c.template) })),
+    vars: { ...topVars, ...(u.vars ?? {}) },
     autoStart: u.auto_start ?? true,
     gracefulTimeoutMs: u.graceful_timeout ?? D.gracefulTimeoutMs,
     stopSignal: u.stop_signal ?? D.stopSignal,
@@ -146,7 +157,7 @@ export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
   const m = raw.master ?? {};
   const { stateDir, controlSocket } = masterPaths(baseDir, m.state_dir, m.control?.socket);
   const units: Record<string, UnitConfig> = {};
-  for (const [id, u] of Object.entries(raw.units ?? {})) Object.defineProperty(units, id, { value: unitDefaults(id, u, baseDir), enumerable: true });
+  for (const [id, u] of Object.entries(raw.units ?? {})) Object.defineProperty(units, id, { value: unitDefaults(id, u, baseDir, raw.vars ?? {}), enumerable: true });
   return deepFreeze({
     version: 1 as const,
     baseDir,

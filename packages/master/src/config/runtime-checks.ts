@@ -15,6 +15,7 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
 import type { Deployment, UnitConfig } from "./defaults.ts";
+import { checkUnitConfig } from "../daemon/unit-config.ts";
 
 /** A problem found by a runtime check, at a path of hsu.yaml. */
 export interface PathIssue {
@@ -61,6 +62,7 @@ export function runtimeIssues(d: Deployment, environment = true): PathIssue[] {
   for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment));
   add("units", checkDependencies(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn, canBeHealthy: u.kind === "integrated" || !!u.healthCheck }))));
   if (environment) issues.push(...masterIssues(d));
+  if (environment) for (const cfg of Object.values(d.units)) issues.push(...checkUnitConfig(cfg, d));
   return issues;
 }
 

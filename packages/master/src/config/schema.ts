@@ -1,5 +1,5 @@
 import { unitIdPattern } from "@hsu/client";
-import { bool, duration, either, isMap, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
+import { bool, duration, either, isMap, isSeq, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
 
 const ID = { pattern: unitIdPattern, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL"] as const;
@@ -91,6 +91,22 @@ const locate = {
   can_terminate: bool("unmanaged: the master may stop it (default false)."),
 };
 
+const envFileEntry = either(
+  str(),
+  obj({ path: str({ description: "The file, relative to hsu.yaml's directory." }), required: bool("A missing file is an error (default true).") }, { required: ["path"] }),
+  isMap,
+);
+const envFile = either(envFileEntry, list(envFileEntry), isSeq);
+const configFile = obj(
+  {
+    content: str({ description: "The template, inline." }),
+    template: str({ description: "A template file, relative to hsu.yaml's directory (inside it)." }),
+  },
+  { description: "A config file rendered into $HSU_CONFIG_DIR at each start (see docs/config.md)." },
+);
+const FILE_NAME = { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, hint: 'a plain file name (letters, digits, ".", "_", "-"), like "app.conf"' };
+const vars = record(str(), { pattern: /^[A-Za-z_][A-Za-z0-9_-]*$/, hint: 'letters, digits, "_" and "-"' }, "Values for config templates ({{ vars.NAME }}).");
+
 const unit = obj(
   {
     kind: oneOf(["managed", "unmanaged", "integrated"], "managed (default), unmanaged, or integrated (serves the Core API)."),
@@ -101,6 +117,9 @@ const unit = obj(
     cwd: str({ description: "Working directory (default: the directory of hsu.yaml)." }),
     env: record(str(), undefined, "Environment variables."),
     env_mode: oneOf(["merge", "replace"], "merge: over the master's environment (default); replace: only `env`."),
+    env_file: envFile,
+    config: record(configFile, FILE_NAME, "Config files rendered from templates into $HSU_CONFIG_DIR, by file name."),
+    vars,
     auto_start: bool("Start with `hsu up` (default true; integrated units start on demand)."),
     graceful_timeout: duration("How long a stop waits before SIGKILL (default 30s)."),
     stop_signal: oneOf(SIGNALS, "The signal that asks it to stop (default SIGTERM)."),
@@ -146,6 +165,7 @@ export const deploymentField = obj(
   {
     version: num({ integer: true, min: 1, max: 1, description: "The spec version (1)." }),
     master,
+    vars,
     units: record(unit, ID, "The units, by id."),
   },
   { required: ["units"], extensions: true },

@@ -12,7 +12,7 @@ type Rule = (spec: Spec) => RuleIssue[];
 const LOCATORS = ["pid", "pid_file", "process_name", "command_line", "port", "can_terminate"] as const;
 const INTEGRATED_ONLY = ["listen", "idle_timeout", "on_demand"] as const;
 // The master does not start an unmanaged unit: how to start and restart it cannot apply.
-const NOT_UNMANAGED = ["command", "args", "shell", "cwd", "env", "env_mode", "nice", "stdout", "stderr", "restart", "replicas", "schedule"] as const;
+const NOT_UNMANAGED = ["command", "args", "shell", "cwd", "env", "env_mode", "nice", "stdout", "stderr", "restart", "replicas", "schedule", "env_file", "config"] as const;
 
 /**
  * The rules of the hsu.yaml shape that no library spec can see: which keys a

@@ -41,6 +41,7 @@ import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withD
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 import { createUsageOnDemand } from "./usage.ts";
+import { configDir, noSecrets, prepareUnitConfig, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
 
 /**
  * A unit as `hsu ps` shows it, with its resources (undefined until its process was sampled). CPU is
@@ -104,6 +105,18 @@ export interface MasterOptions {
   clock?: Clock;
   /** The sampler group of every unit's resources (one /proc scan per pass); a new one by default. */
   samplers?: ResourceSamplerGroup;
+  /** Where `{{ secret "NAME" }}` in config templates reads from; none configured by default. */
+  secrets?: SecretSource;
+}
+
+/**
+ * HOOK (Reconfigure): an integrated unit whose only change is its rendered
+ * config or env files. Today it is restarted ("restart"); with the Core
+ * `Reconfigure` RPC this writes the new files and asks the unit to reload,
+ * answering "reconfigured" when the unit honoured it (then it keeps its pid).
+ */
+export async function reconfigureOrRestart(_unit: Slot, _next: UnitConfig): Promise<"reconfigured" | "restart"> {
+  return "restart";
 }
 
 /** Creates the master for a deployment; nothing starts until `up()`. */
@@ -177,7 +190,43 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
 
   // Units whose live process the previous master left: an on-demand integrated unit takes it over at `up`.
   const adoptable = new Set<string>();
+  // env_file and config: read when the slot is made (env), rendered at each start the master asks for (files).
+  const secrets = options.secrets ?? noSecrets;
+  const contentKeys = new Map<string, { envKey: string; filesKey: string | undefined }>();
+  const registered = (id: string) => {
+    const s = slots.get(id);
+    return s ? viewsOf(s)[0]?.address || undefined : undefined;
+  };
+  const valuesFor = (d: Deployment) => ({ env: process.env, units: unitLookup(d, runDir, registered), secrets });
   const makeSlot = async (cfg: UnitConfig): Promise<Slot> => {
+    if (cfg.kind === "unmanaged" || (!cfg.envFiles.length && !cfg.configFiles.length)) return makeBareSlot(cfg);
+    const prep = await prepareUnitConfig(cfg, deployment, { ...valuesFor(deployment), render: false });
+    const dir = configDir(m.stateDir, owner, cfg.id, prep.secret);
+    const env = { ...prep.env, ...cfg.env, ...(cfg.configFiles.length ? { HSU_CONFIG_DIR: dir } : {}) };
+    contentKeys.set(cfg.id, { envKey: prep.envKey, filesKey: undefined });
+    const s = await makeBareSlot({ ...cfg, env });
+    if (!cfg.configFiles.length) return s;
+    const render = async () => {
+      const p = await prepareUnitConfig(cfg, deployment, valuesFor(deployment));
+      writeConfigFiles(dir, p.files);
+      contentKeys.get(cfg.id)!.filesKey = p.filesKey;
+    };
+    const { up, start, restart } = s;
+    s.up = async () => (await render(), await up());
+    s.start = async (member) => (await render(), await start(member));
+    s.restart = async (member) => (await render(), await restart(member));
+    return s;
+  };
+  // Whether a unit whose hsu.yaml entry is the same would now read other env files or render other config.
+  const contentChanged = async (next: Deployment, id: string): Promise<boolean> => {
+    const cfg = next.units[id]!;
+    const known = contentKeys.get(id);
+    if (cfg.kind === "unmanaged" || (!known && !cfg.envFiles.length && !cfg.configFiles.length)) return false;
+    if (!known) return true;
+    const p = await prepareUnitConfig(cfg, next, { ...valuesFor(next), render: known.filesKey !== undefined });
+    return p.envKey !== known.envKey || (known.filesKey !== undefined && p.filesKey !== known.filesKey);
+  };
+  const makeBareSlot = async (cfg: UnitConfig): Promise<Slot> => {
     if (cfg.kind === "unmanaged") {
       const health = cfg.healthCheck ? validateHealthCheckSpec(toHealthInput(cfg.healthCheck), { unit: cfg.id, field: "health_check" }) : undefined;
       return createUnmanagedSlot(cfg, samplers, emit, health);
@@ -377,14 +426,21 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         const before = deployment.units[id];
         if (!before) plan.added.push(id);
         else if (before.fingerprint !== next.units[id]!.fingerprint) plan.changed.push(id);
-        else plan.unchanged.push(id);
+        else if (await contentChanged(next, id)) {
+          const s = slots.get(id);
+          if (!dryRun && s && next.units[id]!.kind === "integrated" && (await reconfigureOrRestart(s, next.units[id]!)) === "reconfigured") plan.unchanged.push(id);
+          else plan.changed.push(id);
+        } else plan.unchanged.push(id);
       }
       for (const id of Object.keys(deployment.units)) if (!(id in next.units)) plan.removed.push(id);
       if (dryRun) return plan;
       buildDependencyGraph(Object.values(next.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn })));
       const going = new Set([...plan.removed, ...plan.changed]);
       await stopInReverse(graph, { stop: async (id) => await slot(id).close() }, going);
-      for (const id of going) slots.delete(id);
+      for (const id of going) {
+        slots.delete(id);
+        contentKeys.delete(id);
+      }
       deployment = next;
       setGraph(next);
       const coming = [...plan.added, ...plan.changed];
