@@ -30,10 +30,13 @@ export {
   type LimitPlanner,
   type LimitMonitor,
   type LimitMonitorFactory,
+  type CredentialGrant,
+  type CredentialProvider,
 } from "./supervisor/index.ts";
 
 // Logs: line capture, tails, rotated files, back-pressured subscriptions.
 export { createLogCollector, type LogCollector, type LogCollectorOptions, type LogLine, type LogSubscribeFilter } from "./logs/index.ts";
+export { createRedactor, MIN_REDACTED_LENGTH, REDACTED, redactablePieces, type Redactor } from "./logs/index.ts";
 
 // Health checks: process, http, tcp, exec and grpc.health.v1.
 export {

@@ -144,7 +144,16 @@ export function createLogCollector(options: LogCollectorOptions = {}): LogCollec
     }
     const u = unitLog(unit);
     return new Promise<void>((resolve, reject) => {
-      const splitter = createLineSplitter(maxLineBytes, (text, partial) => deliver(u, unit, stream, text, partial));
+      // Secret values are hidden here, the one place every captured line passes (tail, file, subscribers).
+      const redactor = options.redactor;
+      let carry = "";
+      const splitter = createLineSplitter(maxLineBytes, (text, partial) => {
+        if (!redactor) return deliver(u, unit, stream, text, partial);
+        if (!partial && carry === "") return deliver(u, unit, stream, redactor.redact(text), false);
+        const piece = redactor.redactPiece(carry, text, !partial);
+        carry = piece.carry;
+        if (piece.text !== "" || !partial) deliver(u, unit, stream, piece.text, partial);
+      });
       const onWritten = attachOptions.onWritten;
       const acker: Acker | undefined = onWritten ? { pairs: [], head: 0, done: false, onWritten } : undefined;
       if (acker && u.file) u.ackers.add(acker);

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { LogAttachOptions } from "../supervisor/ports.ts";
+import type { Redactor } from "./redactor.ts";
 
 /** Which output stream of a unit a line came from. */
 export type LogStream = "stdout" | "stderr";
@@ -75,6 +76,11 @@ export interface LogCollectorOptions {
   fileHighWaterBytes?: number;
   /** Clock for line timestamps (default `Date.now`). */
   now?: () => number;
+  /**
+   * Hides secret values in every captured line before it reaches the tail,
+   * the file or a subscriber (values the master adds as it decrypts them).
+   */
+  redactor?: Redactor;
 }
 
 /** Counters that show what the collector is doing, mainly for tests and status pages. */

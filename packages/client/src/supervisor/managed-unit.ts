@@ -3,7 +3,7 @@ import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { createEventHub } from "./event-hub.ts";
 import { canTransition, isAlive, transition, type LifecycleEffect, type LifecycleEventType, type UnitState } from "./lifecycle.ts";
 import { createOsProcessApi, type OsProcessApi } from "./os-process.ts";
-import type { HealthMonitorFactory, LimitMonitorFactory, LimitPlanner, LimitViolation, LogSink } from "./ports.ts";
+import type { CredentialProvider, HealthMonitorFactory, LimitMonitorFactory, LimitPlanner, LimitViolation, LogSink } from "./ports.ts";
 import { createRestartTracker, type ExitKind, type RestartTracker } from "./restart.ts";
 import type { ManagedUnitSpec } from "./spec.ts";
 import type { LastExit, UnitEvent, UnitSnapshot } from "./unit-events.ts";
@@ -19,6 +19,11 @@ export interface ManagedUnitDeps {
   limitPlanner?: LimitPlanner;
   /** Watches running units against their `limits`. */
   limitMonitorFactory?: LimitMonitorFactory;
+  /**
+   * Makes the credentials of each run of a unit whose spec has `credentials`
+   * (files, environment variables); without one such a unit cannot start.
+   */
+  credentialProvider?: CredentialProvider;
   /** Time source for backoff, breaker and graceful timeouts (system clock by default). */
   clock?: Clock;
   /** The OS layer (real processes by default). */

@@ -109,3 +109,23 @@ export interface LimitMonitor {
 
 /** Builds a limit monitor for one spawned process's tree. */
 export type LimitMonitorFactory = (unit: string, pid: number, limits: unknown) => LimitMonitor;
+
+/**
+ * What one run of a unit is given besides its spec: credentials (secrets)
+ * made available for this run only. The supervisor adds `env` to the run's
+ * environment and calls `release()` once the process group is gone, before
+ * the exit is reported (and when the spawn did not happen).
+ */
+export interface CredentialGrant {
+  /** Added to the run's environment (e.g. HSU_CREDENTIALS_DIR and variables the unit asked for). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Removes what the grant made (the run's credentials directory); must settle in bounded time. */
+  release(): Promise<void>;
+}
+
+/**
+ * Prepares the credentials of one run of a unit whose spec has `credentials`
+ * (opaque to the supervisor). A rejection means the unit cannot start: the
+ * run ends unspawned with the error's message as its reason.
+ */
+export type CredentialProvider = (unit: string, credentials: unknown) => Promise<CredentialGrant>;

@@ -73,6 +73,8 @@ export interface ManagedUnitSpec {
   readonly limits?: unknown;
   /** Opaque to the supervisor; the health monitor factory closes over it. */
   readonly healthCheck?: unknown;
+  /** Opaque to the supervisor; handed to the credential provider at every start (which secrets, and how). */
+  readonly credentials?: unknown;
 }
 
 /** One problem found in a unit spec. */
@@ -90,7 +92,7 @@ const policies: readonly string[] = ["never", "on-failure", "always", "unless-st
 const outputModes: readonly string[] = ["capture", "inherit", "ignore"];
 const known = new Set([
   "id", "description", "executable", "args", "env", "envMode", "cwd", "autoStart", "gracefulTimeoutMs",
-  "stopSignal", "nice", "shell", "restart", "stdout", "stderr", "limits", "healthCheck",
+  "stopSignal", "nice", "shell", "restart", "stdout", "stderr", "limits", "healthCheck", "credentials",
 ]);
 
 /** Whether `id` is a valid unit id. */
@@ -171,6 +173,7 @@ export function checkManagedUnitSpec(input: unknown): Checked<ManagedUnitSpec> {
     stderr: stderr as OutputMode,
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     ...(o.healthCheck === undefined ? {} : { healthCheck: o.healthCheck }),
+    ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
   };
   return { value: Object.freeze(spec), issues: [] };
 }

@@ -4,7 +4,7 @@ import type { Clock, Timer } from "../clock.ts";
 import { resolveExecutableCached } from "./executable.ts";
 import type { LifecycleEventType, UnitState } from "./lifecycle.ts";
 import { describeExit, stopGroup, type GroupProcess, type OsProcessApi } from "./os-process.ts";
-import { acknowledgementOf, type HealthMonitor, type HealthStatus, type LimitMonitor, type LimitPlan, type LimitViolation } from "./ports.ts";
+import { acknowledgementOf, type CredentialGrant, type HealthMonitor, type HealthStatus, type LimitMonitor, type LimitPlan, type LimitViolation } from "./ports.ts";
 import type { ManagedUnitDeps } from "./managed-unit.ts";
 import type { ManagedUnitSpec } from "./spec.ts";
 
@@ -52,6 +52,8 @@ class ProcessRun implements Run {
   private terminating = false;
   private health: HealthMonitor | undefined;
   private limitMonitor: LimitMonitor | undefined;
+  /** This run's credentials, released with its limit plan (see `release`). */
+  private grant: CredentialGrant | undefined;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(host: RunHost) {
@@ -103,7 +105,19 @@ class ProcessRun implements Run {
       for (const w of plan.warnings) host.notice("warning", `limits: ${w}`);
       if (plan.escapeWarning) host.notice("warning", plan.escapeWarning);
     }
-    const env = this.environment();
+    if (spec.credentials !== undefined) {
+      if (!deps.credentialProvider) {
+        await this.release(plan);
+        return notSpawned("the unit has credentials (secrets) but the supervisor has no credential provider to deliver them");
+      }
+      try {
+        this.grant = await deps.credentialProvider(spec.id, spec.credentials);
+      } catch (err) {
+        await this.release(plan);
+        return notSpawned((err as Error).message);
+      }
+    }
+    const env = { ...this.environment(), ...this.grant?.env };
     const command = this.command(env);
     if ("error" in command) {
       await this.release(plan);
@@ -277,6 +291,15 @@ class ProcessRun implements Run {
   }
 
   private async release(plan: LimitPlan | undefined): Promise<void> {
+    const grant = this.grant;
+    this.grant = undefined;
+    if (grant) {
+      try {
+        await grant.release();
+      } catch (err) {
+        this.host.notice("warning", `the unit's credentials could not be removed: ${(err as Error).message}`);
+      }
+    }
     if (!plan) return;
     try {
       await plan.release();

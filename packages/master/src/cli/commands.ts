@@ -107,6 +107,20 @@ export const commands: Record<string, Command> = {
     examples: ["hsu verify app-1.2.0.tar.gz -p keys/hsu.pub", "hsu verify app.tar.gz -p RWQ...   # the key's base64 line, as minisign -P takes it"],
     run: lazy(signing, (m) => m.runVerify),
   },
+  secret: {
+    summary: "store secrets encrypted with age for units to get (set, list, rm, recipient)",
+    args: "set <name> | list | rm <name> | recipient",
+    // The value comes from stdin or a file, never argv: a command line is visible to every user in ps and /proc, and stays in shell history.
+    options: { ...file, ...json, "from-file": { type: "string" } },
+    examples: [
+      "hsu secret set db_password < pw.txt    # the value from stdin (never an argument: ps and shell history would show it)",
+      "hsu secret set tls_key --from-file key.pem",
+      "hsu secret list                        # names, sizes, dates, units; never values",
+      "hsu secret rm db_password",
+      "age -r $(hsu secret recipient) -o api_key.age key.txt   # prepare one elsewhere, copy to <state_dir>/secrets/",
+    ],
+    run: lazy(() => import("./secret-commands.ts"), (m) => m.runSecret),
+  },
   daemon: {
     summary: "(internal) run the master in this process; `hsu up --detach` starts it",
     hidden: true,

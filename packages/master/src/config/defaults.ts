@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { masterPaths, specDefaults as D } from "@hsu/client";
 import type { RawDeployment, RawUnit } from "./schema.ts";
+import type { SecretUse } from "../secrets/credentials.ts";
 
 /** A dependency and the condition it must reach before the dependent starts. */
 export interface Dependency {
@@ -52,6 +53,8 @@ export interface UnitConfig {
   readonly onDemand: boolean;
   readonly locate: { readonly pid?: number; readonly pidFile?: string; readonly processName?: string; readonly commandLine?: string; readonly port?: number } | undefined;
   readonly canTerminate: boolean;
+  /** The secrets the unit gets (hsu.yaml `secrets:`), each as a file in its credentials dir or as `env`. */
+  readonly secrets: readonly SecretUse[] | undefined;
   /** The unit as written, for `hsu apply` to tell what changed. */
   readonly fingerprint: string;
 }
@@ -148,6 +151,11 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string, topVars: Record<s
           }
         : undefined,
     canTerminate: u.can_terminate ?? false,
+    secrets: !u.secrets
+      ? undefined
+      : Array.isArray(u.secrets)
+        ? u.secrets.map((name) => ({ name }))
+        : Object.entries(u.secrets).map(([name, how]) => ({ name, ...how })),
     fingerprint: JSON.stringify(u),
   };
 }

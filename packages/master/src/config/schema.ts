@@ -1,5 +1,6 @@
 import { unitIdPattern } from "@hsu/client";
 import { bool, duration, either, isMap, isSeq, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
+import { SECRET_NAME, SECRET_NAME_HINT } from "../secrets/names.ts";
 
 const ID = { pattern: unitIdPattern, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL"] as const;
@@ -82,6 +83,16 @@ const schedule = obj(
   { required: ["cron"], description: "Run the unit on a cron schedule (a batch job)." },
 );
 
+const SECRET = { pattern: SECRET_NAME, hint: SECRET_NAME_HINT };
+const secretUse = obj(
+  {
+    env: str({ pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, hint: "an environment variable name like API_KEY", description: "Deliver it as this environment variable instead of a file." }),
+    file: str({ ...SECRET, description: "The file name in $HSU_CREDENTIALS_DIR (default: the secret's name)." }),
+  },
+  { description: "How the unit gets this secret: a file (default) or, with `env`, an environment variable." },
+);
+const secrets: Field<string[] | Record<string, { env?: string; file?: string }>> = either(list(str(SECRET)), record(secretUse, SECRET), isMap);
+
 const locate = {
   pid: num({ integer: true, min: 1, description: "unmanaged: the process id." }),
   pid_file: str({ description: "unmanaged: a file holding the process id." }),
@@ -136,6 +147,10 @@ const unit = obj(
     start_timeout: duration("How long `hsu up` waits for the unit to show it started - integrated: its handshake; managed: 1s alive or ready (default 10s).", { positive: true }),
     idle_timeout: duration("integrated: stop after this long without calls (default: never).", { positive: true }),
     on_demand: bool("integrated: start on the first call instead of at `hsu up` (default true)."),
+    secrets: {
+      read: secrets.read,
+      schema: () => ({ ...secrets.schema(), description: "Secrets (`hsu secret set`) the unit gets as files in $HSU_CREDENTIALS_DIR: a list of names, or a mapping name -> { env: VAR } / { file: NAME }." }),
+    },
     ...locate,
   },
   { description: "One unit." },

@@ -39,6 +39,35 @@ export const validators: Record<string, Rule> = {
       if (u.schedule && kind === "integrated") out.push({ path: at("schedule"), message: "integrated units start on demand; schedules apply to managed units" });
       return out;
     }),
+  // Secrets go to a unit the master starts, through its captured (redacted) output only.
+  "secrets-delivery": (spec) =>
+    Object.entries(spec.units).flatMap(([id, u]) => {
+      if (!u.secrets) return [];
+      const at = (k: string) => `units.${id}.${k}`;
+      if ((u.kind ?? "managed") === "unmanaged") return [{ path: at("secrets"), message: "an unmanaged unit is not started by the master, so it cannot be given secrets" }];
+      const out: RuleIssue[] = [];
+      for (const stream of ["stdout", "stderr"] as const) {
+        if (u[stream] === "inherit") out.push({ path: at(stream), message: `a unit with secrets cannot have ${stream}: inherit - its output would bypass redaction and reach the master's own log; use capture (the default)` });
+      }
+      const uses: [string, { env?: string; file?: string }][] = Array.isArray(u.secrets) ? u.secrets.map((name) => [name, {}]) : Object.entries(u.secrets);
+      const files = new Map<string, string>();
+      const vars = new Map<string, string>();
+      for (const [name, how] of uses) {
+        const where = Array.isArray(u.secrets) ? at("secrets") : at(`secrets.${name}`);
+        if (how.env !== undefined && how.file !== undefined) out.push({ path: where, message: "give either env (a variable) or file (a file name), not both" });
+        if (how.env !== undefined) {
+          if (how.env.startsWith("HSU_")) out.push({ path: `${where}.env`, message: `${how.env}: HSU_ variables are the master's; pick another name` });
+          else if (u.env?.[how.env] !== undefined) out.push({ path: `${where}.env`, message: `${how.env} is also set in units.${id}.env; drop one of them` });
+          else if (vars.has(how.env)) out.push({ path: `${where}.env`, message: `${how.env} is already the variable of secret "${vars.get(how.env)}"` });
+          vars.set(how.env, name);
+          continue;
+        }
+        const file = how.file ?? name;
+        if (files.has(file)) out.push({ path: where, message: `the file "${file}" is already that of secret "${files.get(file)}"` });
+        files.set(file, name);
+      }
+      return out;
+    }),
   // Only a managed unit exits by design: an integrated or unmanaged one is never "completed".
   "completed-needs-managed": (spec) =>
     Object.entries(spec.units).flatMap(([id, u]) =>

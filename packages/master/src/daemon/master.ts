@@ -5,6 +5,7 @@ import {
   createLimitMonitorFactory,
   createLimitPlanner,
   createLogCollector,
+  createRedactor,
   createRegistrar,
   createResourceSamplerGroup,
   createSupervisor,
@@ -42,6 +43,8 @@ import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 import { createUsageOnDemand } from "./usage.ts";
 import { configDir, noSecrets, prepareUnitConfig, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
+import { createCredentialDelivery } from "../secrets/credentials.ts";
+import { createSecretStore } from "../secrets/store.ts";
 
 /**
  * A unit as `hsu ps` shows it, with its resources (undefined until its process was sampled). CPU is
@@ -128,9 +131,16 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const run = openRunDir(m.stateDir);
   const runDir = run.path;
   mkdirSync(join(m.stateDir, "logs"), { recursive: true, mode: 0o700 });
-  const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines });
+  // Every secret value the master decrypts is hidden in every unit's captured output.
+  const redactor = createRedactor();
+  const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines, redactor });
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = ownerMark(m.stateDir);
+  const credentials = createCredentialDelivery({ store: createSecretStore(m.stateDir), stateDir: m.stateDir, owner, redactor });
+  const secretNames = (d: Deployment) => Object.values(d.units).flatMap((u) => (u.secrets ?? []).map((s) => s.name));
+  // Before the previous life's unread output is drained into the logs (recover, below): it is redacted too.
+  await credentials.preload(secretNames(deployment));
+  if (secretNames(deployment).length && !credentials.tmpfs) log(`warning: no tmpfs for the units' credentials: they go to ${credentials.base}, on disk`);
   // Every unit's cgroup is hsu-<owner>/<unit>: the next master with this state dir finds what a crash left.
   const cgroups = createCgroupHome({ owner });
   const sameUnit = (a: number, b: number) => {
@@ -158,6 +168,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     healthMonitorFactory,
     limitPlanner: createLimitPlanner({ cgroups }),
     limitMonitorFactory: createLimitMonitorFactory(),
+    credentialProvider: credentials.provider,
   });
   // From here on the master holds sockets and timers: a failure before it is returned releases them,
   // so a master that cannot start exits instead of hanging.
@@ -334,6 +345,11 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     if (report.survivors.length) log(`warning: ${describeLeftovers(report.survivors)}`);
   };
   await reaped("left by the previous master", await cgroups.reap(recovery.adoptable));
+  const reapCredentials = (why: string, keep?: string[]) => {
+    const gone = credentials.reap(keep);
+    if (gone.length) log(`removed the credentials of ${gone.length} unit(s) ${why}: ${gone.join(", ")}`);
+  };
+  reapCredentials("left by the previous master", recovery.adoptable);
 
   const stopDeadline = (id: string) => (deployment.units[id]?.gracefulTimeoutMs ?? 0) + STOP_MARGIN_MS;
 
@@ -377,6 +393,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         const dropped = await os.dropUnclaimed();
         if (dropped.length) log(`stopped ${dropped.length} process(es) of the previous master whose units are not started: ${dropped.join(", ")}`);
         await reaped("of the previous master's units that are not started", await cgroups.reap());
+        reapCredentials("of the previous master's units that are not started");
       }
       // A unit that cannot start (spawn error, exit 127) fails within moments: say which, and why.
       const failures = await waitUntilStarted({
@@ -443,6 +460,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       }
       deployment = next;
       setGraph(next);
+      await credentials.preload(secretNames(next));
       const coming = [...plan.added, ...plan.changed];
       for (const id of coming) slots.set(id, await makeSlot(next.units[id]!));
       await upSet(new Set(coming));
@@ -493,6 +511,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         // Ended runs' records and capture files are removed in batches off the exit path: all gone before the master is.
         await os.idle();
         await reaped("at shutdown", await cgroups.close());
+        reapCredentials("at shutdown");
         await registrar.close();
         await logs.close();
         run.remove();

@@ -40,6 +40,8 @@ export function toManagedInput(cfg: UnitConfig, extraEnv: Record<string, string>
     },
     stdout: cfg.stdout,
     stderr: cfg.stderr,
+    // Names and how, never values: the master's credential provider decrypts them at each start.
+    ...(cfg.secrets?.length ? { credentials: cfg.secrets } : {}),
   };
 }
 
