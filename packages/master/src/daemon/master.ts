@@ -42,7 +42,7 @@ import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withD
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 import { createUsageOnDemand } from "./usage.ts";
-import { configDir, noSecrets, prepareUnitConfig, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
+import { configDir, prepareUnitConfig, reapSecretConfigDirs, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
 import { createCredentialDelivery } from "../secrets/credentials.ts";
 import { createSecretStore } from "../secrets/store.ts";
 
@@ -136,7 +136,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   const logs = createLogCollector({ dir: join(m.stateDir, "logs"), maxFileBytes: m.logs.maxFileBytes, maxFiles: m.logs.maxFiles, tailLines: m.logs.tailLines, redactor });
   // Unit output goes to files and every process is recorded, so a restarted master finds its units again.
   const owner = ownerMark(m.stateDir);
-  const credentials = createCredentialDelivery({ store: createSecretStore(m.stateDir), stateDir: m.stateDir, owner, redactor });
+  const store = createSecretStore(m.stateDir);
+  const credentials = createCredentialDelivery({ store, stateDir: m.stateDir, owner, redactor });
   const secretNames = (d: Deployment) => Object.values(d.units).flatMap((u) => (u.secrets ?? []).map((s) => s.name));
   // Before the previous life's unread output is drained into the logs (recover, below): it is redacted too.
   await credentials.preload(secretNames(deployment));
@@ -202,7 +203,18 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Units whose live process the previous master left: an on-demand integrated unit takes it over at `up`.
   const adoptable = new Set<string>();
   // env_file and config: read when the slot is made (env), rendered at each start the master asks for (files).
-  const secrets = options.secrets ?? noSecrets;
+  // `{{ secret "NAME" }}` reads the same store as `secrets:`; a value rendered into a file is redacted from output too.
+  const secrets: SecretSource = options.secrets ?? {
+    get: async (name) => {
+      const value = await store.decrypt(name);
+      redactor.add(value);
+      try {
+        return new TextDecoder("utf-8", { fatal: true }).decode(value);
+      } catch {
+        throw new HsuError("invalid_argument", `secret "${name}" is not UTF-8 text, so a template cannot hold it: deliver it as a file (the unit's secrets: list) instead`);
+      }
+    },
+  };
   const contentKeys = new Map<string, { envKey: string; filesKey: string | undefined }>();
   const registered = (id: string) => {
     const s = slots.get(id);
@@ -349,6 +361,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     const gone = credentials.reap(keep);
     if (gone.length) log(`removed the credentials of ${gone.length} unit(s) ${why}: ${gone.join(", ")}`);
   };
+  // Rendered config files that hold a secret live on tmpfs too: a re-adopted unit keeps its own, the rest go (and all at shutdown).
+  const reapSecretConfig = (why: string, keep?: string[]) => {
+    const gone = reapSecretConfigDirs(owner, keep);
+    if (gone.length) log(`removed the secret-holding config files of ${gone.length} unit(s) ${why}: ${gone.join(", ")}`);
+  };
+  reapSecretConfig("left by the previous master", recovery.adoptable);
   reapCredentials("left by the previous master", recovery.adoptable);
 
   const stopDeadline = (id: string) => (deployment.units[id]?.gracefulTimeoutMs ?? 0) + STOP_MARGIN_MS;
@@ -512,6 +530,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         await os.idle();
         await reaped("at shutdown", await cgroups.close());
         reapCredentials("at shutdown");
+        reapSecretConfig("at shutdown");
         await registrar.close();
         await logs.close();
         run.remove();

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -151,13 +151,41 @@ describe("bad env files and templates are refused before anything starts", () =>
     expect(v.stdout + v.stderr).toMatch(/outside the project directory/);
   });
   it("a huge template", () => refused("    config:\n      a.conf:\n        template: big.tmpl\n", { "big.tmpl": "x".repeat(1024 * 1024 + 1) }, /at most 1048576/));
-  it("a template that names a secret while no secrets are configured", async () => {
+  it("a template that names a secret that is not set: the unit does not start, the error says how to set it", async () => {
     const dir = projects.make(unitWith('    config:\n      a.conf:\n        content: "{{ secret \\"db\\" }}"\n'));
     const r = await hsu(dir, "up", "--detach");
     expect(r.code).not.toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/secrets are not configured/);
+    expect(r.stdout + r.stderr).toMatch(/secret "db" is not set .*hsu secret set db/);
     expect(existsSync(join(dir, "started"))).toBe(false);
     await hsu(dir, "down");
+  }, 60_000);
+  it("a secret rendered into a config file: in the file (0600, off the project dir), redacted from the unit's output, gone from the state dir", async () => {
+    const value = `tpl-secret-${process.pid}-${Date.now()}`;
+    const dir = projects.make(`units:
+  solo:
+    command: sh
+    args: ["-c", 'echo "conf: $(cat "$HSU_CONFIG_DIR/a.conf")"; stat -c %a "$HSU_CONFIG_DIR/a.conf" > mode; echo "$HSU_CONFIG_DIR" > where; exec sleep 600']
+    config:
+      a.conf: { content: 'password={{ secret "db" }}' }
+`);
+    execFileSync(process.execPath, ["--conditions=@hsu/source", join(import.meta.dirname, "..", "cli", "bin.ts"), "secret", "set", "db"], { cwd: dir, input: value });
+    const r = await hsu(dir, "up", "--detach");
+    expect(r.code, r.stderr).toBe(0);
+    await until("the unit wrote where its config is", () => existsSync(join(dir, "where")) && existsSync(join(dir, "mode")));
+    const where = readFileSync(join(dir, "where"), "utf8").trim();
+    expect(where.startsWith(dir)).toBe(false);
+    expect(readFileSync(join(where, "a.conf"), "utf8")).toBe(`password=${value}`);
+    expect(readFileSync(join(dir, "mode"), "utf8").trim()).toBe("600");
+    await until("the unit's line is in its log", async () => (await hsu(dir, "logs", "solo")).stdout.includes("conf: "));
+    const logs = (await hsu(dir, "logs", "solo")).stdout;
+    expect(logs).toContain("conf: password=[redacted]");
+    expect(logs).not.toContain(value);
+    expect((await hsu(dir, "ps", "--json")).stdout).not.toContain(value);
+    await hsu(dir, "down");
+    // After down, no file holds the value: not the state dir (only the .age file), not the tmpfs config dir.
+    const holders = spawnSync("grep", ["-rlF", "--", value, join(dir, ".hsu"), where], { encoding: "utf8" }).stdout.trim();
+    expect(holders).toBe("");
+    expect(existsSync(join(where, "a.conf"))).toBe(false);
   }, 60_000);
   it("a value is never parsed again: a var holding {{ ... }} is written as is", async () => {
     const dir = projects.make(`vars: { self: "{{ vars.self }}" }

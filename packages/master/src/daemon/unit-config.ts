@@ -11,13 +11,6 @@ export interface SecretSource {
   get(name: string): Promise<string>;
 }
 
-/** The source used until a secrets store is configured: every lookup fails, saying so. */
-export const noSecrets: SecretSource = {
-  get: async (name) => {
-    throw new HsuError("failed_precondition", `secrets are not configured on this master, so secret "${name}" cannot be read`);
-  },
-};
-
 /** The largest env file read. */
 export const MAX_ENV_FILE_BYTES = 1024 * 1024;
 
@@ -215,6 +208,28 @@ export function configDir(stateDir: string, owner: string, unit: string, secret:
     throw new HsuError("failed_precondition", "a config template reads a secret, and this host has no tmpfs at /dev/shm: the rendered file would land on persistent disk, so it is not written", { unit });
   }
   return join("/dev/shm", `hsu-${owner}`, unit);
+}
+
+/**
+ * Removes the tmpfs config dirs (rendered files that hold secrets) of every
+ * unit but `keep`, and their shared parent once empty; returns the units
+ * whose dir went. A parent that is not this user's own directory is left alone.
+ */
+export function reapSecretConfigDirs(owner: string, keep: Iterable<string> = []): string[] {
+  const base = join("/dev/shm", `hsu-${owner}`);
+  let names: string[];
+  try {
+    const st = lstatSync(base);
+    if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid())) return [];
+    names = readdirSync(base);
+  } catch {
+    return [];
+  }
+  const kept = new Set(keep);
+  const removed = names.filter((n) => !kept.has(n));
+  for (const n of removed) rmSync(join(base, n), { recursive: true, force: true });
+  if (removed.length === names.length) rmSync(base, { recursive: true, force: true });
+  return removed;
 }
 
 /** Writes a unit's rendered files into `dir` (see {@link configDir}). */
