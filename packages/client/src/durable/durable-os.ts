@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { closeSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HsuError } from "../errors.ts";
@@ -47,6 +47,12 @@ export interface DurableOsOptions {
   punchHole?: (file: string, offset: number, length: number) => Promise<void>;
   /** Where the layer's warnings go (default: process.emitWarning). */
   warn?: (message: string) => void;
+  /**
+   * Capture files of units whose output may hold secrets go to `dir` (a
+   * private tmpfs directory) instead of `<state>/logs`, so unread output is
+   * never on a persistent disk. `wants(unit)` is asked at each spawn.
+   */
+  privateCapture?: { readonly dir: string; wants(unit: string): boolean };
 }
 
 /** What recovery found and did after a master restart. */
@@ -187,7 +193,18 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
   const live = new Map<string, Tracked>();
   let flushTimer: Timer | undefined;
 
-  const captureFile = (unit: string, stream: "stdout" | "stderr") => join(logDir, `${unit}.${stream}`);
+  const privateCapture = options.privateCapture;
+  const captureDirOf = (unit: string): string => {
+    if (!privateCapture?.wants(unit)) return logDir;
+    mkdirSync(privateCapture.dir, { recursive: true, mode: 0o700 });
+    // It may sit in a shared tmpfs (/dev/shm): only a real directory of ours, closed to others, is written into.
+    const st = lstatSync(privateCapture.dir);
+    if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) {
+      throw new HsuError("failed_precondition", `${privateCapture.dir} is not a private directory of this user (a symlink, another user's, or open to others): remove it, then start the unit again`, { unit });
+    }
+    return privateCapture.dir;
+  };
+  const captureDirs = privateCapture ? [logDir, privateCapture.dir] : [logDir];
 
   const free = (t: Tracked, c: Capture): void => {
     const upTo = Math.floor(c.recorded / BLOCK) * BLOCK;
@@ -433,9 +450,10 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
         if (prior && out) prior.stdoutOffset = out.acked;
         if (prior && err) prior.stderrOffset = err.acked;
       }
+      const dir = request.stdout === "capture" || request.stderr === "capture" ? captureDirOf(unit) : logDir;
       const files = {
-        stdoutFile: request.stdout === "capture" ? captureFile(unit, "stdout") : undefined,
-        stderrFile: request.stderr === "capture" ? captureFile(unit, "stderr") : undefined,
+        stdoutFile: request.stdout === "capture" ? join(dir, `${unit}.stdout`) : undefined,
+        stderrFile: request.stderr === "capture" ? join(dir, `${unit}.stderr`) : undefined,
       };
       const offset = (file: string | undefined, stream: "stdout" | "stderr"): number => {
         if (!file) return 0;
@@ -503,9 +521,11 @@ export function createDurableOs(options: DurableOsOptions): DurableOs {
       }
       // A capture file with no record was read to its end (its record is removed before it).
       const kept = new Set(book.load().flatMap((r) => [r.stdoutFile, r.stderrFile]));
-      for (const name of safeReaddir(logDir)) {
-        const file = join(logDir, name);
-        if ((name.endsWith(".stdout") || name.endsWith(".stderr")) && !kept.has(file)) rmSync(file, { force: true });
+      for (const dir of captureDirs) {
+        for (const name of safeReaddir(dir)) {
+          const file = join(dir, name);
+          if ((name.endsWith(".stdout") || name.endsWith(".stderr")) && !kept.has(file)) rmSync(file, { force: true });
+        }
       }
       return report;
     },

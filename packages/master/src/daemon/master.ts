@@ -28,7 +28,7 @@ import {
   type ResourceSamplerGroup,
   type Supervisor,
 } from "@hsu/client";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Deployment, UnitConfig } from "../config/index.ts";
 import { createIntegratedSlot, type IntegratedSlot } from "./integrated-slot.ts";
@@ -42,8 +42,8 @@ import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withD
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 import { createUsageOnDemand } from "./usage.ts";
-import { configDir, prepareUnitConfig, reapSecretConfigDirs, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
-import { createCredentialDelivery } from "../secrets/credentials.ts";
+import { CONFIG_DIR_ENV, configDir, isSecretConfigDir, prepareUnitConfig, reapSecretConfigDirs, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
+import { createCredentialDelivery, privateCaptureDir } from "../secrets/credentials.ts";
 import { createSecretStore } from "../secrets/store.ts";
 
 /**
@@ -150,7 +150,20 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   };
   // Read output is freed from the capture files in steps of a quarter log file, so they hold about that much.
   const freeEveryBytes = Math.min(1024 * 1024, Math.max(4096, Math.floor(m.logs.maxFileBytes / 4)));
-  const os = createDurableOs({ stateDir: m.stateDir, owner, sameUnit, logSink: logs, freeEveryBytes, warn: (w) => log(`warning: ${w}`) });
+  // Output of a unit that gets secrets (as files, env or in a rendered config) is captured on tmpfs, never on disk unredacted.
+  const captureDir = privateCaptureDir(m.stateDir, owner);
+  const getsSecrets = (unit: string): boolean => {
+    try {
+      const spec = supervisor.unit(unit).spec;
+      return spec.credentials !== undefined || isSecretConfigDir(spec.env?.[CONFIG_DIR_ENV] ?? "");
+    } catch {
+      return false;
+    }
+  };
+  const os = createDurableOs({
+    stateDir: m.stateDir, owner, sameUnit, logSink: logs, freeEveryBytes, warn: (w) => log(`warning: ${w}`),
+    ...(captureDir ? { privateCapture: { dir: captureDir, wants: getsSecrets } } : {}),
+  });
   // One health factory for every managed unit and replica: the unit's spec holds its check, validated when
   // the spec was loaded (toManagedSpec). Should building the monitor still throw, the unit is reported
   // unhealthy with the reason - a throw here would strand the unit in "running".
@@ -225,7 +238,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     if (cfg.kind === "unmanaged" || (!cfg.envFiles.length && !cfg.configFiles.length)) return makeBareSlot(cfg);
     const prep = await prepareUnitConfig(cfg, deployment, { ...valuesFor(deployment), render: false });
     const dir = configDir(m.stateDir, owner, cfg.id, prep.secret);
-    const env = { ...prep.env, ...cfg.env, ...(cfg.configFiles.length ? { HSU_CONFIG_DIR: dir } : {}) };
+    const env = { ...prep.env, ...cfg.env, ...(cfg.configFiles.length ? { [CONFIG_DIR_ENV]: dir } : {}) };
     contentKeys.set(cfg.id, { envKey: prep.envKey, filesKey: undefined });
     const s = await makeBareSlot({ ...cfg, env });
     if (!cfg.configFiles.length) return s;
@@ -531,6 +544,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         await reaped("at shutdown", await cgroups.close());
         reapCredentials("at shutdown");
         reapSecretConfig("at shutdown");
+        // Every run's output is in the logs by now (os.idle), so the capture dir is empty; one that is not stays.
+        if (captureDir) rmdirQuietly(captureDir);
         await registrar.close();
         await logs.close();
         run.remove();
@@ -540,4 +555,12 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
   };
   return master;
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // absent, or not empty: either way nothing of a unit is lost
+  }
 }

@@ -181,6 +181,8 @@ describe("bad env files and templates are refused before anything starts", () =>
     expect(logs).toContain("conf: password=[redacted]");
     expect(logs).not.toContain(value);
     expect((await hsu(dir, "ps", "--json")).stdout).not.toContain(value);
+    // While it runs too: its output is captured on tmpfs, not in the state dir.
+    expect(spawnSync("grep", ["-rlF", "--", value, join(dir, ".hsu")], { encoding: "utf8" }).stdout.trim()).toBe("");
     await hsu(dir, "down");
     // After down, no file holds the value: not the state dir (only the .age file), not the tmpfs config dir.
     const holders = spawnSync("grep", ["-rlF", "--", value, join(dir, ".hsu"), where], { encoding: "utf8" }).stdout.trim();

@@ -210,6 +210,14 @@ export function configDir(stateDir: string, owner: string, unit: string, secret:
   return join("/dev/shm", `hsu-${owner}`, unit);
 }
 
+/** The variable that tells a unit where its rendered config files are. */
+export const CONFIG_DIR_ENV = "HSU_CONFIG_DIR";
+
+/** Whether a config dir is one of the tmpfs ones {@link configDir} picks for files that hold secrets. */
+export function isSecretConfigDir(dir: string): boolean {
+  return dir.startsWith("/dev/shm/hsu-");
+}
+
 /**
  * Removes the tmpfs config dirs (rendered files that hold secrets) of every
  * unit but `keep`, and their shared parent once empty; returns the units

@@ -1,7 +1,7 @@
 import { HsuError, type CredentialGrant, type CredentialProvider, type Redactor } from "@hsu/client";
 import { randomBytes } from "node:crypto";
 import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { SecretStore } from "./store.ts";
 
 /** One secret a unit gets (hsu.yaml `secrets:`): as a file in its credentials dir, or with `env` as a variable. */
@@ -58,6 +58,17 @@ export function credentialsBase(stateDir: string, owner: string): { path: string
   if (uid === 0 && usableTmpfs("/run", true)) return { path: join("/run", `hsu-${owner}`, "credentials"), tmpfs: true };
   if (usableTmpfs("/dev/shm", false)) return { path: join("/dev/shm", `hsu-${uid}-${owner}`), tmpfs: true };
   return { path: join(stateDir, "credentials"), tmpfs: false };
+}
+
+/**
+ * Where the capture files of units that get secrets go: beside their
+ * credentials, on the same tmpfs (undefined when there is none: then they
+ * stay in `<state dir>/logs`, like everything else on that host).
+ */
+export function privateCaptureDir(stateDir: string, owner: string): string | undefined {
+  const { path, tmpfs } = credentialsBase(stateDir, owner);
+  if (!tmpfs) return undefined;
+  return basename(path) === "credentials" ? join(dirname(path), "capture") : `${path}-capture`;
 }
 
 /** Creates `path` (parents too) as a private directory of ours, or refuses one that is not. */
