@@ -14,7 +14,7 @@ import { listServices } from "./grpcurl.ts";
 import { gapReason } from "./known-gaps.ts";
 import { repoRoot } from "./paths.ts";
 import { prepareUnit, type ConformanceLanguage, type PreparedUnit } from "./prepare.ts";
-import { isAlive, killGroup, waitForFile, waitGone } from "./process-state.ts";
+import { isAlive, killGroup, untilAnswers, waitForFile, waitGone } from "./process-state.ts";
 import { sendRawGrpc } from "./raw-grpc.ts";
 import { run } from "./run.ts";
 
@@ -413,7 +413,9 @@ export function describeConformance(
       const raw = spawnRaw({ HSU_LISTEN: `unix:${sock}` });
       expect(await waitForFile(sock, raw.exited), raw.stderr()).toBe(true);
       const client = connectUnit(`unix:${sock}`);
-      await client.ping();
+      // The socket file says it is bound; a Ping answered says it serves. Failing that, what the unit said and whether it exited.
+      const answered = await untilAnswers(() => client.ping(), raw.exited, 10_000);
+      expect(answered, `${answered}; the unit's stderr:\n${raw.stderr()}`).toBe(true);
       expect(await codeOf(client.core.shutdown({ reason: "no token" }))).toMatch(isCode(Code.Unauthenticated));
       expect(await codeOf(connectUnit(`unix:${sock}`, { token: "guess" }).core.shutdown({}))).toMatch(isCode(Code.Unauthenticated));
       expect(await client.ping()).not.toBe("");

@@ -48,3 +48,30 @@ export async function waitForFile(path: string, exited: Promise<unknown>): Promi
   }
   return existsSync(path);
 }
+
+/**
+ * Calls `call` until it resolves (true), the process exits, or `deadlineMs`
+ * passes; then says which, with the last error - a readiness check that
+ * tells a slow unit from a dead one.
+ */
+export async function untilAnswers(call: () => Promise<unknown>, exited: Promise<unknown>, deadlineMs: number): Promise<true | string> {
+  let exit: unknown;
+  let gone = false;
+  void exited.then((code) => {
+    gone = true;
+    exit = code;
+  });
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      await call();
+      return true;
+    } catch (e) {
+      last = e;
+    }
+    if (gone) return `the unit exited (${String(exit)}) before it answered: ${(last as Error).message}`;
+    if (Date.now() >= end) return `no answer within ${deadlineMs} ms: ${(last as Error).message}`;
+    await sleep(50);
+  }
+}
