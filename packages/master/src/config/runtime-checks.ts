@@ -11,11 +11,12 @@ import {
   type SpecIssue as FieldIssue,
 } from "@hsu/client";
 import { UNIX_PATH_MAX } from "@hsu/transport";
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
 import type { Deployment, UnitConfig } from "./defaults.ts";
 import { checkUnitConfig } from "../daemon/unit-config.ts";
+import { loadTrustedKeys } from "../artifacts/source.ts";
 
 /** A problem found by a runtime check, at a path of hsu.yaml. */
 export interface PathIssue {
@@ -76,7 +77,10 @@ function unitIssues(cfg: UnitConfig, environment: boolean): FieldIssue[] {
     const { healthCheck: _h, ...input } = toUnmanagedInput(cfg);
     out.push(...checkUnmanagedSpec(input, "").issues.filter((i) => i.field !== "id"));
   } else {
-    out.push(...checkManagedUnitSpec(toManagedInput(cfg)).issues.filter((i) => i.field !== "id"));
+    // A source unit's program and cwd are in its tree: checked once it is installed (`hsu install`, or `hsu up` installs it first).
+    const notYet = cfg.source !== undefined && !existsSync(cfg.cwd);
+    const deferred = (i: FieldIssue) => notYet && (i.field === "executable" || i.field === "cwd") && !i.message.endsWith("is required");
+    out.push(...checkManagedUnitSpec(toManagedInput(cfg)).issues.filter((i) => i.field !== "id" && !deferred(i)));
     if (cfg.limits) out.push(...checkResourceLimits(toLimitsInput(cfg.limits), "limits").issues);
   }
   if (cfg.healthCheck) {
@@ -97,6 +101,13 @@ function masterIssues(d: Deployment): PathIssue[] {
   } catch (e) {
     add("state_dir", (e as Error).message);
   }
+  m.trustedKeys.forEach((ref, i) => {
+    try {
+      loadTrustedKeys([ref]);
+    } catch (e) {
+      out.push({ path: `master.trusted_keys[${i}]`, message: (e as Error).message.replace(/^master\.trusted_keys\[0\]: /, "") });
+    }
+  });
   const tooLong = socketPathTooLong(d);
   if (tooLong) add(tooLong.key, tooLong.message);
   else {
