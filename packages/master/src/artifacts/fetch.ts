@@ -85,7 +85,7 @@ export async function fetchSmall(url: string, options: FetchOptions): Promise<Bu
   }
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const chunk of bodyWithIdle(res, url, options)) {
+  for await (const chunk of bodyWithIdle(res, url, options, "try again")) {
     n += chunk.length;
     if (n > options.maxBytes) {
       res.destroy();
@@ -246,13 +246,13 @@ function wrapNetError(url: string, e: unknown, signal: AbortSignal): HsuError {
 }
 
 /** The response body, failing when the server sends nothing for the idle timeout or closes early. */
-async function* bodyWithIdle(res: IncomingMessage, url: string, options: FetchOptions): AsyncGenerator<Buffer> {
+async function* bodyWithIdle(res: IncomingMessage, url: string, options: FetchOptions, retry = "run it again to resume"): AsyncGenerator<Buffer> {
   const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  res.socket.setTimeout(idleMs, () => res.destroy(new HsuError("deadline_exceeded", `${url}: the server sent nothing for ${idleMs / 1000}s; the download stalled (run it again to resume)`)));
+  res.socket.setTimeout(idleMs, () => res.destroy(new HsuError("deadline_exceeded", `${url}: the server sent nothing for ${idleMs / 1000}s; the download stalled (${retry})`)));
   try {
     for await (const chunk of res as AsyncIterable<Buffer>) yield chunk;
   } catch (e) {
     if (HsuError.is(e)) throw e;
-    throw new HsuError("unavailable", `${url}: the connection broke (${(e as Error).message}); run it again to resume`, {}, { cause: e });
+    throw new HsuError("unavailable", `${url}: the connection broke (${(e as Error).message}); ${retry}`, {}, { cause: e });
   }
 }
