@@ -182,7 +182,8 @@ function refuse(unit: UnitConfig, what: string, cause: unknown): never {
   const e = HsuError.from(cause);
   const url = unit.source!.url;
   throw new HsuError(
-    e.code === "internal" ? "unavailable" : e.code,
+    // A bad artifact is not a mistake on the command line (exit 2): it is refused (exit 1).
+    e.code === "internal" ? "unavailable" : e.code === "invalid_argument" || e.code === "invalid_config" ? "failed_precondition" : e.code,
     `${url}: ${what}: ${e.message.replaceAll(`${url}: `, "").replace(/\.$/, "")}. Nothing was installed; the unit keeps the version it had`,
     { unit: unit.id },
     { cause },

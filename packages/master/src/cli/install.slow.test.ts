@@ -85,13 +85,17 @@ beforeAll(async () => {
   }
   // One flipped byte, the signature of the real file beside it.
   const flipped = Buffer.from(artifact["2"]!);
-  flipped[flipped.length >> 1] ^= 0x01;
+  flipped[flipped.length >> 1] = flipped[flipped.length >> 1]! ^ 0x01;
   publish("flipped.tar.gz", flipped);
   publish("flipped.tar.gz.minisig", files.get("/app-2.tar.gz.minisig")!);
   // Signed by a key hsu.yaml does not trust.
   writeFileSync(join(tmp, "foreign.tar.gz"), artifact["2"]!);
   publish("foreign.tar.gz", artifact["2"]!);
   publish("foreign.tar.gz.minisig", sign("foreign.tar.gz", "other.key"));
+  // Correctly signed, hostile inside: an entry that climbs out of the tree.
+  sh("python3", ["-c", "import tarfile,io\nt=tarfile.open('escape.tar.gz','w:gz')\nfor n in ['bin/app','../escaped']:\n  i=tarfile.TarInfo(n); d=b'#!/bin/sh\\n'; i.size=len(d); i.mode=0o755; t.addfile(i, io.BytesIO(d))\nt.close()"]);
+  publish("escape.tar.gz", readFileSync(join(tmp, "escape.tar.gz")));
+  publish("escape.tar.gz.minisig", sign("escape.tar.gz"));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -180,6 +184,12 @@ describe("units installed from signed artifacts", () => {
 
   it("a redirect to a file: URL is refused", async () => {
     await refused(`{ url: "${base}/redirect/app-2.tar.gz" }`, /redirected to file: .*only http\(s\) redirects are followed/);
+  });
+
+  it("a signed archive with a ../ entry: extraction refuses it, the staging copy is gone", async () => {
+    await refused(`{ url: "${base}/escape.tar.gz" }`, /cannot extract it: .*\.\.\/escaped/);
+    expect(existsSync(join(store(), "..", "..", "escaped"))).toBe(false);
+    expect(existsSync(join(store(), "escaped"))).toBe(false);
   });
 
   it("a download cut short fails, and the next run resumes it with a Range request and installs", async () => {
