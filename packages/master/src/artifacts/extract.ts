@@ -797,7 +797,8 @@ function centralEntry(cd: Buffer, p: number, i: number, tree: Tree): ZipEntry {
     dataStart: 0,
     dataEnd: 0,
   };
-  if (ent.csize === 0xffffffff || ent.usize === 0xffffffff || ent.offset === 0xffffffff || cd.readUInt16LE(p + 34) === 0xffff) throw tree.fail("unsupported", "a zip64 entry", NO_ZIP64);
+  const zip64 = hasZip64Extra(cd.subarray(p + 46 + nameLen, p + 46 + nameLen + cd.readUInt16LE(p + 30)));
+  if (zip64 || ent.csize === 0xffffffff || ent.usize === 0xffffffff || ent.offset === 0xffffffff || cd.readUInt16LE(p + 34) === 0xffff) throw tree.fail("unsupported", "a zip64 entry", NO_ZIP64);
   if (flags & 0x2041) throw tree.fail("unsupported", "an encrypted entry", "repack the archive without encryption (verify it with a signature instead)");
   if (method !== 0 && method !== 8) throw tree.fail("unsupported", `compression method ${method} (only stored and deflate are read)`, "repack the archive with deflate");
   if (cd.readUInt16LE(p + 34) !== 0) throw tree.fail("unsupported", "an entry on another disk", "join the archive into one file");
@@ -813,6 +814,10 @@ async function localHeader(fh: FileHandle, ent: ZipEntry, cdOffset: number, tree
   const h = await readAt(fh, ent.offset, 30, tree);
   const mismatch = (what: string) => tree.fail("invalid_argument", `its local header (at byte ${ent.offset}) and central directory entry differ in ${what}`, DAMAGED);
   if (h.readUInt32LE(0) !== SIG_LOCAL) throw tree.fail("invalid_argument", `no local header at byte ${ent.offset}`, DAMAGED);
+  const nameLen = h.readUInt16LE(26);
+  const extraLen = h.readUInt16LE(28);
+  const nameExtra = await readAt(fh, ent.offset + 30, nameLen + extraLen, tree);
+  if (hasZip64Extra(nameExtra.subarray(nameLen)) || h.readUInt32LE(18) === 0xffffffff || h.readUInt32LE(22) === 0xffffffff) throw tree.fail("unsupported", "a zip64 entry", NO_ZIP64);
   if (h.readUInt16LE(6) !== ent.flags) throw mismatch("flags");
   if (h.readUInt16LE(8) !== ent.method) throw mismatch("compression method");
   if (h.readUInt16LE(10) !== ent.time || h.readUInt16LE(12) !== ent.date) throw mismatch("modification time");
@@ -821,9 +826,7 @@ async function localHeader(fh: FileHandle, ent: ZipEntry, cdOffset: number, tree
     const local = h.readUInt32LE(off);
     if (local !== v && !(descriptor && local === 0)) throw mismatch(what);
   }
-  const nameLen = h.readUInt16LE(26);
-  const extraLen = h.readUInt16LE(28);
-  const name = await readAt(fh, ent.offset + 30, nameLen, tree);
+  const name = nameExtra.subarray(0, nameLen);
   if (!name.equals(ent.rawName)) throw mismatch(`name (${JSON.stringify(name.toString("latin1"))})`);
   ent.dataStart = ent.offset + 30 + nameLen + extraLen;
   ent.dataEnd = ent.dataStart + ent.csize;
@@ -835,6 +838,12 @@ async function localHeader(fh: FileHandle, ent: ZipEntry, cdOffset: number, tree
     ent.dataEnd += sig + 12;
   }
   if (ent.dataEnd > cdOffset) throw tree.fail("invalid_argument", "its data runs into the central directory", DAMAGED);
+}
+
+/** Whether extra fields hold a zip64 record (tag 1), whose sizes would replace the 32-bit ones. */
+function hasZip64Extra(extra: Buffer): boolean {
+  for (let p = 0; p + 4 <= extra.length; p += 4 + extra.readUInt16LE(p + 2)) if (extra.readUInt16LE(p) === 1) return true;
+  return false;
 }
 
 /** Entries sharing bytes are how non-recursive zip bombs multiply one compressed block. */
