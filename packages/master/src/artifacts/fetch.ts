@@ -219,7 +219,7 @@ async function get(url: string, headers: Record<string, string>, options: FetchO
   const u = new URL(url);
   const request = u.protocol === "https:" ? httpsRequest : httpRequest;
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request(u, { headers: { "user-agent": "hsu", ...headers }, timeout: connectMs, signal }, resolve);
+    const req = request(u, { headers: { "user-agent": "hsu", ...headers }, timeout: connectMs, signal, agent: false }, resolve);
     req.once("timeout", () => req.destroy(new HsuError("deadline_exceeded", `${url}: no answer within ${connectMs / 1000}s (connect and response headers); check the host is reachable, or raise source.connect_timeout`)));
     req.once("error", (e) => reject(wrapNetError(url, e, signal)));
     req.end();
@@ -248,11 +248,16 @@ function wrapNetError(url: string, e: unknown, signal: AbortSignal): HsuError {
 /** The response body, failing when the server sends nothing for the idle timeout or closes early. */
 async function* bodyWithIdle(res: IncomingMessage, url: string, options: FetchOptions, retry = "run it again to resume"): AsyncGenerator<Buffer> {
   const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  res.socket.setTimeout(idleMs, () => res.destroy(new HsuError("deadline_exceeded", `${url}: the server sent nothing for ${idleMs / 1000}s; the download stalled (${retry})`)));
+  const socket = res.socket;
+  const onIdle = () => res.destroy(new HsuError("deadline_exceeded", `${url}: the server sent nothing for ${idleMs / 1000}s; the download stalled (${retry})`));
+  socket.setTimeout(idleMs, onIdle);
   try {
     for await (const chunk of res as AsyncIterable<Buffer>) yield chunk;
   } catch (e) {
     if (HsuError.is(e)) throw e;
     throw new HsuError("unavailable", `${url}: the connection broke (${(e as Error).message}); ${retry}`, {}, { cause: e });
+  } finally {
+    socket.off("timeout", onIdle);
+    socket.setTimeout(0);
   }
 }
