@@ -369,6 +369,15 @@ describe("damaged tar archives", () => {
     expect(e.message).toMatch(/header at byte 512 fails its checksum/);
   });
 
+  it("a tar.gz whose gzip CRC or length is wrong is refused (zlib checks the trailer)", async () => {
+    const gz = gzipSync(tar([{ name: "f", data: "hello\n".repeat(1000) }]));
+    for (const at of [gz.length - 8, gz.length - 1]) {
+      const bad = Buffer.from(gz);
+      bad[at]! ^= 0x01;
+      expect((await refused(bad, "tar.gz", "invalid_argument", undefined)).message).toMatch(/gzip data is damaged or truncated \(zlib: incorrect (data|length) check\)/);
+    }
+  });
+
   it("a lone zero block, data after the end, a missing end marker, a short read are refused", async () => {
     const body = tarBody([{ name: "f", data: "x" }]);
     expect((await refused(Buffer.concat([body, Buffer.alloc(512), tarHeader({ name: "late" })]), "tar", "invalid_argument", undefined)).message).toMatch(/lone zero block/);
@@ -471,6 +480,18 @@ describe("hostile zip archives", () => {
     const cd = zipCentral({ name: "f" }, { ...l, crc: wrong }, 0);
     const e = await refused(Buffer.concat([l.local, cd, zipEnd(1, cd.length, l.local.length)]), "zip", "invalid_argument", "f");
     expect(e.message).toMatch(/CRC-32 mismatch/);
+  });
+
+  it("deflate data that ends before its compressed size (padding after it) is refused", async () => {
+    const data = randomBytes(1000);
+    const comp = Buffer.concat([deflateRawSync(data), randomBytes(600_000)]);
+    const l = zipLocal({ name: "f", data: comp, method: 0 }); // a stored entry's bytes...
+    l.local.writeUInt16LE(8, 8); // ...relabelled as deflate, declaring the inflated size
+    l.local.writeUInt32LE(crc32(data), 14);
+    l.local.writeUInt32LE(data.length, 22);
+    const cd = zipCentral({ name: "f" }, { ...l, crc: crc32(data), usize: data.length }, 0);
+    const e = await refused(Buffer.concat([l.local, cd, zipEnd(1, cd.length, l.local.length)]), "zip", "invalid_argument", "f");
+    expect(e.message).toMatch(/deflate data ends after \d+ of its 60\d+ bytes/);
   });
 
   it("overlapping entries (a non-recursive zip bomb) are refused", async () => {
