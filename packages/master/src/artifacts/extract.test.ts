@@ -311,6 +311,7 @@ describe("hostile tar entries are refused, naming the entry, leaving nothing", (
     ["a symlink escaping by ..", [{ name: "a/", type: "5" }, { name: "a/l", type: "2", linkname: "../../etc" }], "invalid_argument", "a/l", /outside/],
     ["a symlink with .. after a name", [{ name: "l", type: "2", linkname: "x/../.." }], "invalid_argument", "l", /follows a name/],
     ["a file through a symlink", [{ name: "d/", type: "5" }, { name: "l", type: "2", linkname: "d" }, { name: "l/f", data: "x" }], "invalid_argument", "l/f", /through the symlink "l"/],
+    ["a file through a deeper symlink", [{ name: "d/", type: "5" }, { name: "d/l", type: "2", linkname: "." }, { name: "d/l/e/x", data: "x" }], "invalid_argument", "d/l/e/x", /through the symlink "d\/l"/],
     ["a directory through a symlink", [{ name: "l", type: "2", linkname: "." }, { name: "l/d/", type: "5" }], "invalid_argument", "l/d/", /through the symlink/],
     ["a file under a file", [{ name: "f", data: "x" }, { name: "f/g", data: "y" }], "invalid_argument", "f/g", /parent "f" is a file/],
     ["a character device", [{ name: "null", type: "3" }], "invalid_argument", "null", /character device/],
@@ -600,6 +601,15 @@ describe("limits", () => {
     expect(e.message).toMatch(/lists 11 entries/);
     const r = await extractArchive(save("ten.tar", tar([{ name: "a/b/c/d/e/f/g/h/i/j", data: "x" }])), fresh(), "tar", { maxBytes: 1000, maxEntries: 10 });
     expect(r).toEqual({ files: 1, dirs: 9, symlinks: 0, bytes: 1 });
+  });
+
+  it("a path 1000 directories deep extracts; one past 4095 bytes is refused, its name shortened in the message", async () => {
+    const deep = `${"a/".repeat(1000)}f`;
+    const r = await extractArchive(save("deep.tar", tar([pax({ path: deep }), { name: "x", data: "x" }])), fresh(), "tar", roomy);
+    expect(r).toEqual({ files: 1, dirs: 1000, symlinks: 0, bytes: 1 });
+    const e = await refused(tar([pax({ path: `${"a/".repeat(2100)}f` }), { name: "x", data: "x" }]), "tar", "invalid_argument", undefined);
+    expect(e.message).toMatch(/^[^\n]{0,900}$/);
+    expect(e.message).toMatch(/entry "a\/a\/[^"]*…[^"]*a\/f": its path is longer than 4095 bytes/);
   });
 
   it("bad limits are refused", async () => {

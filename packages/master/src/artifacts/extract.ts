@@ -72,7 +72,8 @@ export function archiveFormatOf(nameOrUrl: string): ArchiveFormat | undefined {
  * climbs out of destDir (or has a `..` after a name), hard links to anything but an earlier regular
  * file of the archive, devices, FIFOs, sockets, sparse files, encrypted or zip64 zips, and every
  * checksum, CRC or header mismatch. Files get 0755 when the archive gives any exec bit, else 0644;
- * directories 0755; setuid/setgid/sticky, owners and times are dropped.
+ * directories 0755; setuid/setgid/sticky, owners and times are dropped. destDir's parent must not
+ * be writable by other users (it is not re-checked while extracting).
  */
 export async function extractArchive(
   archivePath: string,
@@ -167,7 +168,8 @@ class Tree {
 
   /** An HsuError about the current entry: what is wrong, then how to fix it. */
   fail(code: HsuErrorCode, what: string, fix: string, cause?: unknown): HsuError {
-    const entry = this.entry === undefined ? "" : `entry ${JSON.stringify(this.entry)}: `;
+    const e = this.entry;
+    const entry = e === undefined ? "" : `entry ${JSON.stringify(e.length > 512 ? `${e.slice(0, 256)}…${e.slice(-128)}` : e)}: `;
     return new HsuError(code, `${entry}${what}; ${fix}`, { file: this.archive }, { cause });
   }
 
@@ -302,17 +304,22 @@ class Tree {
     }
   }
 
-  /** Creates missing parent directories; a parent that is a symlink or a file is refused. */
+  /**
+   * Creates missing parent directories; a parent that is a symlink or a file is refused. Walks up
+   * only to the nearest existing directory: its own parents were checked when it was made, and
+   * what a path is never changes (a second entry for it is refused).
+   */
   private async parents(rel: string): Promise<void> {
-    let at = rel.indexOf("/");
-    while (at >= 0) {
+    const missing: string[] = [];
+    for (let at = rel.lastIndexOf("/"); at > 0; at = rel.lastIndexOf("/", at - 1)) {
       const p = rel.slice(0, at);
       const k = this.kinds.get(p);
       if (k === "symlink") throw this.fail("invalid_argument", `its path goes through the symlink ${JSON.stringify(p)} extracted before it`, UNSAFE);
       if (k === "file") throw this.fail("invalid_argument", `its parent ${JSON.stringify(p)} is a file extracted before it`, UNSAFE);
-      if (k === undefined) await this.mkdir(p, "implicit");
-      at = rel.indexOf("/", at + 1);
+      if (k !== undefined) break;
+      missing.push(p);
     }
+    for (let i = missing.length - 1; i >= 0; i--) await this.mkdir(missing[i]!, "implicit");
   }
 
   private async mkdir(rel: string, kind: "dir" | "implicit"): Promise<void> {
