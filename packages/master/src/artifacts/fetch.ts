@@ -9,6 +9,7 @@ import { createReadStream } from "node:fs";
 import { open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Deadlines and caps of one download. */
@@ -115,7 +116,7 @@ async function copyFile(path: string, url: string, partPath: string, maxBytes: n
   } catch (e) {
     await out.close();
     await rm(partPath, { force: true });
-    throw e;
+    throw HsuError.is(e) ? e : await writeFailed(e, partPath);
   }
   await out.close();
   return { bytes, sha256: hash.digest("hex"), resumedFrom: 0 };
@@ -179,7 +180,10 @@ async function httpDownload(url: string, partPath: string, options: FetchOptions
         throw tooLarge(url, options.maxBytes, options.maxBytes, false);
       }
       hash.update(chunk);
-      await out.write(chunk);
+      await out.write(chunk).catch(async (e: unknown) => {
+        res.destroy();
+        throw await writeFailed(e, partPath);
+      });
     }
   } finally {
     await out.close().catch(() => {});
@@ -188,6 +192,16 @@ async function httpDownload(url: string, partPath: string, options: FetchOptions
     throw new HsuError("unavailable", `${url}: the connection ended after ${bytes} of ${start + length} bytes; run it again to resume from byte ${bytes}`);
   }
   return { bytes, sha256: hash.digest("hex"), resumedFrom: start };
+}
+
+/** A write to the `.part` file failed: a full disk drops it (keeping it would keep the disk full). */
+async function writeFailed(e: unknown, partPath: string): Promise<HsuError> {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    await dropPart(partPath);
+    return new HsuError("resource_exhausted", `the disk holding ${dirname(partPath)} is full (${code}); free some space (or set master.state_dir on a larger disk) and run it again`, {}, { cause: e });
+  }
+  return new HsuError("internal", `cannot write ${partPath}: ${(e as Error).message}`, {}, { cause: e });
 }
 
 async function dropPart(partPath: string): Promise<void> {

@@ -5,6 +5,7 @@
 // so any failure leaves the unit on the version it had.
 import { HsuError } from "@hsu/client";
 import type { Deployment, UnitConfig } from "../config/defaults.ts";
+import { acquireStateLock, lockHolder } from "../daemon/lock.ts";
 import { extractArchive } from "./archive.ts";
 import { fetchSmall, fetchToFile, removePart, type Fetched } from "./fetch.ts";
 import { verifyFile, type PublicKey, type Verified } from "./minisign.ts";
@@ -61,8 +62,30 @@ export function sourceUnits(d: Deployment): UnitConfig[] {
 export async function installSources(d: Deployment, ids: readonly string[] | undefined, options: InstallOptions = {}): Promise<InstallOutcome[]> {
   const units = ids?.length ? ids.map((id) => pick(d, id)) : sourceUnits(d);
   const out: InstallOutcome[] = [];
-  for (const u of units) out.push(await installUnit(d, u, options));
+  if (!units.length) return out;
+  const lock = await lockStore(storePaths(d.master.stateDir));
+  try {
+    for (const u of units) out.push(await installUnit(d, u, options));
+  } finally {
+    lock.release();
+  }
   return out;
+}
+
+/**
+ * One installer at a time per store (a flock, dropped by the kernel if the
+ * process dies): two would write the same `.part` file and collect each
+ * other's trees. The second is refused at once, naming the first.
+ */
+async function lockStore(p: StorePaths): Promise<{ release(): void }> {
+  await ensureStore(p);
+  try {
+    return await acquireStateLock(p.root, { settleMs: 1_000 });
+  } catch (e) {
+    if (!HsuError.is(e, "already_exists")) throw e;
+    const pid = lockHolder(p.root).pid;
+    throw new HsuError("already_exists", `another install${pid ? ` (pid ${pid})` : ""} is writing the artifact store ${p.root}; wait for it to finish, then run this again`, {}, { cause: e });
+  }
 }
 
 function pick(d: Deployment, id: string): UnitConfig {
@@ -72,7 +95,7 @@ function pick(d: Deployment, id: string): UnitConfig {
   return u;
 }
 
-/** Installs one unit's source unless `current` already is it. */
+/** Installs one unit's source unless `current` already is it (the caller holds the store's lock: {@link installSources}). */
 export async function installUnit(d: Deployment, unit: UnitConfig, options: InstallOptions = {}): Promise<InstallOutcome> {
   const src = unit.source!;
   const started = Date.now();

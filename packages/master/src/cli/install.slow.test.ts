@@ -83,6 +83,9 @@ beforeAll(async () => {
     publish(`app-${v}.tar.gz`, artifact[v]);
     publish(`app-${v}.tar.gz.minisig`, sign(`app-${v}.tar.gz`));
   }
+  // The same bytes under another name: a new URL, an existing tree.
+  publish("app-3b.tar.gz", artifact["3"]!);
+  publish("app-3b.tar.gz.minisig", files.get("/app-3.tar.gz.minisig")!);
   // One flipped byte, the signature of the real file beside it.
   const flipped = Buffer.from(artifact["2"]!);
   flipped[flipped.length >> 1] = flipped[flipped.length >> 1]! ^ 0x01;
@@ -235,9 +238,63 @@ describe("units installed from signed artifacts", () => {
     expect(existsSync(part) || existsSync(`${part}.meta`)).toBe(false);
   });
 
+  it("a second install while one runs is refused at once, naming the first; the first completes (same bytes: no second tree)", async () => {
+    writeFileSync(join(dir, "hsu.yaml"), spec(`{ url: "${base}/slow/app-3b.tar.gz", version: "3b", keep: 2 }`));
+    const first = spawn(process.execPath, hsuArgv("install"), { cwd: dir, stdio: "ignore" });
+    const done = new Promise<number | null>((r) => first.once("exit", r));
+    const part = join(store(), "downloads", `${sha(Buffer.from(`${base}/slow/app-3b.tar.gz`)).slice(0, 32)}.part`);
+    await until("the first install is downloading", () => existsSync(part) && statSync(part).size > 64 * 1024, 30_000);
+    const second = await hsu(dir, "install");
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`another install (pid ${first.pid}) is writing the artifact store ${store()}; wait for it to finish`);
+    expect(await done).toBe(0);
+    expect(trees()).toEqual([sha(artifact["2"]!), sha(artifact["3"]!)].sort());
+    expect(current()).toBe(`../../trees/${sha(artifact["3"]!)}`);
+    const history = JSON.parse(readFileSync(join(store(), "units", "app", "history.json"), "utf8")) as { versions: { version: string }[] };
+    expect(history.versions.map((v) => v.version)).toEqual(["2", "3b"]); // one tree, one entry: "3" became "3b"
+  });
+
   it("hsu down", async () => {
     const r = await hsu(dir, "down");
     expect(r.code, r.stderr).toBe(0);
+  });
+});
+
+describe("a full disk", () => {
+  let dir: string;
+  let mounted = false;
+  afterAll(async () => {
+    if (!mounted) return;
+    await hsu(dir, "down");
+    execFileSync("umount", [join(dir, "state")]);
+  });
+
+  it("an artifact larger than the free space of the state dir's disk: refused, the part file dropped, the old version runs on", async (ctx) => {
+    dir = projects.make("");
+    mkdirSync(join(dir, "state"), { mode: 0o700 });
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1536k,mode=0700", "tmpfs", join(dir, "state")], { stdio: "ignore" });
+      mounted = true;
+    } catch {
+      return ctx.skip(); // needs root (CI runs the suites as root)
+    }
+    cpSync(join(tmp, "app-1.tar.gz"), join(dir, "app-1.tar.gz"));
+    cpSync(join(tmp, "app-3.tar.gz"), join(dir, "app-3.tar.gz"));
+    const yaml = (v: string) => `master:\n  state_dir: state\nunits:\n  app:\n    command: bin/app\n    source: { url: "file:app-${v}.tar.gz", sha256: "${sha(artifact[v]!)}" }\n`;
+    writeFileSync(join(dir, "hsu.yaml"), yaml("1"));
+    const up = await hsu(dir, "up", "-d");
+    expect(up.code, up.stderr).toBe(0);
+    const pid = (JSON.parse((await hsu(dir, "ps", "--json")).stdout) as { pid: number }[])[0]!.pid;
+    const store = join(dir, "state", "artifacts");
+    writeFileSync(join(dir, "hsu.yaml"), yaml("3"));
+    const r = await hsu(dir, "install");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unit "app": .*cannot download it: the disk holding .*downloads is full \(ENOSPC\); free some space .*Nothing was installed; the unit keeps the version it had/);
+    expect(readdirSync(join(store, "trees"))).toEqual([sha(artifact["1"]!)]);
+    expect(readlinkSync(join(store, "units", "app", "current"))).toBe(`../../trees/${sha(artifact["1"]!)}`);
+    expect(readdirSync(join(store, "downloads"))).toEqual([]);
+    expect(readdirSync(join(store, "staging"))).toEqual([]);
+    expect(alive(pid)).toBe(true);
   });
 });
 
