@@ -254,6 +254,23 @@ describe("units installed from signed artifacts", () => {
     expect(history.versions.map((v) => v.version)).toEqual(["2", "3b"]); // one tree, one entry: "3" became "3b"
   });
 
+  it("hsu apply of a changed source: a bad one is refused before the master restarts anything; a good one installs, then restarts the unit on it", async () => {
+    pid = await psPid();
+    writeFileSync(join(dir, "hsu.yaml"), spec(`{ url: "${base}/flipped.tar.gz" }`));
+    const bad = await hsu(dir, "apply");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/hsu apply: unit "app": .*signature check failed/);
+    expect(await psPid()).toBe(pid);
+    // The master still runs the hsu.yaml of `hsu up` (app-1): `hsu install` alone does not tell it.
+    writeFileSync(join(dir, "hsu.yaml"), spec(`{ url: "${base}/app-2.tar.gz", version: "2" }`));
+    const good = await hsu(dir, "apply");
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/restarted\s+app/);
+    expect(current()).toBe(`../../trees/${sha(artifact["2"]!)}`);
+    await until("the unit runs again", async () => (await psPid()) !== pid && (await psPid()) > 0);
+    expect(readlinkSync(`/proc/${await psPid()}/cwd`)).toBe(join(store(), "trees", sha(artifact["2"]!)));
+  });
+
   it("hsu down", async () => {
     const r = await hsu(dir, "down");
     expect(r.code, r.stderr).toBe(0);
