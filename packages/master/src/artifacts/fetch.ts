@@ -256,7 +256,8 @@ function wrapNetError(url: string, e: unknown, signal: AbortSignal): HsuError {
   if (HsuError.is(e)) return e;
   if (signal.aborted) return new HsuError("cancelled", `${url}: the download was cancelled`, {}, { cause: e });
   const code = (e as NodeJS.ErrnoException).code;
-  return new HsuError("unavailable", `${url}: ${code ? `${code} ` : ""}${(e as Error).message}; check the URL and the network`.replace(/^(.*?: )(\S+) \2/, "$1$2"), {}, { cause: e });
+  const message = (e as Error).message;
+  return new HsuError("unavailable", `${url}: ${code && !message.includes(code) ? `${code}: ` : ""}${message}; check the URL and the network`, {}, { cause: e });
 }
 
 /** The response body, failing when the server sends nothing for the idle timeout or closes early. */

@@ -43,6 +43,15 @@ describe("installSources", () => {
     expect((await installSources(d, ["c"]))[0]).toMatchObject({ unit: "c", keyId: expect.stringMatching(/^[0-9A-F]{16}$/) });
   });
 
+  it("a source unit's program is checked against the tree of the source named now, never an older one", async () => {
+    const spec = (command: string, pin: string) => `master:\n  state_dir: ${join(tmp, "state")}\nunits:\n  a:\n    command: ${command}\n    source: { url: "file:app.zip", sha256: "${pin}" }\n`;
+    await installSources(parseDeployment(spec("bin/app", zipSha), "hsu.yaml", tmp, { environment: false }), ["a"]);
+    expect(() => parseDeployment(spec("bin/app", zipSha), "hsu.yaml", tmp)).not.toThrow();
+    expect(() => parseDeployment(spec("bin/renamed", zipSha), "hsu.yaml", tmp)).toThrow(/hsu\.yaml:4:\d+: units\.a\.command: ".*current\/bin\/renamed" does not exist/);
+    // A new version may rename its program: the installed (older) tree does not decide.
+    expect(() => parseDeployment(spec("bin/renamed", "b".repeat(64)), "hsu.yaml", tmp)).not.toThrow();
+  });
+
   it("names a unit without source: or an unknown one", async () => {
     const d = load(`  plain:\n    command: sleep\n`);
     await expect(installSources(d, ["plain"])).rejects.toThrow(/unit "plain" has no source: to install/);

@@ -8,6 +8,7 @@
 // point leaves either the old state or the new one, never a half tree.
 import { HsuError } from "@hsu/client";
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -87,6 +88,25 @@ export async function currentSha(p: StorePaths, unit: string): Promise<string | 
     return /([0-9a-f]{64})$/.exec(target)?.[1];
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether the unit's `current` tree is the source hsu.yaml names now (the
+ * pinned sha256, or the newest history entry from the same URL): read
+ * synchronously, for the config checks that look at a source unit's program
+ * only once its tree is the one it will run.
+ */
+export function isOnSourceSync(stateDir: string, unit: string, source: { url: string; sha256: string | undefined }): boolean {
+  const p = storePaths(stateDir);
+  try {
+    const cur = /([0-9a-f]{64})$/.exec(readlinkSync(join(p.units, unit, "current")))?.[1];
+    if (!cur || !statSync(join(p.trees, cur)).isDirectory()) return false;
+    if (source.sha256) return source.sha256 === cur;
+    const last = (JSON.parse(readFileSync(join(p.units, unit, "history.json"), "utf8")) as { versions?: HistoryEntry[] }).versions?.at(-1);
+    return last?.sha256 === cur && last.url === source.url;
+  } catch {
+    return false;
   }
 }
 
