@@ -47,7 +47,7 @@ describe("installSources", () => {
     const spec = (command: string, pin: string) => `master:\n  state_dir: ${join(tmp, "state")}\nunits:\n  a:\n    command: ${command}\n    source: { url: "file:app.zip", sha256: "${pin}" }\n`;
     await installSources(parseDeployment(spec("bin/app", zipSha), "hsu.yaml", tmp, { environment: false }), ["a"]);
     expect(() => parseDeployment(spec("bin/app", zipSha), "hsu.yaml", tmp)).not.toThrow();
-    expect(() => parseDeployment(spec("bin/renamed", zipSha), "hsu.yaml", tmp)).toThrow(/hsu\.yaml:4:\d+: units\.a\.command: ".*current\/bin\/renamed" does not exist/);
+    expect(() => parseDeployment(spec("bin/renamed", zipSha), "hsu.yaml", tmp)).toThrow(/hsu\.yaml:5:\d+: units\.a\.command: ".*current\/bin\/renamed" does not exist/);
     // A new version may rename its program: the installed (older) tree does not decide.
     expect(() => parseDeployment(spec("bin/renamed", "b".repeat(64)), "hsu.yaml", tmp)).not.toThrow();
   });
