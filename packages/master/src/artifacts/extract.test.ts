@@ -294,6 +294,19 @@ describe("archives made by tar and zip", () => {
     expect(r.bytes).toBe(Object.keys(s).reduce((n, k) => n + (s[k]!.startsWith("f ") && k !== "lib/hard" ? lstatSync(join(dest, k)).size : 0), 0));
   });
 
+  it("a strict umask (077) does not change the modes", async () => {
+    const old = process.umask(0o077);
+    try {
+      const dest = fresh("umask");
+      await extractArchive(archives["small.tar"]!, dest, "tar", roomy);
+      const s = snapshot(dest, true);
+      expect(lstatSync(dest).mode & 0o7777).toBe(0o755);
+      expect([s["a.txt"]!.slice(0, 5), s["run"]!.slice(0, 5), s["sub"]]).toEqual(["f 644", "f 755", "d 755"]);
+    } finally {
+      process.umask(old);
+    }
+  });
+
   it("zip from stdin (zip64) is refused as unsupported, clearly", async () => {
     const bytes = execFileSync("sh", ["-c", "echo hello | zip -q - - | cat"]);
     const e = await refused(bytes, "zip", "unsupported", "-");
