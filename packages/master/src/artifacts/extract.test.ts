@@ -358,6 +358,12 @@ describe("hostile tar entries are refused, naming the entry, leaving nothing", (
     });
   }
 
+  it("pax headers piling up before one entry are capped at 1 MiB", async () => {
+    const many = Array.from({ length: 5 }, (_, i) => pax({ [`k${i}`]: "v".repeat(300_000) }));
+    const e = await refused(tar([...many, { name: "f", data: "x" }]), "tar", "resource_exhausted", "PaxHeader");
+    expect(e.message).toMatch(/pass 1048576 bytes/);
+  });
+
   it("a name that is not UTF-8", async () => {
     const e = await refused(tar([{ name: Buffer.from([0x61, 0xff, 0xfe]), data: "x" }]), "tar", "invalid_argument", undefined);
     expect(e.message).toMatch(/not UTF-8/);

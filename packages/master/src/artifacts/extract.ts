@@ -548,6 +548,7 @@ async function readTar(src: AsyncIterable<Buffer>, tree: Tree): Promise<void> {
     let pax = new Map<string, string>();
     let longName: string | undefined;
     let longLink: string | undefined;
+    let metaBytes = 0; // of the headers before one entry: consecutive pax headers accumulate
     for (;;) {
       tree.checkAbort();
       const at = r.offset;
@@ -561,7 +562,8 @@ async function readTar(src: AsyncIterable<Buffer>, tree: Tree): Promise<void> {
       const h = parseTarHeader(block, at, tree);
       tree.entry = h.name;
       if (h.type === "x" || h.type === "g" || h.type === "L" || h.type === "K") {
-        if (h.size > META_MAX) throw tree.fail("resource_exhausted", `its ${h.type} header of ${h.size} bytes is larger than ${META_MAX}`, UNSAFE);
+        metaBytes += h.size;
+        if (metaBytes > META_MAX) throw tree.fail("resource_exhausted", `its pax and long-name headers pass ${META_MAX} bytes`, UNSAFE);
         const data = (await r.read(h.size)) ?? Buffer.alloc(0);
         if (data.length < h.size) throw tree.fail("invalid_argument", "the archive ends in a header (truncated)", DAMAGED);
         await r.skip(padding(h.size));
@@ -581,6 +583,7 @@ async function readTar(src: AsyncIterable<Buffer>, tree: Tree): Promise<void> {
       }
       pax = new Map();
       longName = longLink = undefined;
+      metaBytes = 0;
       tree.entry = name;
       await tarEntry(r, tree, { ...h, name, linkname: target, size });
     }
