@@ -3,7 +3,7 @@
 // in one run, median of N rounds. Run: node --conditions=@hsu/source bench/artifacts/install.ts [--mb=50] [--rounds=5] [--tmp=/dev/shm]
 import { execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDeployment } from "../../packages/master/src/config/index.ts";
@@ -60,13 +60,16 @@ async function hsuRound(verify: "sha256" | "both"): Promise<number> {
   return ms;
 }
 
-// The command a user runs: the same install plus the CLI's own start (from source: TypeScript stripped at load).
+// The command a user runs: the same install plus the CLI's own start (the built bundle when there is one).
+const bundle = join(import.meta.dirname, "..", "..", "packages", "master", "dist", "bundle", "hsu.js");
+const cliArgv = existsSync(bundle) ? [bundle] : ["--conditions=@hsu/source", join(import.meta.dirname, "..", "..", "packages", "master", "src", "cli", "bin.ts")];
+const cliLabel = existsSync(bundle) ? "bundle" : "from source";
 function cliRound(): number {
   rmSync(join(work, "state"), { recursive: true, force: true });
   mkdirSync(join(work, "state"), { mode: 0o700 });
   writeFileSync(join(work, "hsu.yaml"), spec("both"));
   const t0 = performance.now();
-  execFileSync(process.execPath, ["--conditions=@hsu/source", join(import.meta.dirname, "..", "..", "packages", "master", "src", "cli", "bin.ts"), "install", "-f", join(work, "hsu.yaml")], { stdio: "ignore" });
+  execFileSync(process.execPath, [...cliArgv, "install", "-f", join(work, "hsu.yaml")], { stdio: "ignore" });
   return performance.now() - t0;
 }
 
@@ -93,7 +96,7 @@ const haveMinisign = (() => {
 const cells: [string, () => Promise<number> | number][] = [
   ["hsu installUnit: sha256 pin", () => hsuRound("sha256")],
   ["hsu installUnit: sha256 + minisign", () => hsuRound("both")],
-  ["`hsu install` CLI (from source): sha256 + minisign", cliRound],
+  [`\`hsu install\` CLI (${cliLabel}): sha256 + minisign`, cliRound],
   ...Object.entries(floors)
     .filter(([, c]) => haveMinisign || !c.includes("minisign"))
     .map(([name, cmd]) => [name, () => shellRound(cmd)] as [string, () => number]),

@@ -28,12 +28,12 @@ export async function runInstall(values: Values, positionals: string[]): Promise
   return 0;
 }
 
-/** "✔ api 1.2.0 installed (sha256 3f2a..., 12.0 MiB, key 5AC2...) in 1.2s" */
+/** "✔ api 1.2.0 installed (sha256 3f2a..., 12582912 bytes, signed by 5AC2...) in 1.2s" */
 export function describe(o: InstallOutcome, color: boolean): string {
-  const what = o.version ?? o.sha256.slice(0, 12);
-  if (o.action === "current") return `${paint("✔", "green", color)} ${o.unit} ${what}: already installed`;
+  const what = o.version ? `${o.unit} ${o.version}` : o.unit;
+  if (o.action === "current") return `${paint("✔", "green", color)} ${what}: already installed (sha256 ${o.sha256.slice(0, 12)})`;
   const details = [`sha256 ${o.sha256.slice(0, 12)}`, ...(o.bytes !== undefined ? [`${o.bytes} bytes`] : []), ...(o.resumedFrom ? [`resumed at byte ${o.resumedFrom}`] : []), ...(o.keyId ? [`signed by ${o.keyId}`] : [])];
-  return `${paint("✔", "green", color)} ${o.unit} ${what} ${o.action === "switched" ? "switched to (in the store already)" : "installed"} (${details.join(", ")}) in ${formatDuration(o.ms).replace(/^0s$/, "<1s")}`;
+  return `${paint("✔", "green", color)} ${what} ${o.action === "switched" ? "switched to (in the store already)" : "installed"} (${details.join(", ")}) in ${formatDuration(o.ms).replace(/^0s$/, "<1s")}`;
 }
 
 /**
