@@ -19,7 +19,11 @@ const limits = { maxBytes: 1 << 30, maxEntries: 100_000 };
 beforeAll(() => {
   for (const [dir, opts] of [[small, "size=1m"], [few, "size=64m,nr_inodes=32"]] as const) {
     mkdirSync(dir);
-    execFileSync("mount", ["-t", "tmpfs", "-o", opts, "tmpfs", dir]);
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", opts, "tmpfs", dir], { stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+      throw new Error(`the full-disk tests mount a small tmpfs and need root (CAP_SYS_ADMIN), as CI has: mount -t tmpfs -o ${opts} tmpfs ${dir} failed: ${(e as { stderr?: Buffer }).stderr ?? e}`);
+    }
     mounted.push(dir);
   }
   const src = join(tmp, "src");
