@@ -17,6 +17,7 @@ const mounted: string[] = [];
 const limits = { maxBytes: 1 << 30, maxEntries: 100_000 };
 
 beforeAll(() => {
+  execFileSync("bash", [join(import.meta.dirname, "../../../../scripts/tools/debian.sh"), "zip"], { stdio: "inherit" });
   for (const [dir, opts] of [[small, "size=1m"], [few, "size=64m,nr_inodes=32"]] as const) {
     mkdirSync(dir);
     try {
