@@ -277,6 +277,61 @@ describe("units installed from signed artifacts", () => {
   });
 });
 
+describe("kill -9 of hsu install at random points", () => {
+  // A random spread of kill times over one whole install: each run starts from the same installed v1,
+  // and after each kill the store must hold only whole trees and `current` one of them.
+  const seed = Number(process.env.HSU_CRASH_SEED ?? Date.now() % 100_000);
+  let rand = seed;
+  const next = () => ((rand = (rand * 48271) % 2147483647) / 2147483647);
+
+  it(`leaves the old tree or the new one, never a part of one, and the next run completes (seed ${seed}, HSU_CRASH_SEED replays)`, async () => {
+    const proto = projects.make("");
+    const many = join(tmp, "build-many");
+    mkdirSync(join(many, "bin"), { recursive: true });
+    writeFileSync(join(many, "bin", "app"), "#!/bin/sh\nexec sleep 1000\n", { mode: 0o755 });
+    for (let i = 0; i < 1500; i++) writeFileSync(join(many, `f${i}.txt`), `file ${i}\n`.repeat(50));
+    writeFileSync(join(many, "blob.bin"), randomBytes(4 << 20));
+    sh("tar", ["-czf", join(proto, "many.tar.gz"), "-C", many, "."]);
+    cpSync(join(tmp, "app-1.tar.gz"), join(proto, "app-1.tar.gz"));
+    const entries = { [sha(artifact["1"]!)]: 1, [sha(readFileSync(join(proto, "many.tar.gz")))]: 1502 };
+    const yaml = (file: string) => `units:\n  app:\n    command: bin/app\n    source: { url: "file:${file}", sha256: "${sha(readFileSync(join(proto, file)))}" }\n`;
+    writeFileSync(join(proto, "hsu.yaml"), yaml("app-1.tar.gz"));
+    expect((await hsu(proto, "install")).code).toBe(0);
+    writeFileSync(join(proto, "hsu.yaml"), yaml("many.tar.gz"));
+    const copy = () => {
+      const d = projects.make("");
+      sh("cp", ["-a", `${proto}/.`, d]);
+      return d;
+    };
+    // One whole install, timed: the kills fall anywhere inside it.
+    const t0 = Date.now();
+    expect((await hsu(copy(), "install")).code).toBe(0);
+    const whole = Date.now() - t0;
+    const countFiles = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? countFiles(join(dir, e.name)) : 1), 0);
+    const outcomes = { killed: 0, finished: 0 };
+    for (let i = 0; i < 8; i++) {
+      const d = copy();
+      const store = join(d, ".hsu", "artifacts");
+      const child = spawn(process.execPath, hsuArgv("install"), { cwd: d, stdio: "ignore" });
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      await sleep(Math.round(next() * whole));
+      child.kill("SIGKILL");
+      await exited;
+      outcomes[child.signalCode === "SIGKILL" ? "killed" : "finished"]++;
+      for (const t of readdirSync(join(store, "trees"))) expect(countFiles(join(store, "trees", t)), `tree ${t} after a kill`).toBe(entries[t]);
+      const cur = readlinkSync(join(store, "units", "app", "current")).replace("../../trees/", "");
+      expect(Object.keys(entries)).toContain(cur);
+      expect(existsSync(join(store, "trees", cur))).toBe(true);
+      JSON.parse(readFileSync(join(store, "units", "app", "history.json"), "utf8"));
+      const again = await hsu(d, "install");
+      expect(again.code, again.stderr).toBe(0);
+      expect(readlinkSync(join(store, "units", "app", "current"))).toBe(`../../trees/${sha(readFileSync(join(proto, "many.tar.gz")))}`);
+    }
+    console.log(`kill -9 spread over a ${whole} ms install (seed ${seed}): ${outcomes.killed} killed mid-way, ${outcomes.finished} finished first`);
+    expect(outcomes.killed).toBeGreaterThan(0);
+  }, 180_000);
+});
+
 describe("a full disk", () => {
   let dir: string;
   let mounted = false;
