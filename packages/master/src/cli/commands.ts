@@ -25,6 +25,13 @@ export const commands: Record<string, Command> = {
     examples: ["hsu up                # run in this terminal; Ctrl-C stops everything", "hsu up -d              # run in the background; then hsu ps, hsu logs -f, hsu down"],
     run: lazy(() => import("./up.ts"), (m) => m.runUp),
   },
+  install: {
+    summary: "fetch, verify (sha256, minisign) and unpack the units' source: artifacts into the state dir",
+    args: "[unit...]",
+    options: { ...file, ...json },
+    examples: ["hsu install              # every unit with a source: not yet on it", "hsu install api          # only this one"],
+    run: lazy(() => import("./install-command.ts"), (m) => m.runInstall),
+  },
   ps: {
     summary: "list units: kind, state, pid, uptime, restarts, CPU, RSS, health",
     args: "[unit...]",

@@ -9,8 +9,13 @@ type Values = Record<string, string | boolean | undefined>;
 /** `hsu apply [--dry-run]`. */
 export async function runApply(values: Values): Promise<number> {
   const path = requireSpecFile(String(values.file));
-  await loadDeployment(path); // every error, with lines, before the master sees it
+  const loaded = await loadDeployment(path); // every error, with lines, before the master sees it
   const dry = !!values["dry-run"];
+  if (!dry) {
+    // The master restarts a unit whose source changed: its new tree must be there first.
+    const { installMissing } = await import("./install-command.ts");
+    await installMissing(loaded, path, (line) => process.stderr.write(`hsu » ${line}\n`));
+  }
   const { c } = await client(values);
   const res = await c.apply({ specYaml: readFileSync(path, "utf8"), fileName: path, dryRun: dry });
   if (values.json) {

@@ -32,7 +32,8 @@ export function progressText(units: { state: string }[]): string {
 /** `hsu up [--detach]`. */
 export async function runUp(values: Record<string, string | boolean | undefined>): Promise<number> {
   const file = requireSpecFile(String(values.file));
-  const deployment = await loadDeployment(file);
+  const { installMissing } = await import("./install-command.ts");
+  const deployment = await installMissing(await loadDeployment(file), file, (line) => process.stderr.write(`hsu » ${line}\n`));
   return values.detach ? upDetached(deployment, file, !!values.json) : upForeground(deployment);
 }
 

@@ -2,6 +2,8 @@ import { isAbsolute, resolve } from "node:path";
 import { masterPaths, specDefaults as D } from "@hsu/client";
 import type { RawDeployment, RawUnit } from "./schema.ts";
 import type { SecretUse } from "../secrets/credentials.ts";
+import { sourceDefaults, trustedKeyRefs, type RawSource, type SourceConfig, type TrustedKeyRef } from "../artifacts/source.ts";
+import { currentLink } from "../artifacts/store.ts";
 
 /** A dependency and the condition it must reach before the dependent starts. */
 export interface Dependency {
@@ -55,6 +57,11 @@ export interface UnitConfig {
   readonly canTerminate: boolean;
   /** The secrets the unit gets (hsu.yaml `secrets:`), each as a file in its credentials dir or as `env`. */
   readonly secrets: readonly SecretUse[] | undefined;
+  /**
+   * `source:`: the artifact the unit runs from. Its `command` (when it has a "/") and `cwd`
+   * are then inside the installed tree, through <state_dir>/artifacts/units/<id>/current.
+   */
+  readonly source: SourceConfig | undefined;
   /** The unit as written, for `hsu apply` to tell what changed. */
   readonly fingerprint: string;
 }
@@ -71,6 +78,8 @@ export interface Deployment {
     readonly tokenFile: string | undefined;
     readonly logs: { readonly maxFileBytes: number; readonly maxFiles: number; readonly tailLines: number };
     readonly onRestart: "adopt" | "stop";
+    /** `trusted_keys:`: the minisign public keys a unit's source may be signed by. */
+    readonly trustedKeys: readonly TrustedKeyRef[];
   };
   readonly units: Readonly<Record<string, UnitConfig>>;
 }
@@ -91,9 +100,20 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function unitDefaults(id: string, u: RawUnit, baseDir: string, topVars: Record<string, string>): UnitConfig {
+interface UnitContext {
+  baseDir: string;
+  stateDir: string;
+  topVars: Record<string, string>;
+  trusted: boolean;
+}
+
+function unitDefaults(id: string, u: RawUnit, c: UnitContext): UnitConfig {
+  const { baseDir, topVars } = c;
   const kind = u.kind ?? "managed";
   const at = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p));
+  // A source unit runs from its installed tree: `current` is followed at each start.
+  const tree = u.source ? currentLink(c.stateDir, id) : undefined;
+  const inTree = (p: string) => (isAbsolute(p) ? p : resolve(tree!, p));
   const deps: Dependency[] = !u.depends_on
     ? []
     : Array.isArray(u.depends_on)
@@ -104,10 +124,10 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string, topVars: Record<s
     id,
     kind,
     description: u.description ?? "",
-    command: u.command,
+    command: tree && u.command?.includes("/") && !u.shell ? inTree(u.command) : u.command,
     args: u.args ?? [],
     shell: u.shell ?? false,
-    cwd: at(u.cwd) ?? baseDir,
+    cwd: tree ? (u.cwd === undefined ? tree : inTree(u.cwd)) : (at(u.cwd) ?? baseDir),
     env: u.env ?? {},
     envMode: u.env_mode ?? "merge",
     envFiles: (u.env_file === undefined ? [] : Array.isArray(u.env_file) ? u.env_file : [u.env_file]).map((f) =>
@@ -156,6 +176,7 @@ function unitDefaults(id: string, u: RawUnit, baseDir: string, topVars: Record<s
       : Array.isArray(u.secrets)
         ? u.secrets.map((name) => ({ name }))
         : Object.entries(u.secrets).map(([name, how]) => ({ name, ...how })),
+    source: u.source ? sourceDefaults(u.source as RawSource, baseDir, c.trusted) : undefined,
     fingerprint: JSON.stringify(u),
   };
 }
@@ -165,7 +186,9 @@ export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
   const m = raw.master ?? {};
   const { stateDir, controlSocket } = masterPaths(baseDir, m.state_dir, m.control?.socket);
   const units: Record<string, UnitConfig> = {};
-  for (const [id, u] of Object.entries(raw.units ?? {})) Object.defineProperty(units, id, { value: unitDefaults(id, u, baseDir, raw.vars ?? {}), enumerable: true });
+  const trustedKeys = trustedKeyRefs(m.trusted_keys, baseDir);
+  const ctx: UnitContext = { baseDir, stateDir, topVars: raw.vars ?? {}, trusted: trustedKeys.length > 0 };
+  for (const [id, u] of Object.entries(raw.units ?? {})) Object.defineProperty(units, id, { value: unitDefaults(id, u, ctx), enumerable: true });
   return deepFreeze({
     version: 1 as const,
     baseDir,
@@ -181,6 +204,7 @@ export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
         tailLines: m.logs?.tail_lines ?? D.logs.tailLines,
       },
       onRestart: m.on_restart ?? "adopt",
+      trustedKeys,
     },
     units,
   });

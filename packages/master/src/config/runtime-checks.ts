@@ -16,6 +16,8 @@ import { basename, join } from "node:path";
 import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
 import type { Deployment, UnitConfig } from "./defaults.ts";
 import { checkUnitConfig } from "../daemon/unit-config.ts";
+import { loadTrustedKeys } from "../artifacts/source.ts";
+import { isOnSourceSync } from "../artifacts/store.ts";
 
 /** A problem found by a runtime check, at a path of hsu.yaml. */
 export interface PathIssue {
@@ -59,14 +61,14 @@ export function runtimeIssues(d: Deployment, environment = true): PathIssue[] {
   const add = (prefix: string, found: readonly FieldIssue[]) => {
     for (const i of found) issues.push({ path: yamlPath(prefix, i.field === "(spec)" ? "" : i.field), message: i.message });
   };
-  for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment));
+  for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment, d.master.stateDir));
   add("units", checkDependencies(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn, canBeHealthy: u.kind === "integrated" || !!u.healthCheck }))));
   if (environment) issues.push(...masterIssues(d));
   if (environment) for (const cfg of Object.values(d.units)) issues.push(...checkUnitConfig(cfg, d));
   return issues;
 }
 
-function unitIssues(cfg: UnitConfig, environment: boolean): FieldIssue[] {
+function unitIssues(cfg: UnitConfig, environment: boolean, stateDir: string): FieldIssue[] {
   const out: FieldIssue[] = [];
   // The unit specs look at the machine (executable, cwd); the checks below do not.
   if (!environment) {
@@ -76,7 +78,11 @@ function unitIssues(cfg: UnitConfig, environment: boolean): FieldIssue[] {
     const { healthCheck: _h, ...input } = toUnmanagedInput(cfg);
     out.push(...checkUnmanagedSpec(input, "").issues.filter((i) => i.field !== "id"));
   } else {
-    out.push(...checkManagedUnitSpec(toManagedInput(cfg)).issues.filter((i) => i.field !== "id"));
+    // A source unit's program and cwd are in its tree: checked once the tree of this source is installed
+    // (`hsu install`, or `hsu up` / `hsu apply`, which install first and check again), not against an older one.
+    const notYet = cfg.source !== undefined && !isOnSourceSync(stateDir, cfg.id, cfg.source);
+    const deferred = (i: FieldIssue) => notYet && (i.field === "executable" || i.field === "cwd") && !i.message.endsWith("is required");
+    out.push(...checkManagedUnitSpec(toManagedInput(cfg)).issues.filter((i) => i.field !== "id" && !deferred(i)));
     if (cfg.limits) out.push(...checkResourceLimits(toLimitsInput(cfg.limits), "limits").issues);
   }
   if (cfg.healthCheck) {
@@ -97,6 +103,13 @@ function masterIssues(d: Deployment): PathIssue[] {
   } catch (e) {
     add("state_dir", (e as Error).message);
   }
+  m.trustedKeys.forEach((ref, i) => {
+    try {
+      loadTrustedKeys([ref]);
+    } catch (e) {
+      out.push({ path: `master.trusted_keys[${i}]`, message: (e as Error).message.replace(/^master\.trusted_keys\[0\]: /, "") });
+    }
+  });
   const tooLong = socketPathTooLong(d);
   if (tooLong) add(tooLong.key, tooLong.message);
   else {

@@ -1,6 +1,7 @@
 import { unitIdPattern } from "@hsu/client";
 import { bool, duration, either, isMap, isSeq, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
 import { SECRET_NAME, SECRET_NAME_HINT } from "../secrets/names.ts";
+import { SOURCE_URL } from "../artifacts/source.ts";
 
 const ID = { pattern: unitIdPattern, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL"] as const;
@@ -118,8 +119,30 @@ const configFile = obj(
 const FILE_NAME = { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, hint: 'a plain file name (letters, digits, ".", "_", "-"), like "app.conf"' };
 const vars = record(str(), { pattern: /^[A-Za-z_][A-Za-z0-9_-]*$/, hint: 'letters, digits, "_" and "-"' }, "Values for config templates ({{ vars.NAME }}).");
 
+const source = obj(
+  {
+    url: str({ pattern: SOURCE_URL, hint: "an https://, http:// or file: URL of a .tar.gz, .tgz, .tar or .zip", description: "The artifact: an https://, http:// or file: URL (file:dist/app.tgz is relative to hsu.yaml) of a .tar.gz, .tgz, .tar or .zip." }),
+    sha256: str({ pattern: /^[0-9a-fA-F]{64}$/, hint: "64 hex digits (sha256sum prints them)", description: "The artifact's sha256, pinned: anything else is refused." }),
+    signature: str({ description: "The minisign signature (.minisig): a URL or a path relative to hsu.yaml (default: url + \".minisig\" when master.trusted_keys is set)." }),
+    version: str({ description: "A label for this version, shown in the history." }),
+    max_size: size("Refuse an artifact larger than this (default 512MiB).", { min: 1 }),
+    max_unpacked: size("Refuse an archive that unpacks to more than this (default 2GiB).", { min: 1 }),
+    max_files: num({ integer: true, min: 1, description: "Refuse an archive with more entries than this (default 100000)." }),
+    keep: num({ integer: true, min: 1, max: 100, description: "Installed versions kept for this unit (default 3)." }),
+    connect_timeout: duration("How long to wait for the server to connect and answer (default 15s).", { positive: true }),
+    idle_timeout: duration("How long the server may send nothing mid-download (default 30s).", { positive: true }),
+  },
+  { required: ["url"], description: "Install the unit from a verified artifact (see docs/artifacts.md): relative command paths and cwd are inside it." },
+);
+const trustedKey = either(
+  str({ description: "A minisign public key: its base64 line (RW...) or the .pub text." }),
+  obj({ file: str({ description: "A minisign .pub file, relative to hsu.yaml." }) }, { required: ["file"] }),
+  isMap,
+);
+
 const unit = obj(
   {
+    source,
     kind: oneOf(["managed", "unmanaged", "integrated"], "managed (default), unmanaged, or integrated (serves the Core API)."),
     description: str(),
     command: str({ description: "The program to run (looked up on PATH); no shell unless `shell: true`." }),
@@ -171,6 +194,7 @@ const master = obj(
       tail_lines: num({ integer: true, min: 0, description: "Lines kept in memory per unit (default 1000)." }),
     }),
     on_restart: oneOf(["adopt", "stop"], "After a master crash: re-adopt units still running (default) or stop them."),
+    trusted_keys: list(trustedKey, "Public keys (minisign) whose signatures make a unit's source: trusted; any one of them suffices."),
   },
   { description: "The master itself." },
 );

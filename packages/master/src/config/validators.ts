@@ -1,4 +1,5 @@
 import type { RawDeployment, RawUnit } from "./schema.ts";
+import { archiveFormatOf } from "../artifacts/archive.ts";
 
 /** A problem found by a cross-field rule. */
 export interface RuleIssue {
@@ -12,7 +13,7 @@ type Rule = (spec: Spec) => RuleIssue[];
 const LOCATORS = ["pid", "pid_file", "process_name", "command_line", "port", "can_terminate"] as const;
 const INTEGRATED_ONLY = ["listen", "idle_timeout", "on_demand"] as const;
 // The master does not start an unmanaged unit: how to start and restart it cannot apply.
-const NOT_UNMANAGED = ["command", "args", "shell", "cwd", "env", "env_mode", "nice", "stdout", "stderr", "restart", "replicas", "schedule", "env_file", "config"] as const;
+const NOT_UNMANAGED = ["source", "command", "args", "shell", "cwd", "env", "env_mode", "nice", "stdout", "stderr", "restart", "replicas", "schedule", "env_file", "config"] as const;
 
 /**
  * The rules of the hsu.yaml shape that no library spec can see: which keys a
@@ -68,6 +69,26 @@ export const validators: Record<string, Rule> = {
       }
       return out;
     }),
+  // An artifact is installed only once it is verified: by a pinned sha256, a signature, or both.
+  "source-verification": (spec) => {
+    const trusted = (spec.master?.trusted_keys?.length ?? 0) > 0;
+    return Object.entries(spec.units).flatMap(([id, u]) => {
+      const s = u.source;
+      if (!s?.url) return [];
+      const at = (k: string) => `units.${id}.source${k ? `.${k}` : ""}`;
+      const out: RuleIssue[] = [];
+      if (!archiveFormatOf(s.url)) out.push({ path: at("url"), message: `${s.url}: the name must end in .tar.gz, .tgz, .tar or .zip (that is how the archive format is told)` });
+      if (s.signature !== undefined && !trusted) {
+        out.push({ path: at("signature"), message: "a signature needs a key to check it against: add the signer's public key to master.trusted_keys" });
+      } else if (s.sha256 === undefined && !trusted) {
+        out.push({
+          path: at(""),
+          message: "nothing would verify this artifact: pin its sha256 (sha256: <sha256sum of the file>), or sign it (minisign -S / hsu sign) and list the public key in master.trusted_keys",
+        });
+      }
+      return out;
+    });
+  },
   // Only a managed unit exits by design: an integrated or unmanaged one is never "completed".
   "completed-needs-managed": (spec) =>
     Object.entries(spec.units).flatMap(([id, u]) =>
