@@ -45,9 +45,13 @@ export interface SecretKeyFields {
   untrustedComment: string;
 }
 
-/** A key id as minisign prints it: the 8 bytes read as a little-endian u64, in upper-case hex. */
+/**
+ * A key id as minisign prints it: the 8 bytes read as a little-endian u64,
+ * in upper-case hex without leading zeros (its `%" PRIX64 "`), so one key in
+ * 16 has a 15-digit id.
+ */
 export function keyIdHex(keyNum: Uint8Array): string {
-  return Buffer.from(keyNum).reverse().toString("hex").toUpperCase();
+  return Buffer.from(keyNum).reverse().toString("hex").toUpperCase().replace(/^0+(?=.)/, "");
 }
 
 const fail = (src: Source, line: number | undefined, message: string): HsuError =>

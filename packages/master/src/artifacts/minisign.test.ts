@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HsuError } from "@hsu/client/hsu-error";
-import { formatSignatureText, parseSignatureText } from "./minisign-format.ts";
+import { formatSignatureText, keyIdHex, parseSignatureText } from "./minisign-format.ts";
 import { generateKeyPair, parsePublicKey, parseSecretKey, scryptParams, signBytes, signFile, verifyBytes, verifyFile, type PublicKey } from "./minisign.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..", "..");
@@ -45,6 +45,27 @@ beforeAll(() => {
   other = parsePublicKey(read("b.pub"));
   file("artifact.tar.gz", Buffer.from("pretend this is a tarball\n".repeat(1000)));
   minisign(["-S", "-W", "-s", "a.key", "-m", "artifact.tar.gz", "-t", "version:1.2.3"]);
+});
+
+describe("key ids", () => {
+  it("are printed as minisign prints them: little-endian u64 in hex, no leading zeros (1 key in 16)", () => {
+    expect(keyIdHex(Uint8Array.from([0xe7, 0x97, 0xce, 0x3d, 0xec, 0x9a, 0xc2, 0x5a]))).toBe("5AC29AEC3DCE97E7");
+    expect(keyIdHex(Uint8Array.from([0xe7, 0x97, 0xce, 0x3d, 0xec, 0x9a, 0xc2, 0x0a]))).toBe("AC29AEC3DCE97E7");
+    expect(keyIdHex(Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0]))).toBe("1");
+    expect(keyIdHex(new Uint8Array(8))).toBe("0");
+  });
+  it("match the minisign CLI's for many keys (some with a leading zero digit)", () => {
+    // 40 keys: a leading zero digit comes with p = 1 - (15/16)^40 = 92 %.
+    for (let i = 0; i < 40; i++) {
+      rmSync(join(tmp, "k.pub"), { force: true });
+      rmSync(join(tmp, "k.key"), { force: true });
+      minisign(["-G", "-W", "-p", "k.pub", "-s", "k.key"]);
+      const text = read("k.pub");
+      const printed = /minisign public key ([0-9A-F]+)/.exec(text)![1];
+      expect(parsePublicKey(text).keyId).toBe(printed);
+      expect(parsePublicKey(text.split("\n")[1]!).untrustedComment).toBe(`minisign public key ${printed}`);
+    }
+  });
 });
 
 describe("files signed by the minisign CLI", () => {
