@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** True while `pid` is a live process (a zombie counts as gone: it has exited). */
@@ -36,15 +37,23 @@ export function killGroup(pid: number | undefined): void {
 }
 
 /**
- * Resolves true once `path` exists (a unit's socket: its readiness signal
- * when no master is watching), false if `exited` resolves first.
+ * Resolves true once a connection to the Unix socket at `path` is accepted
+ * (a standalone unit's readiness: the file alone appears at bind(), before
+ * listen(), when a connect is still refused), false if `exited` resolves
+ * first or `timeoutMs` passes.
  */
-export async function waitForFile(path: string, exited: Promise<unknown>): Promise<boolean> {
+export async function waitForListening(path: string, exited: Promise<unknown>, timeoutMs = 30_000): Promise<boolean> {
   let gone = false;
   void exited.then(() => (gone = true));
-  while (!gone) {
-    if (existsSync(path)) return true;
+  const until = Date.now() + timeoutMs;
+  while (!gone && Date.now() < until) {
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = connect(path);
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => (socket.destroy(), resolve(false)));
+    });
+    if (accepted) return true;
     await sleep(25);
   }
-  return existsSync(path);
+  return false;
 }
