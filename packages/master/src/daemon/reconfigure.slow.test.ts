@@ -39,12 +39,17 @@ const spec = `units:
     command: sh
     args: ["-c", "exec sleep 600"]
     config: { app.conf: { template: managed.tmpl } }
+  pool:
+    ${unit}
+    env: { RELOAD: "1" }
+    replicas: 2
+    config: { app.conf: { template: pool.tmpl } }
   bystander:
     ${unit}
     env: { RELOAD: "1" }
     config: { app.conf: { content: "never changes\\n" } }
 `;
-const templates = ["reloader", "refuser", "nohook", "resting", "managed"];
+const templates = ["reloader", "refuser", "nohook", "resting", "managed", "pool"];
 const write = (name: string, text: string) => writeFileSync(join(dir, name), text);
 
 let running: RunningMaster;
@@ -63,7 +68,7 @@ const pid = (id: string) => running.master.get(id)[0]!.pid;
 const loaded = async (id: string) =>
   (await createClient(EchoService, unitTransport(running.control.socketPath, id)).echo({ message: "loaded" }, { timeoutMs: 10_000 })).message;
 const apply = async () => running.master.apply(parseDeployment(spec, "hsu.yaml", dir));
-const pids = () => Object.fromEntries(["reloader", "refuser", "nohook", "managed", "bystander"].map((id) => [id, pid(id)]));
+const pids = () => Object.fromEntries(["reloader", "refuser", "nohook", "managed", "bystander", "pool-0", "pool-1"].map((id) => [id, pid(id)]));
 
 describe("hsu apply with a config-only change", () => {
   it("reloads the integrated unit that has a hook (same pid, new files loaded) and restarts every other changed unit", async () => {
@@ -74,16 +79,18 @@ describe("hsu apply with a config-only change", () => {
 
     const plan = await apply();
     expect(plan.changed.sort()).toEqual(["managed", "nohook", "refuser", "resting"]);
-    expect(plan.unchanged.sort()).toEqual(["bystander", "reloader"]);
+    expect(plan.unchanged.sort()).toEqual(["bystander", "pool", "reloader"]);
     const after = pids();
-    expect(after.reloader).toBe(before.reloader);
-    expect(after.bystander).toBe(before.bystander);
+    for (const id of ["reloader", "bystander", "pool-0", "pool-1"]) expect(after[id], id).toBe(before[id]);
     for (const id of ["refuser", "nohook", "managed"]) expect(after[id], id).not.toBe(before[id]);
     // The kept process has the new content in memory; the restarted ones read it at start.
     expect(await loaded("reloader")).toBe("reloader v2\n");
     expect(await loaded("refuser")).toBe("refuser v2\n");
     expect(await loaded("nohook")).toBe("nohook v2\n");
     expect(await loaded("bystander")).toBe("never changes\n");
+    // Every replica of a pool reloads.
+    expect(await loaded("pool-0")).toBe("pool v2\n");
+    expect(await loaded("pool-1")).toBe("pool v2\n");
     expect(readFileSync(join(dir, ".hsu", "config", "reloader", "app.conf"), "utf8")).toBe("reloader v2\n");
     expect(running.master.logs.tail("reloader", 50).map((l) => l.text).join("\n")).toMatch(/reloaded generation 2 \(changed: app\.conf\)/);
   }, 90_000);
