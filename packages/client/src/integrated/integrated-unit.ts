@@ -488,13 +488,16 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     },
     stop: () => stopNow("stopped by the master while starting"),
     async reconfigure(request = {}, timeoutMs = 10_000) {
-      const h = state === "running" ? handle : undefined;
-      if (!h) throw new HsuError("unavailable", `is ${state}, not running: nothing to reconfigure (its next start reads the new files)`, { unit: id });
+      if (state !== "running") throw new HsuError("unavailable", `is ${state}, not running: nothing to reconfigure (its next start reads the new files)`, { unit: id });
+      // A running unit's lease never wakes anything; it holds the idle stop off while the unit reloads.
+      const lease = await acquire(undefined, undefined);
       try {
-        return await callReconfigure(createClient(CoreService, h.client.transport), request, timeoutMs);
+        return await callReconfigure(createClient(CoreService, lease.transport), request, timeoutMs);
       } catch (e) {
         const err = HsuError.from(e, "unavailable");
-        throw new HsuError(err.code, `Reconfigure at ${h.info.address} failed: ${err.message}`, { unit: id }, { cause: e });
+        throw new HsuError(err.code, `Reconfigure at ${lease.address} failed: ${err.message}`, { unit: id }, { cause: e });
+      } finally {
+        lease.release();
       }
     },
     close() {
