@@ -14,6 +14,13 @@ await serveUnit({
   name: "echo-ts",
   version: "0.1.0",
   services,
+  // Core Reconfigure: the master rewrote $HSU_CONFIG_DIR (`config:` in
+  // hsu.yaml) and asks the unit to take the files without a restart. Apply
+  // event.files here; throw to refuse them (the master then restarts the
+  // unit), or drop this hook to always be restarted.
+  onReconfigure: (event) => {
+    for (const file of event.files) console.error(`config ${file.name} sha256 ${file.sha256}`);
+  },
   // A command-line flag beats the environment, and a socket the master passed (docs/unit-contract.md).
   env: listen === undefined ? process.env : { ...process.env, HSU_LISTEN: listen, HSU_LISTEN_FD: "", LISTEN_PID: "" },
 });

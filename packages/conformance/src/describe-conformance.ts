@@ -10,11 +10,12 @@ import { connectUnit, createRegistrar, launchUnit, type LaunchedUnit, type Regis
 import { HealthCheckResponse_ServingStatus as Status } from "@hsu/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "./gen/hsu/examples/echo/v1/echo_pb.js";
+import { describeReconfigure } from "./describe-reconfigure.ts";
 import { listServices } from "./grpcurl.ts";
 import { gapReason } from "./known-gaps.ts";
 import { repoRoot } from "./paths.ts";
 import { prepareUnit, type ConformanceLanguage, type PreparedUnit } from "./prepare.ts";
-import { isAlive, killGroup, untilAnswers, waitForFile, waitGone } from "./process-state.ts";
+import { isAlive, killGroup, waitForListening, waitGone } from "./process-state.ts";
 import { sendRawGrpc } from "./raw-grpc.ts";
 import { run } from "./run.ts";
 
@@ -118,7 +119,7 @@ export function describeConformance(
       unit?.release?.();
     });
 
-    async function launch(listen: "unix" | "tcp" = "unix"): Promise<LaunchedUnit> {
+    async function launch(listen: "unix" | "tcp" = "unix", extraEnv: Record<string, string> = {}): Promise<LaunchedUnit> {
       const [command, ...args] = unit.command;
       const id = `${language}-${++launches}`;
       const entry: { pid: number | undefined } = { pid: undefined };
@@ -128,7 +129,7 @@ export function describeConformance(
         command: command!,
         args,
         cwd: unit.dir,
-        env: unit.env,
+        env: { ...unit.env, ...extraEnv },
         listen,
         socketDir: sockets,
         registrar,
@@ -140,6 +141,8 @@ export function describeConformance(
       launched.child.stdout?.resume();
       return launched;
     }
+
+    describeReconfigure({ launch: (env) => launch("unix", env) });
 
     describe("a running unit (Unix socket)", () => {
       let u: LaunchedUnit;
@@ -384,7 +387,7 @@ export function describeConformance(
       it("ignores LISTEN_FDS meant for another process (LISTEN_PID) and binds HSU_LISTEN itself", async () => {
         const sock = join(sockets, "other-pid.sock");
         const raw = spawnRaw({ LISTEN_FDS: "1", LISTEN_PID: "1", HSU_LISTEN: `unix:${sock}` });
-        expect(await waitForFile(sock, raw.exited), raw.stderr()).toBe(true);
+        expect(await waitForListening(sock, raw.exited), raw.stderr()).toBe(true);
         expect(await connectUnit(`unix:${sock}`).ping()).not.toBe("");
         process.kill(-raw.child.pid!, "SIGTERM");
         expect(await raw.exited, raw.stderr()).toBe(0);
@@ -411,13 +414,13 @@ export function describeConformance(
     it("standalone without HSU_TOKEN refuses every Shutdown with UNAUTHENTICATED", async () => {
       const sock = join(sockets, "alone.sock");
       const raw = spawnRaw({ HSU_LISTEN: `unix:${sock}` });
-      expect(await waitForFile(sock, raw.exited), raw.stderr()).toBe(true);
+      // The socket file appears at bind(), before listen(): only an accepted connection says it serves.
+      expect(await waitForListening(sock, raw.exited), raw.stderr()).toBe(true);
       const client = connectUnit(`unix:${sock}`);
-      // The socket file says it is bound; a Ping answered says it serves. Failing that, what the unit said and whether it exited.
-      const answered = await untilAnswers(() => client.ping(), raw.exited, 10_000);
-      expect(answered, `${answered}; the unit's stderr:\n${raw.stderr()}`).toBe(true);
+      await client.ping();
       expect(await codeOf(client.core.shutdown({ reason: "no token" }))).toMatch(isCode(Code.Unauthenticated));
       expect(await codeOf(connectUnit(`unix:${sock}`, { token: "guess" }).core.shutdown({}))).toMatch(isCode(Code.Unauthenticated));
+      expect(await codeOf(connectUnit(`unix:${sock}`, { token: "guess" }).core.reconfigure({}))).toMatch(isCode(Code.Unauthenticated));
       expect(await client.ping()).not.toBe("");
       process.kill(-raw.child.pid!, "SIGTERM");
       expect(await raw.exited).toBe(0);

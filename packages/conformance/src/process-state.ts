@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** True while `pid` is a live process (a zombie counts as gone: it has exited). */
@@ -36,42 +37,23 @@ export function killGroup(pid: number | undefined): void {
 }
 
 /**
- * Resolves true once `path` exists (a unit's socket: its readiness signal
- * when no master is watching), false if `exited` resolves first.
+ * Resolves true once a connection to the Unix socket at `path` is accepted
+ * (a standalone unit's readiness: the file alone appears at bind(), before
+ * listen(), when a connect is still refused), false if `exited` resolves
+ * first or `timeoutMs` passes.
  */
-export async function waitForFile(path: string, exited: Promise<unknown>): Promise<boolean> {
+export async function waitForListening(path: string, exited: Promise<unknown>, timeoutMs = 30_000): Promise<boolean> {
   let gone = false;
   void exited.then(() => (gone = true));
-  while (!gone) {
-    if (existsSync(path)) return true;
+  const until = Date.now() + timeoutMs;
+  while (!gone && Date.now() < until) {
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = connect(path);
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => (socket.destroy(), resolve(false)));
+    });
+    if (accepted) return true;
     await sleep(25);
   }
-  return existsSync(path);
-}
-
-/**
- * Calls `call` until it resolves (true), the process exits, or `deadlineMs`
- * passes; then says which, with the last error - a readiness check that
- * tells a slow unit from a dead one.
- */
-export async function untilAnswers(call: () => Promise<unknown>, exited: Promise<unknown>, deadlineMs: number): Promise<true | string> {
-  let exit: unknown;
-  let gone = false;
-  void exited.then((code) => {
-    gone = true;
-    exit = code;
-  });
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      await call();
-      return true;
-    } catch (e) {
-      last = e;
-    }
-    if (gone) return `the unit exited (${String(exit)}) before it answered: ${(last as Error).message}`;
-    if (Date.now() >= end) return `no answer within ${deadlineMs} ms: ${(last as Error).message}`;
-    await sleep(50);
-  }
+  return false;
 }

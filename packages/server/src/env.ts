@@ -10,6 +10,8 @@ export interface UnitEnvironment {
   readonly masterAddress: string | undefined;
   /** HSU_TOKEN: authorizes Shutdown here and Register at the master. */
   readonly token: string | undefined;
+  /** HSU_CONFIG_DIR: where the master renders the unit's config files (Reconfigure reloads them). */
+  readonly configDir: string | undefined;
   /** HSU_MASTER_PID: the unit exits when this process is gone. */
   readonly masterPid: number | undefined;
   /** HSU_INDEX: the replica index in a worker pool. */
@@ -54,6 +56,7 @@ export function readUnitEnvironment(
     listen,
     masterAddress,
     token: env.HSU_TOKEN || undefined,
+    configDir: env.HSU_CONFIG_DIR || undefined,
     masterPid: intVar(env, "HSU_MASTER_PID"),
     index: intVar(env, "HSU_INDEX"),
     listenFd: readListenFd(env, process.pid),

@@ -11,6 +11,7 @@ import type { RequestHandler } from "./generic.ts";
 import { readUnitEnvironment, UnitEnvironmentError, type UnitEnvironment } from "./env.ts";
 import { connectMaster } from "./handshake.ts";
 import { HealthRegistry } from "./health.ts";
+import { reconfigureRunner, type ReconfigureHandler } from "./reconfigure.ts";
 import { watchMaster } from "./master-watch.ts";
 
 /**
@@ -64,6 +65,14 @@ export interface ServeUnitOptions {
    * `registry` to resolve others.
    */
   jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
+  /**
+   * Reload hook for Core Reconfigure: the master rewrote HSU_CONFIG_DIR and
+   * asks the unit to take the new files without a restart. The hook gets every
+   * file read again (name, content, sha256); throwing refuses them
+   * (FAILED_PRECONDITION: the master restarts the unit). Without a hook,
+   * Reconfigure answers UNIMPLEMENTED and config changes restart the unit.
+   */
+  onReconfigure?: ReconfigureHandler;
   /** Where the unit's own messages go. Default stderr. */
   log?: (line: string) => void;
 }
@@ -151,6 +160,7 @@ export async function serveUnit(options: ServeUnitOptions): Promise<RunningUnit>
         token: env.token,
         defaultDeadlineMs: options.shutdownDeadlineMs ?? 5000,
         shutdown: (ms, reason) => void shutdown(ms, reason),
+        ...(options.onReconfigure ? { reconfigure: reconfigureRunner(env.configDir, options.onReconfigure) } : {}),
       }),
     ),
     unitService(Health, health.service()),

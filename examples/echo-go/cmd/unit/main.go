@@ -3,6 +3,9 @@
 package main
 
 import (
+	"context"
+	"log"
+
 	"example.com/echo-go/internal/hsu"
 	"example.com/echo-go/internal/services"
 )
@@ -12,5 +15,15 @@ func main() {
 		Name:     "echo-go",
 		Version:  "0.1.0",
 		Register: services.Register,
+		// Core Reconfigure: the master rewrote $HSU_CONFIG_DIR (`config:` in
+		// hsu.yaml) and asks the unit to take the files without a restart.
+		// Apply event.Files here; return an error to refuse them (the master
+		// then restarts the unit), or drop this hook to always be restarted.
+		OnReconfigure: func(ctx context.Context, event hsu.ReconfigureEvent) error {
+			for _, f := range event.Files {
+				log.Printf("config %s sha256 %s", f.Name, f.SHA256)
+			}
+			return nil
+		},
 	})
 }

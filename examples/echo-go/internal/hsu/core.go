@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"regexp"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -30,6 +31,11 @@ type coreServer struct {
 	// stop starts the graceful stop; it must not block.
 	stop func(deadline time.Duration, reason string)
 	now  func() time.Time
+	// configDir is HSU_CONFIG_DIR; onReconfigure the unit's reload hook (nil:
+	// Reconfigure answers UNIMPLEMENTED). reloads runs them one at a time.
+	configDir     string
+	onReconfigure func(context.Context, ReconfigureEvent) error
+	reloads       sync.Mutex
 }
 
 func (c *coreServer) Ping(context.Context, *corev1.PingRequest) (*corev1.PingResponse, error) {
@@ -41,7 +47,7 @@ func (c *coreServer) GetInfo(context.Context, *corev1.GetInfoRequest) (*corev1.G
 }
 
 func (c *coreServer) Shutdown(ctx context.Context, req *corev1.ShutdownRequest) (*corev1.ShutdownResponse, error) {
-	if err := checkBearer(ctx, c.token); err != nil {
+	if err := checkBearer(ctx, c.token, "Shutdown"); err != nil {
 		return nil, err
 	}
 	deadline := req.GetDeadline().AsDuration()
@@ -56,12 +62,36 @@ func (c *coreServer) Shutdown(ctx context.Context, req *corev1.ShutdownRequest) 
 	return &corev1.ShutdownResponse{Deadline: timestamppb.New(c.now().Add(deadline))}, nil
 }
 
+func (c *coreServer) Reconfigure(ctx context.Context, req *corev1.ReconfigureRequest) (*corev1.ReconfigureResponse, error) {
+	if err := checkBearer(ctx, c.token, "Reconfigure"); err != nil {
+		return nil, err
+	}
+	if c.onReconfigure == nil {
+		return nil, status.Error(codes.Unimplemented, "Reconfigure: this unit has no reload hook (Options.OnReconfigure); restart it to load new config")
+	}
+	c.reloads.Lock()
+	defer c.reloads.Unlock()
+	files, err := ReadConfigDir(c.configDir)
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "Reconfigure: %v; the unit keeps its previous config", err)
+	}
+	event := ReconfigureEvent{Generation: req.GetGeneration(), ChangedFiles: req.GetChangedFiles(), Dir: c.configDir, Files: files}
+	if err := c.onReconfigure(ctx, event); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "Reconfigure: the unit refused the new config: %v", err)
+	}
+	res := &corev1.ReconfigureResponse{Generation: req.GetGeneration()}
+	for _, f := range files {
+		res.Files = append(res.Files, &corev1.ConfigFile{Name: f.Name, Sha256: f.SHA256})
+	}
+	return res, nil
+}
+
 var bearerPattern = regexp.MustCompile(`(?i)^\s*Bearer\s+(.+?)\s*$`)
 
 // checkBearer checks the call's `authorization: Bearer <token>` metadata in
 // constant time: nil when it matches the unit's token, UNAUTHENTICATED when
 // it is missing (or the unit has no token), PERMISSION_DENIED when wrong.
-func checkBearer(ctx context.Context, token string) error {
+func checkBearer(ctx context.Context, token, method string) error {
 	var presented []byte
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, value := range md.Get("authorization") {
@@ -71,10 +101,10 @@ func checkBearer(ctx context.Context, token string) error {
 		}
 	}
 	if token == "" || presented == nil {
-		return status.Error(codes.Unauthenticated, "Shutdown needs the unit's token as `authorization: Bearer <token>` metadata")
+		return status.Error(codes.Unauthenticated, method+" needs the unit's token as `authorization: Bearer <token>` metadata")
 	}
 	if subtle.ConstantTimeCompare(presented, []byte(token)) != 1 {
-		return status.Error(codes.PermissionDenied, "Shutdown: the token does not match")
+		return status.Error(codes.PermissionDenied, method+": the token does not match")
 	}
 	return nil
 }

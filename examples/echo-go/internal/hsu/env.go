@@ -28,6 +28,9 @@ type Env struct {
 	MasterAddr *Address
 	// Token is HSU_TOKEN: it authorizes Shutdown here and Register at the master.
 	Token string
+	// ConfigDir is HSU_CONFIG_DIR: where the master renders the unit's config
+	// files ("" when it has none); Core Reconfigure reloads them.
+	ConfigDir string
 	// MasterPID is HSU_MASTER_PID; 0 when unset (no watch).
 	MasterPID int
 	// Index is HSU_INDEX, the replica index in a worker pool; -1 when unset.
@@ -48,7 +51,7 @@ var unitIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // the unit's name (its id when standalone); listenFlag is the --listen value
 // ("" when not given), which wins over HSU_LISTEN.
 func ReadEnv(getenv func(string) string, name, listenFlag string) (Env, error) {
-	env := Env{UnitID: getenv("HSU_UNIT_ID"), Token: getenv("HSU_TOKEN")}
+	env := Env{UnitID: getenv("HSU_UNIT_ID"), Token: getenv("HSU_TOKEN"), ConfigDir: getenv("HSU_CONFIG_DIR")}
 	if env.UnitID == "" {
 		env.UnitID = name
 	}

@@ -56,6 +56,12 @@ type Options struct {
 	Register func(ctx context.Context, s grpc.ServiceRegistrar, env Env)
 	// ServerOptions are passed to grpc.NewServer (interceptors, limits, ...).
 	ServerOptions []grpc.ServerOption
+	// OnReconfigure is the reload hook of Core Reconfigure: the master rewrote
+	// HSU_CONFIG_DIR and asks the unit to take the new files without a
+	// restart. It gets every file read again; an error refuses them
+	// (FAILED_PRECONDITION: the master restarts the unit). nil: Reconfigure
+	// answers UNIMPLEMENTED and config changes restart the unit.
+	OnReconfigure func(ctx context.Context, event ReconfigureEvent) error
 }
 
 // Main runs the unit and exits the process with the contract's exit code.
@@ -123,6 +129,7 @@ func Run(ctx context.Context, opts Options, args []string, getenv func(string) s
 	reflection.Register(server)
 	corev1.RegisterCoreServiceServer(server, &coreServer{
 		info: func() *corev1.UnitInfo { return info }, token: env.Token, stop: requestStop, now: time.Now,
+		configDir: env.ConfigDir, onReconfigure: opts.OnReconfigure,
 	})
 	if opts.Register != nil {
 		opts.Register(ctx, server, env)

@@ -7,7 +7,8 @@ It is part of your project, so you may read and change it, but your own code
 normally lives in the services package.
 """
 
+from .config import ConfigFile, ReconfigureEvent, read_config_dir
 from .server import UnitSpec, main
 from .unit import Unit
 
-__all__ = ["Unit", "UnitSpec", "main"]
+__all__ = ["ConfigFile", "ReconfigureEvent", "Unit", "UnitSpec", "main", "read_config_dir"]

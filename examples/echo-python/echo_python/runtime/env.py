@@ -29,6 +29,8 @@ class UnitEnv:
     token: str | None
     master_pid: int | None
     index: int | None
+    config_dir: str | None = None
+    """HSU_CONFIG_DIR: where the master renders the unit's config files (Core Reconfigure reloads them)."""
 
     @property
     def standalone(self) -> bool:
@@ -55,6 +57,7 @@ def load_env(environ: Mapping[str, str], name: str, listen_flag: str | None = No
         token=environ.get("HSU_TOKEN") or None,
         master_pid=_number(environ, "HSU_MASTER_PID", minimum=1),
         index=_number(environ, "HSU_INDEX", minimum=0),
+        config_dir=environ.get("HSU_CONFIG_DIR") or None,
     )
 
 

@@ -23,6 +23,7 @@ from ..gen.hsu.core.v1 import core_pb2, core_pb2_grpc
 from . import core_service, health, reflection
 from .address import Address
 from .call_gate import CallGate
+from .config import OnReconfigure
 from .env import EnvError, UnitEnv, load_env
 from .info import grpc_library, process_start_time, runtime_version
 from .master_watch import watch_master
@@ -43,11 +44,14 @@ log = logging.getLogger("hsu.unit")
 
 @dataclass(frozen=True)
 class UnitSpec:
-    """What the project supplies: its name, version and its services."""
+    """What the project supplies: its name, version, its services and,
+    optionally, the reload hook of Core Reconfigure (without it Reconfigure
+    answers UNIMPLEMENTED and config changes restart the unit)."""
 
     name: str
     version: str
     register_services: RegisterServices
+    on_reconfigure: OnReconfigure | None = None
 
 
 def main(spec: UnitSpec, argv: Sequence[str] | None = None) -> int:
@@ -110,7 +114,7 @@ async def _serve(spec: UnitSpec, env: UnitEnv) -> int:
         return _unit_info(unit, address, services, started)
 
     core_pb2_grpc.add_CoreServiceServicer_to_server(
-        core_service.CoreServicer(env.unit_id, env.token, info, stopper), server
+        core_service.CoreServicer(env.unit_id, env.token, info, stopper, env.config_dir, spec.on_reconfigure), server
     )
     domain = list(spec.register_services(server, unit))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -79,6 +79,38 @@ pub struct ShutdownResponse {
     #[prost(message, optional, tag = "1")]
     pub deadline: ::core::option::Option<::prost_types::Timestamp>,
 }
+/// ReconfigureRequest says the files in HSU_CONFIG_DIR were rewritten.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReconfigureRequest {
+    /// The master's count of renders for this unit; echoed in the reply so the
+    /// master can tell which render the unit has loaded.
+    #[prost(uint64, tag = "1")]
+    pub generation: u64,
+    /// The names (relative to HSU_CONFIG_DIR) whose content changed, were added
+    /// or were removed. A hint: the unit reads the whole directory anyway.
+    #[prost(string, repeated, tag = "2")]
+    pub changed_files: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+/// ReconfigureResponse is sent once the unit has loaded the files.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReconfigureResponse {
+    /// The request's generation.
+    #[prost(uint64, tag = "1")]
+    pub generation: u64,
+    /// Every regular file the unit now has loaded, by name.
+    #[prost(message, repeated, tag = "2")]
+    pub files: ::prost::alloc::vec::Vec<ConfigFile>,
+}
+/// ConfigFile is one file of HSU_CONFIG_DIR as the unit read it.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ConfigFile {
+    /// The name relative to HSU_CONFIG_DIR.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// The SHA-256 of the content the unit read, lower-case hex.
+    #[prost(string, tag = "2")]
+    pub sha256: ::prost::alloc::string::String,
+}
 /// Generated client implementations.
 pub mod core_service_client {
     #![allow(
@@ -252,6 +284,38 @@ pub mod core_service_client {
                 .insert(GrpcMethod::new("hsu.core.v1.CoreService", "Shutdown"));
             self.inner.unary(req, path, codec).await
         }
+        /// Reconfigure asks the unit to reload the files in its HSU_CONFIG_DIR
+        /// without a restart: the master has just rewritten them. The unit reads
+        /// every file again, hands them to its own reload hook and answers with what
+        /// it now has loaded. It carries the token like Shutdown (UNAUTHENTICATED
+        /// without it, PERMISSION_DENIED with a wrong one). A unit with no reload
+        /// hook answers UNIMPLEMENTED; one that cannot read the directory, or whose
+        /// hook refuses the new files, answers FAILED_PRECONDITION saying why and
+        /// keeps what it had. Either way the master restarts the unit instead.
+        pub async fn reconfigure(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ReconfigureRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ReconfigureResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/hsu.core.v1.CoreService/Reconfigure",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("hsu.core.v1.CoreService", "Reconfigure"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -289,6 +353,21 @@ pub mod core_service_server {
             request: tonic::Request<super::ShutdownRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ShutdownResponse>,
+            tonic::Status,
+        >;
+        /// Reconfigure asks the unit to reload the files in its HSU_CONFIG_DIR
+        /// without a restart: the master has just rewritten them. The unit reads
+        /// every file again, hands them to its own reload hook and answers with what
+        /// it now has loaded. It carries the token like Shutdown (UNAUTHENTICATED
+        /// without it, PERMISSION_DENIED with a wrong one). A unit with no reload
+        /// hook answers UNIMPLEMENTED; one that cannot read the directory, or whose
+        /// hook refuses the new files, answers FAILED_PRECONDITION saying why and
+        /// keeps what it had. Either way the master restarts the unit instead.
+        async fn reconfigure(
+            &self,
+            request: tonic::Request<super::ReconfigureRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ReconfigureResponse>,
             tonic::Status,
         >;
     }
@@ -490,6 +569,51 @@ pub mod core_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ShutdownSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/hsu.core.v1.CoreService/Reconfigure" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReconfigureSvc<T: CoreService>(pub Arc<T>);
+                    impl<
+                        T: CoreService,
+                    > tonic::server::UnaryService<super::ReconfigureRequest>
+                    for ReconfigureSvc<T> {
+                        type Response = super::ReconfigureResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ReconfigureRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as CoreService>::reconfigure(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReconfigureSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -1,7 +1,8 @@
 // Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
 // this folder from the template; your code goes in src/services/ and src/main.rs.
 
-//! Checks the `authorization: Bearer <token>` metadata that guards Shutdown.
+//! Checks the `authorization: Bearer <token>` metadata that guards Shutdown
+//! and Reconfigure.
 
 use tonic::metadata::MetadataMap;
 use tonic::Status;
@@ -12,7 +13,7 @@ use tonic::Status;
 pub fn check_bearer(metadata: &MetadataMap, expected: Option<&str>) -> Result<(), Status> {
     let Some(expected) = expected else {
         return Err(Status::unauthenticated(
-            "this unit has no HSU_TOKEN, so it refuses every Shutdown; stop it with a signal",
+            "this unit has no HSU_TOKEN, so it refuses every Shutdown and Reconfigure; stop it with a signal",
         ));
     };
     let header = metadata.get("authorization").ok_or_else(|| {

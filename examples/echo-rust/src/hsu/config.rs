@@ -18,6 +18,9 @@ pub struct Config {
     pub token: Option<String>,
     pub master_pid: Option<u32>,
     pub index: Option<u32>,
+    /// `HSU_CONFIG_DIR`: where the master renders the unit's config files
+    /// (Core Reconfigure reloads them).
+    pub config_dir: Option<String>,
     /// The listening socket the master passed (socket activation,
     /// sd_listen_fds(3)): fd 3, or None when the unit binds `listen` itself.
     pub listen_fd: Option<i32>,
@@ -75,6 +78,7 @@ impl Config {
             token: env("HSU_TOKEN"),
             master_pid,
             index,
+            config_dir: env("HSU_CONFIG_DIR"),
             listen_fd,
         })
     }

@@ -1,21 +1,23 @@
 // Owned by create-hsu-unit: do not edit. `npx create-hsu-unit regen` rewrites
 // this folder from the template; your code goes in src/services/ and src/main.rs.
 
-//! `hsu.core.v1.CoreService`: Ping, GetInfo and the token-checked Shutdown.
+//! `hsu.core.v1.CoreService`: Ping, GetInfo and the token-checked Shutdown
+//! and Reconfigure.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Mutex};
 use tonic::{Request, Response, Status};
 
 use super::auth::check_bearer;
 use super::drain::Drainer;
+use super::reconfigure::{read_config_dir, ReconfigureEvent, ReconfigureHook};
 use super::stop::{StopRequest, DEFAULT_DEADLINE};
 use crate::gen::hsu_core_v1::core_service_server::CoreService;
 use crate::gen::hsu_core_v1::{
-    GetInfoRequest, GetInfoResponse, PingRequest, PingResponse, ShutdownRequest, ShutdownResponse,
-    UnitInfo,
+    ConfigFile, GetInfoRequest, GetInfoResponse, PingRequest, PingResponse, ReconfigureRequest,
+    ReconfigureResponse, ShutdownRequest, ShutdownResponse, UnitInfo,
 };
 
 /// The Core API of this unit.
@@ -24,6 +26,10 @@ pub struct Core {
     token: Option<String>,
     stop: mpsc::UnboundedSender<StopRequest>,
     drainer: Drainer,
+    config_dir: Option<String>,
+    on_reconfigure: Option<ReconfigureHook>,
+    // One reload at a time: the hook never sees two at once.
+    reloads: Mutex<()>,
 }
 
 impl Core {
@@ -34,12 +40,17 @@ impl Core {
         token: Option<String>,
         stop: mpsc::UnboundedSender<StopRequest>,
         drainer: Drainer,
+        config_dir: Option<String>,
+        on_reconfigure: Option<ReconfigureHook>,
     ) -> Core {
         Core {
             info,
             token,
             stop,
             drainer,
+            config_dir,
+            on_reconfigure,
+            reloads: Mutex::new(()),
         }
     }
 }
@@ -100,6 +111,43 @@ impl CoreService for Core {
         let _ = self.stop.send(StopRequest { reason, deadline });
         Ok(Response::new(ShutdownResponse {
             deadline: Some(timestamp(SystemTime::now() + deadline)),
+        }))
+    }
+
+    async fn reconfigure(
+        &self,
+        request: Request<ReconfigureRequest>,
+    ) -> Result<Response<ReconfigureResponse>, Status> {
+        check_bearer(request.metadata(), self.token.as_deref())?;
+        let Some(hook) = self.on_reconfigure.clone() else {
+            return Err(Status::unimplemented(
+                "Reconfigure: this unit has no reload hook (ServiceRegistry::on_reconfigure); restart it to load new config",
+            ));
+        };
+        let request = request.into_inner();
+        let _one_at_a_time = self.reloads.lock().await;
+        let files = read_config_dir(self.config_dir.as_deref()).map_err(|why| {
+            Status::failed_precondition(format!("Reconfigure: {why}; the unit keeps its previous config"))
+        })?;
+        let event = ReconfigureEvent {
+            generation: request.generation,
+            changed_files: request.changed_files,
+            dir: self.config_dir.clone().unwrap_or_default(),
+            files,
+        };
+        hook(&event).map_err(|why| {
+            Status::failed_precondition(format!("Reconfigure: the unit refused the new config: {why}"))
+        })?;
+        Ok(Response::new(ReconfigureResponse {
+            generation: request.generation,
+            files: event
+                .files
+                .iter()
+                .map(|f| ConfigFile {
+                    name: f.name.clone(),
+                    sha256: f.sha256.clone(),
+                })
+                .collect(),
         }))
     }
 }

@@ -18,6 +18,7 @@ mod handshake;
 mod health;
 mod limits;
 mod listener;
+mod reconfigure;
 mod server;
 mod stop;
 
@@ -29,6 +30,8 @@ use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tower::Service;
 
+#[allow(unused_imports)] // for a hook written as a named function
+pub use reconfigure::ReconfigureEvent;
 pub use server::run;
 
 /// What a service implementation may want to know about its unit.
@@ -50,6 +53,7 @@ pub struct UnitContext {
 pub struct ServiceRegistry {
     routes: RoutesBuilder,
     names: Vec<String>,
+    reconfigure: Option<reconfigure::ReconfigureHook>,
 }
 
 impl ServiceRegistry {
@@ -57,7 +61,22 @@ impl ServiceRegistry {
         ServiceRegistry {
             routes: RoutesBuilder::default(),
             names: Vec::new(),
+            reconfigure: None,
         }
+    }
+
+    /// Sets the reload hook of Core Reconfigure: the master rewrote
+    /// `HSU_CONFIG_DIR` and asks the unit to take the new files without a
+    /// restart. The hook gets every file read again; `Err(why)` refuses them
+    /// (FAILED_PRECONDITION: the master restarts the unit). Without a hook,
+    /// Reconfigure answers UNIMPLEMENTED and config changes restart the unit.
+    #[allow(dead_code)] // a unit may leave it out
+    pub fn on_reconfigure(
+        &mut self,
+        hook: impl Fn(&ReconfigureEvent) -> Result<(), String> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.reconfigure = Some(std::sync::Arc::new(hook));
+        self
     }
 
     /// Serves a generated tonic server, e.g. `EchoServiceServer::new(impl)`.

@@ -135,6 +135,8 @@ async fn serve(
         config.token.clone(),
         stop_sender,
         drainer.clone(),
+        config.config_dir.clone(),
+        registry.reconfigure.clone(),
     );
     routes
         .add_service(CoreServiceServer::new(core))

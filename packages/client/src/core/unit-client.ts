@@ -34,6 +34,25 @@ export interface UnitClient {
   serving(service?: string, timeoutMs?: number): Promise<boolean>;
   /** Asks the unit to stop gracefully within `deadlineMs` (needs the token). */
   shutdown(deadlineMs?: number, reason?: string): Promise<void>;
+  /**
+   * Asks the unit to reload its HSU_CONFIG_DIR without a restart (needs the
+   * token); resolves with what it now has loaded. Rejects with an HsuError:
+   * `unsupported` (UNIMPLEMENTED: no reload hook), `failed_precondition` (it refused or
+   * could not read the files), `unavailable`, ...
+   */
+  reconfigure(request?: ReconfigureCall, timeoutMs?: number): Promise<ReconfigureResult>;
+}
+
+/** What a Reconfigure call says: which render this is, and which files changed. */
+export interface ReconfigureCall {
+  generation?: bigint;
+  changedFiles?: readonly string[];
+}
+
+/** What the unit has loaded after a Reconfigure. */
+export interface ReconfigureResult {
+  generation: bigint;
+  files: { name: string; sha256: string }[];
 }
 
 /** Connects to a unit by address (`unix:/path` or `host:port`); no I/O until the first call. */
@@ -69,5 +88,13 @@ export function connectUnit(address: string, options: ConnectUnitOptions = {}): 
       wrap("Shutdown", async () => {
         await core.shutdown({ deadline: durationFromMs(deadlineMs), reason }, { timeoutMs: 5000 });
       }),
+    reconfigure: (request = {}, timeoutMs = 10_000) =>
+      wrap("Reconfigure", () => callReconfigure(core, request, timeoutMs)),
   };
+}
+
+/** One Reconfigure call on a Core client, its reply as plain values (shared by UnitClient and IntegratedUnit). */
+export async function callReconfigure(core: Client<typeof CoreService>, request: ReconfigureCall, timeoutMs: number): Promise<ReconfigureResult> {
+  const res = await core.reconfigure({ generation: request.generation ?? 0n, changedFiles: [...(request.changedFiles ?? [])] }, { timeoutMs });
+  return { generation: res.generation, files: res.files.map((f) => ({ name: f.name, sha256: f.sha256 })) };
 }

@@ -1,4 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 import { createRegistrar, type Registrar } from "../core/registrar.ts";
@@ -27,7 +31,7 @@ function unitId(): string {
   return `iu-${process.pid}-${seq++}`;
 }
 
-function echoUnit(overrides: Partial<IntegratedUnitOptions> = {}, launch = echoCommand) {
+function echoUnit(overrides: Partial<IntegratedUnitOptions> = {}, launch: { command: string; args: string[]; env?: Record<string, string> } = echoCommand) {
   const id = overrides.id ?? unitId();
   const start = countingStart(createLaunchStart({ id, registrar, ...launch, onLaunched: (u) => started.push(u.pid) }));
   const unit = createIntegratedUnit({ id, start, idleTimeoutMs: Infinity, startTimeoutMs: 20_000, ...overrides });
@@ -230,5 +234,42 @@ describe("integrated unit: close", () => {
     started.push(unit.pid!);
     await unit.close();
     expect(pidsOfUnit(id)).toEqual([]);
+  });
+});
+
+describe("integrated unit: reconfigure", () => {
+  const reloadScript = fileURLToPath(new URL("../../../../examples/echo/src/test-fixtures/reload-unit.ts", import.meta.url));
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const reloadUnit = (env: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), "hsu-iu-cfg-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "app.conf"), "v1\n");
+    return { dir, ...echoUnit({}, { command: process.execPath, args: ["--conditions=@hsu/source", reloadScript], env: { HSU_CONFIG_DIR: dir, ...env } }) };
+  };
+
+  it("reloads the running process (same pid) and never wakes a unit at rest", async () => {
+    const { unit, start, dir } = reloadUnit({ RELOAD: "1" });
+    await expect(unit.reconfigure()).rejects.toMatchObject({ name: "HsuError", code: "unavailable" });
+    expect(start.calls).toBe(0);
+    await unit.start();
+    const pid = unit.pid;
+    writeFileSync(join(dir, "app.conf"), "v2\n");
+    const res = await unit.reconfigure({ generation: 5n, changedFiles: ["app.conf"] });
+    expect(res.generation).toBe(5n);
+    expect(res.files.map((f) => f.name)).toEqual(["app.conf"]);
+    expect((await unit.client(EchoService).echo({ message: "loaded" })).message).toBe("v2\n");
+    expect(unit.pid).toBe(pid);
+    expect(unit.inFlight).toBe(0);
+  });
+
+  it("answers unsupported for a unit with no reload hook and failed_precondition for one that refuses", async () => {
+    const none = reloadUnit({});
+    await none.unit.start();
+    await expect(none.unit.reconfigure()).rejects.toMatchObject({ code: "unsupported" });
+    const refusing = reloadUnit({ RELOAD: "refuse" });
+    await refusing.unit.start();
+    await expect(refusing.unit.reconfigure()).rejects.toMatchObject({ code: "failed_precondition", message: expect.stringContaining("refuses every new config") });
+    expect(refusing.unit.state).toBe("running");
   });
 });

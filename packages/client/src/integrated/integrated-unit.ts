@@ -2,6 +2,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { CoreService, Health, type UnitInfo } from "@hsu/proto";
 import { createRegistrar, type Registrar } from "../core/registrar.ts";
+import { callReconfigure, type ReconfigureCall, type ReconfigureResult } from "../core/unit-client.ts";
 import { HsuError } from "../errors.ts";
 import { createSystemClock, type Clock, type Timer } from "../clock.ts";
 import { EventHub, type IntegratedEvent, type IntegratedEventType, type IntegratedListener } from "./events.ts";
@@ -71,6 +72,13 @@ export interface IntegratedUnit {
   start(): Promise<UnitInfo>;
   /** Stops the unit now; a later call wakes it again. */
   stop(): Promise<void>;
+  /**
+   * Core Reconfigure on the running process (never wakes it: a unit at rest
+   * reads the new files when it next starts). Rejects with an HsuError:
+   * `unavailable` when no process runs, `unsupported` when the unit has no
+   * reload hook, `failed_precondition` when it refused the files.
+   */
+  reconfigure(request?: ReconfigureCall, timeoutMs?: number): Promise<ReconfigureResult>;
   /** Stops the unit for good: later calls fail with UNAVAILABLE; events end. */
   close(): Promise<void>;
   /** Calls `listener` on every event; returns the unsubscribe function. */
@@ -479,6 +487,19 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
       return { address: l.address, release: l.release };
     },
     stop: () => stopNow("stopped by the master while starting"),
+    async reconfigure(request = {}, timeoutMs = 10_000) {
+      if (state !== "running") throw new HsuError("unavailable", `is ${state}, not running: nothing to reconfigure (its next start reads the new files)`, { unit: id });
+      // A running unit's lease never wakes anything; it holds the idle stop off while the unit reloads.
+      const lease = await acquire(undefined, undefined);
+      try {
+        return await callReconfigure(createClient(CoreService, lease.transport), request, timeoutMs);
+      } catch (e) {
+        const err = HsuError.from(e, "unavailable");
+        throw new HsuError(err.code, `Reconfigure at ${lease.address} failed: ${err.message}`, { unit: id }, { cause: e });
+      } finally {
+        lease.release();
+      }
+    },
     close() {
       closing ??= (async () => {
         cancelIdle();

@@ -7,6 +7,7 @@ import {
   openUnitRecord,
   validateHealthCheckSpec,
   type IntegratedUnit,
+  type ReconfigureCall,
   type Registrar,
   type Supervisor,
   type SupervisedStart,
@@ -25,6 +26,13 @@ export interface IntegratedSlot extends Slot {
    * in flight until `release`.
    */
   lease(unit: string, signal: AbortSignal): Promise<{ address: string; release(): void }>;
+  /** Whether every process of the unit runs, so a Reconfigure can reach each one. */
+  reconfigurable(): boolean;
+  /**
+   * Core Reconfigure on every running process (replicas in parallel); rejects
+   * (an HsuError) when any of them is not running, has no reload hook, or refused.
+   */
+  reconfigure(request: ReconfigureCall): Promise<void>;
 }
 
 /** What an integrated slot runs on. */
@@ -151,6 +159,8 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
       await Promise.all(members.map((m) => m.unit.start()));
     },
     views: () => members.map(view),
+    reconfigurable: () => members.length > 0 && members.every((m) => m.unit.state === "running"),
+    reconfigure: async (request) => void (await Promise.all(members.map((m) => m.unit.reconfigure(request)))),
     close: async () => {
       await scaling;
       for (const m of members.splice(0)) await closeMember(supervisor, m);

@@ -112,14 +112,37 @@ export interface MasterOptions {
   secrets?: SecretSource;
 }
 
+/** The files a unit's next config renders to, written into its HSU_CONFIG_DIR on `write()`. */
+export interface ConfigRewrite {
+  /**
+   * Writes the next render over the unit's directory and returns the
+   * render's generation and the names whose content changed (added and
+   * removed ones too); undefined when the env files changed as well, which
+   * only a restart can hand to the process.
+   */
+  write(): Promise<{ generation: bigint; changedFiles: string[] } | undefined>;
+}
+
 /**
  * HOOK (Reconfigure): an integrated unit whose only change is its rendered
- * config or env files. Today it is restarted ("restart"); with the Core
- * `Reconfigure` RPC this writes the new files and asks the unit to reload,
- * answering "reconfigured" when the unit honoured it (then it keeps its pid).
+ * config. When every process of it runs, the new files are written and each
+ * is asked to reload them (Core Reconfigure): "reconfigured" when all did
+ * (they keep their pids), else "restart" - a unit at rest, env files that
+ * changed too, no reload hook (UNIMPLEMENTED), a refusal
+ * (FAILED_PRECONDITION), or a unit that cannot be reached.
  */
-export async function reconfigureOrRestart(_unit: Slot, _next: UnitConfig): Promise<"reconfigured" | "restart"> {
-  return "restart";
+export async function reconfigureOrRestart(unit: Slot, next: UnitConfig, rewrite?: ConfigRewrite): Promise<"reconfigured" | "restart"> {
+  const integrated = unit as Partial<IntegratedSlot> & Slot;
+  if (next.kind !== "integrated" || !rewrite || !integrated.reconfigurable?.()) return "restart";
+  const written = await rewrite.write().catch(() => undefined);
+  if (!written) return "restart";
+  try {
+    await integrated.reconfigure!(written);
+    return "reconfigured";
+  } catch {
+    // Whatever the reason (unsupported, failed_precondition, unavailable, a timeout), the restart renders the files again.
+    return "restart";
+  }
 }
 
 /** Creates the master for a deployment; nothing starts until `up()`. */
@@ -229,6 +252,8 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     },
   };
   const contentKeys = new Map<string, { envKey: string; filesKey: string | undefined }>();
+  // For `hsu apply`: renders a unit's next config over its directory (see reconfigureOrRestart).
+  const rewriters = new Map<string, (next: Deployment) => ConfigRewrite>();
   const registered = (id: string) => {
     const s = slots.get(id);
     return s ? viewsOf(s)[0]?.address || undefined : undefined;
@@ -242,11 +267,32 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     contentKeys.set(cfg.id, { envKey: prep.envKey, filesKey: undefined });
     const s = await makeBareSlot({ ...cfg, env });
     if (!cfg.configFiles.length) return s;
+    // A reload without a restart moves the unit on to its next config: later renders use that one.
+    let current = cfg;
+    let generation = 0n;
+    let written = new Map<string, string>();
     const render = async () => {
-      const p = await prepareUnitConfig(cfg, deployment, valuesFor(deployment));
+      const p = await prepareUnitConfig(current, deployment, valuesFor(deployment));
       writeConfigFiles(dir, p.files);
       contentKeys.get(cfg.id)!.filesKey = p.filesKey;
+      written = new Map(p.files.map((f) => [f.name, f.text]));
+      generation++;
     };
+    rewriters.set(cfg.id, (next) => ({
+      write: async () => {
+        const nextCfg = next.units[cfg.id]!;
+        const p = await prepareUnitConfig(nextCfg, next, valuesFor(next));
+        const known = contentKeys.get(cfg.id)!;
+        if (p.envKey !== known.envKey || configDir(m.stateDir, owner, cfg.id, p.secret) !== dir) return undefined;
+        const names = new Set([...written.keys(), ...p.files.map((f) => f.name)]);
+        const changedFiles = [...names].filter((n) => written.get(n) !== p.files.find((f) => f.name === n)?.text).sort();
+        writeConfigFiles(dir, p.files);
+        known.filesKey = p.filesKey;
+        written = new Map(p.files.map((f) => [f.name, f.text]));
+        current = nextCfg;
+        return { generation: ++generation, changedFiles };
+      },
+    }));
     const { up, start, restart } = s;
     s.up = async () => (await render(), await up());
     s.start = async (member) => (await render(), await start(member));
@@ -476,7 +522,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
         else if (before.fingerprint !== next.units[id]!.fingerprint) plan.changed.push(id);
         else if (await contentChanged(next, id)) {
           const s = slots.get(id);
-          if (!dryRun && s && next.units[id]!.kind === "integrated" && (await reconfigureOrRestart(s, next.units[id]!)) === "reconfigured") plan.unchanged.push(id);
+          if (!dryRun && s && next.units[id]!.kind === "integrated" && (await reconfigureOrRestart(s, next.units[id]!, rewriters.get(id)?.(next))) === "reconfigured") plan.unchanged.push(id);
           else plan.changed.push(id);
         } else plan.unchanged.push(id);
       }
@@ -488,6 +534,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
       for (const id of going) {
         slots.delete(id);
         contentKeys.delete(id);
+        rewriters.delete(id);
       }
       deployment = next;
       setGraph(next);

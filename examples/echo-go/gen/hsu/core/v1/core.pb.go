@@ -465,6 +465,173 @@ func (x *ShutdownResponse) GetDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+// ReconfigureRequest says the files in HSU_CONFIG_DIR were rewritten.
+type ReconfigureRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The master's count of renders for this unit; echoed in the reply so the
+	// master can tell which render the unit has loaded.
+	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The names (relative to HSU_CONFIG_DIR) whose content changed, were added
+	// or were removed. A hint: the unit reads the whole directory anyway.
+	ChangedFiles  []string `protobuf:"bytes,2,rep,name=changed_files,json=changedFiles,proto3" json:"changed_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconfigureRequest) Reset() {
+	*x = ReconfigureRequest{}
+	mi := &file_hsu_core_v1_core_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconfigureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconfigureRequest) ProtoMessage() {}
+
+func (x *ReconfigureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hsu_core_v1_core_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconfigureRequest.ProtoReflect.Descriptor instead.
+func (*ReconfigureRequest) Descriptor() ([]byte, []int) {
+	return file_hsu_core_v1_core_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReconfigureRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReconfigureRequest) GetChangedFiles() []string {
+	if x != nil {
+		return x.ChangedFiles
+	}
+	return nil
+}
+
+// ReconfigureResponse is sent once the unit has loaded the files.
+type ReconfigureResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request's generation.
+	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Every regular file the unit now has loaded, by name.
+	Files         []*ConfigFile `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconfigureResponse) Reset() {
+	*x = ReconfigureResponse{}
+	mi := &file_hsu_core_v1_core_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconfigureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconfigureResponse) ProtoMessage() {}
+
+func (x *ReconfigureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hsu_core_v1_core_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconfigureResponse.ProtoReflect.Descriptor instead.
+func (*ReconfigureResponse) Descriptor() ([]byte, []int) {
+	return file_hsu_core_v1_core_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReconfigureResponse) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReconfigureResponse) GetFiles() []*ConfigFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// ConfigFile is one file of HSU_CONFIG_DIR as the unit read it.
+type ConfigFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name relative to HSU_CONFIG_DIR.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The SHA-256 of the content the unit read, lower-case hex.
+	Sha256        string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigFile) Reset() {
+	*x = ConfigFile{}
+	mi := &file_hsu_core_v1_core_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigFile) ProtoMessage() {}
+
+func (x *ConfigFile) ProtoReflect() protoreflect.Message {
+	mi := &file_hsu_core_v1_core_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigFile.ProtoReflect.Descriptor instead.
+func (*ConfigFile) Descriptor() ([]byte, []int) {
+	return file_hsu_core_v1_core_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ConfigFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConfigFile) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 var File_hsu_core_v1_core_proto protoreflect.FileDescriptor
 
 const file_hsu_core_v1_core_proto_rawDesc = "" +
@@ -494,11 +661,26 @@ const file_hsu_core_v1_core_proto_rawDesc = "" +
 	"\bdeadline\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"J\n" +
 	"\x10ShutdownResponse\x126\n" +
-	"\bdeadline\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline2\xe3\x01\n" +
+	"\bdeadline\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"Y\n" +
+	"\x12ReconfigureRequest\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12#\n" +
+	"\rchanged_files\x18\x02 \x03(\tR\fchangedFiles\"d\n" +
+	"\x13ReconfigureResponse\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12-\n" +
+	"\x05files\x18\x02 \x03(\v2\x17.hsu.core.v1.ConfigFileR\x05files\"8\n" +
+	"\n" +
+	"ConfigFile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha2562\xb5\x02\n" +
 	"\vCoreService\x12@\n" +
 	"\x04Ping\x12\x18.hsu.core.v1.PingRequest\x1a\x19.hsu.core.v1.PingResponse\"\x03\x90\x02\x01\x12I\n" +
 	"\aGetInfo\x12\x1b.hsu.core.v1.GetInfoRequest\x1a\x1c.hsu.core.v1.GetInfoResponse\"\x03\x90\x02\x01\x12G\n" +
-	"\bShutdown\x12\x1c.hsu.core.v1.ShutdownRequest\x1a\x1d.hsu.core.v1.ShutdownResponseb\x06proto3"
+	"\bShutdown\x12\x1c.hsu.core.v1.ShutdownRequest\x1a\x1d.hsu.core.v1.ShutdownResponse\x12P\n" +
+	"\vReconfigure\x12\x1f.hsu.core.v1.ReconfigureRequest\x1a .hsu.core.v1.ReconfigureResponseb\x06proto3"
 
 var (
 	file_hsu_core_v1_core_proto_rawDescOnce sync.Once
@@ -512,7 +694,7 @@ func file_hsu_core_v1_core_proto_rawDescGZIP() []byte {
 	return file_hsu_core_v1_core_proto_rawDescData
 }
 
-var file_hsu_core_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_hsu_core_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_hsu_core_v1_core_proto_goTypes = []any{
 	(*PingRequest)(nil),           // 0: hsu.core.v1.PingRequest
 	(*PingResponse)(nil),          // 1: hsu.core.v1.PingResponse
@@ -522,26 +704,32 @@ var file_hsu_core_v1_core_proto_goTypes = []any{
 	(*Runtime)(nil),               // 5: hsu.core.v1.Runtime
 	(*ShutdownRequest)(nil),       // 6: hsu.core.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),      // 7: hsu.core.v1.ShutdownResponse
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(*ReconfigureRequest)(nil),    // 8: hsu.core.v1.ReconfigureRequest
+	(*ReconfigureResponse)(nil),   // 9: hsu.core.v1.ReconfigureResponse
+	(*ConfigFile)(nil),            // 10: hsu.core.v1.ConfigFile
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
 }
 var file_hsu_core_v1_core_proto_depIdxs = []int32{
-	4, // 0: hsu.core.v1.GetInfoResponse.info:type_name -> hsu.core.v1.UnitInfo
-	5, // 1: hsu.core.v1.UnitInfo.runtime:type_name -> hsu.core.v1.Runtime
-	8, // 2: hsu.core.v1.UnitInfo.start_time:type_name -> google.protobuf.Timestamp
-	9, // 3: hsu.core.v1.ShutdownRequest.deadline:type_name -> google.protobuf.Duration
-	8, // 4: hsu.core.v1.ShutdownResponse.deadline:type_name -> google.protobuf.Timestamp
-	0, // 5: hsu.core.v1.CoreService.Ping:input_type -> hsu.core.v1.PingRequest
-	2, // 6: hsu.core.v1.CoreService.GetInfo:input_type -> hsu.core.v1.GetInfoRequest
-	6, // 7: hsu.core.v1.CoreService.Shutdown:input_type -> hsu.core.v1.ShutdownRequest
-	1, // 8: hsu.core.v1.CoreService.Ping:output_type -> hsu.core.v1.PingResponse
-	3, // 9: hsu.core.v1.CoreService.GetInfo:output_type -> hsu.core.v1.GetInfoResponse
-	7, // 10: hsu.core.v1.CoreService.Shutdown:output_type -> hsu.core.v1.ShutdownResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: hsu.core.v1.GetInfoResponse.info:type_name -> hsu.core.v1.UnitInfo
+	5,  // 1: hsu.core.v1.UnitInfo.runtime:type_name -> hsu.core.v1.Runtime
+	11, // 2: hsu.core.v1.UnitInfo.start_time:type_name -> google.protobuf.Timestamp
+	12, // 3: hsu.core.v1.ShutdownRequest.deadline:type_name -> google.protobuf.Duration
+	11, // 4: hsu.core.v1.ShutdownResponse.deadline:type_name -> google.protobuf.Timestamp
+	10, // 5: hsu.core.v1.ReconfigureResponse.files:type_name -> hsu.core.v1.ConfigFile
+	0,  // 6: hsu.core.v1.CoreService.Ping:input_type -> hsu.core.v1.PingRequest
+	2,  // 7: hsu.core.v1.CoreService.GetInfo:input_type -> hsu.core.v1.GetInfoRequest
+	6,  // 8: hsu.core.v1.CoreService.Shutdown:input_type -> hsu.core.v1.ShutdownRequest
+	8,  // 9: hsu.core.v1.CoreService.Reconfigure:input_type -> hsu.core.v1.ReconfigureRequest
+	1,  // 10: hsu.core.v1.CoreService.Ping:output_type -> hsu.core.v1.PingResponse
+	3,  // 11: hsu.core.v1.CoreService.GetInfo:output_type -> hsu.core.v1.GetInfoResponse
+	7,  // 12: hsu.core.v1.CoreService.Shutdown:output_type -> hsu.core.v1.ShutdownResponse
+	9,  // 13: hsu.core.v1.CoreService.Reconfigure:output_type -> hsu.core.v1.ReconfigureResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_hsu_core_v1_core_proto_init() }
@@ -555,7 +743,7 @@ func file_hsu_core_v1_core_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsu_core_v1_core_proto_rawDesc), len(file_hsu_core_v1_core_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CoreService_Ping_FullMethodName     = "/hsu.core.v1.CoreService/Ping"
-	CoreService_GetInfo_FullMethodName  = "/hsu.core.v1.CoreService/GetInfo"
-	CoreService_Shutdown_FullMethodName = "/hsu.core.v1.CoreService/Shutdown"
+	CoreService_Ping_FullMethodName        = "/hsu.core.v1.CoreService/Ping"
+	CoreService_GetInfo_FullMethodName     = "/hsu.core.v1.CoreService/GetInfo"
+	CoreService_Shutdown_FullMethodName    = "/hsu.core.v1.CoreService/Shutdown"
+	CoreService_Reconfigure_FullMethodName = "/hsu.core.v1.CoreService/Reconfigure"
 )
 
 // CoreServiceClient is the client API for CoreService service.
@@ -45,6 +46,15 @@ type CoreServiceClient interface {
 	// UNAUTHENTICATED, with a wrong one PERMISSION_DENIED, and the unit keeps
 	// running.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// Reconfigure asks the unit to reload the files in its HSU_CONFIG_DIR
+	// without a restart: the master has just rewritten them. The unit reads
+	// every file again, hands them to its own reload hook and answers with what
+	// it now has loaded. It carries the token like Shutdown (UNAUTHENTICATED
+	// without it, PERMISSION_DENIED with a wrong one). A unit with no reload
+	// hook answers UNIMPLEMENTED; one that cannot read the directory, or whose
+	// hook refuses the new files, answers FAILED_PRECONDITION saying why and
+	// keeps what it had. Either way the master restarts the unit instead.
+	Reconfigure(ctx context.Context, in *ReconfigureRequest, opts ...grpc.CallOption) (*ReconfigureResponse, error)
 }
 
 type coreServiceClient struct {
@@ -85,6 +95,16 @@ func (c *coreServiceClient) Shutdown(ctx context.Context, in *ShutdownRequest, o
 	return out, nil
 }
 
+func (c *coreServiceClient) Reconfigure(ctx context.Context, in *ReconfigureRequest, opts ...grpc.CallOption) (*ReconfigureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconfigureResponse)
+	err := c.cc.Invoke(ctx, CoreService_Reconfigure_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoreServiceServer is the server API for CoreService service.
 // All implementations must embed UnimplementedCoreServiceServer
 // for forward compatibility.
@@ -106,6 +126,15 @@ type CoreServiceServer interface {
 	// UNAUTHENTICATED, with a wrong one PERMISSION_DENIED, and the unit keeps
 	// running.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// Reconfigure asks the unit to reload the files in its HSU_CONFIG_DIR
+	// without a restart: the master has just rewritten them. The unit reads
+	// every file again, hands them to its own reload hook and answers with what
+	// it now has loaded. It carries the token like Shutdown (UNAUTHENTICATED
+	// without it, PERMISSION_DENIED with a wrong one). A unit with no reload
+	// hook answers UNIMPLEMENTED; one that cannot read the directory, or whose
+	// hook refuses the new files, answers FAILED_PRECONDITION saying why and
+	// keeps what it had. Either way the master restarts the unit instead.
+	Reconfigure(context.Context, *ReconfigureRequest) (*ReconfigureResponse, error)
 	mustEmbedUnimplementedCoreServiceServer()
 }
 
@@ -124,6 +153,9 @@ func (UnimplementedCoreServiceServer) GetInfo(context.Context, *GetInfoRequest) 
 }
 func (UnimplementedCoreServiceServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedCoreServiceServer) Reconfigure(context.Context, *ReconfigureRequest) (*ReconfigureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reconfigure not implemented")
 }
 func (UnimplementedCoreServiceServer) mustEmbedUnimplementedCoreServiceServer() {}
 func (UnimplementedCoreServiceServer) testEmbeddedByValue()                     {}
@@ -200,6 +232,24 @@ func _CoreService_Shutdown_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoreService_Reconfigure_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconfigureRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoreServiceServer).Reconfigure(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoreService_Reconfigure_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoreServiceServer).Reconfigure(ctx, req.(*ReconfigureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CoreService_ServiceDesc is the grpc.ServiceDesc for CoreService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -218,6 +268,10 @@ var CoreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Shutdown",
 			Handler:    _CoreService_Shutdown_Handler,
+		},
+		{
+			MethodName: "Reconfigure",
+			Handler:    _CoreService_Reconfigure_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hsu/core/v1/core.proto\x12\x0bhsu.core.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n\x0bPingRequest\"\x1f\n\x0cPingResponse\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\"\x10\n\x0eGetInfoRequest\"6\n\x0fGetInfoResponse\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.hsu.core.v1.UnitInfo\"\xc1\x01\n\x08UnitInfo\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12%\n\x07runtime\x18\x04 \x01(\x0b\x32\x14.hsu.core.v1.Runtime\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08services\x18\x07 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\"B\n\x07Runtime\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cgrpc_library\x18\x03 \x01(\t\"N\n\x0fShutdownRequest\x12+\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\x10ShutdownResponse\x12,\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xe3\x01\n\x0b\x43oreService\x12@\n\x04Ping\x12\x18.hsu.core.v1.PingRequest\x1a\x19.hsu.core.v1.PingResponse\"\x03\x90\x02\x01\x12I\n\x07GetInfo\x12\x1b.hsu.core.v1.GetInfoRequest\x1a\x1c.hsu.core.v1.GetInfoResponse\"\x03\x90\x02\x01\x12G\n\x08Shutdown\x12\x1c.hsu.core.v1.ShutdownRequest\x1a\x1d.hsu.core.v1.ShutdownResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hsu/core/v1/core.proto\x12\x0bhsu.core.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n\x0bPingRequest\"\x1f\n\x0cPingResponse\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\"\x10\n\x0eGetInfoRequest\"6\n\x0fGetInfoResponse\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.hsu.core.v1.UnitInfo\"\xc1\x01\n\x08UnitInfo\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12%\n\x07runtime\x18\x04 \x01(\x0b\x32\x14.hsu.core.v1.Runtime\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08services\x18\x07 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\"B\n\x07Runtime\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cgrpc_library\x18\x03 \x01(\t\"N\n\x0fShutdownRequest\x12+\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\x10ShutdownResponse\x12,\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x12ReconfigureRequest\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12\x15\n\rchanged_files\x18\x02 \x03(\t\"Q\n\x13ReconfigureResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12&\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x17.hsu.core.v1.ConfigFile\"*\n\nConfigFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t2\xb5\x02\n\x0b\x43oreService\x12@\n\x04Ping\x12\x18.hsu.core.v1.PingRequest\x1a\x19.hsu.core.v1.PingResponse\"\x03\x90\x02\x01\x12I\n\x07GetInfo\x12\x1b.hsu.core.v1.GetInfoRequest\x1a\x1c.hsu.core.v1.GetInfoResponse\"\x03\x90\x02\x01\x12G\n\x08Shutdown\x12\x1c.hsu.core.v1.ShutdownRequest\x1a\x1d.hsu.core.v1.ShutdownResponse\x12P\n\x0bReconfigure\x12\x1f.hsu.core.v1.ReconfigureRequest\x1a .hsu.core.v1.ReconfigureResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,6 +54,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHUTDOWNREQUEST']._serialized_end=568
   _globals['_SHUTDOWNRESPONSE']._serialized_start=570
   _globals['_SHUTDOWNRESPONSE']._serialized_end=634
-  _globals['_CORESERVICE']._serialized_start=637
-  _globals['_CORESERVICE']._serialized_end=864
+  _globals['_RECONFIGUREREQUEST']._serialized_start=636
+  _globals['_RECONFIGUREREQUEST']._serialized_end=699
+  _globals['_RECONFIGURERESPONSE']._serialized_start=701
+  _globals['_RECONFIGURERESPONSE']._serialized_end=782
+  _globals['_CONFIGFILE']._serialized_start=784
+  _globals['_CONFIGFILE']._serialized_end=826
+  _globals['_CORESERVICE']._serialized_start=829
+  _globals['_CORESERVICE']._serialized_end=1138
 # @@protoc_insertion_point(module_scope)

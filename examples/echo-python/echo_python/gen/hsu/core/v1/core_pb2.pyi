@@ -74,3 +74,27 @@ class ShutdownResponse(_message.Message):
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     deadline: _timestamp_pb2.Timestamp
     def __init__(self, deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReconfigureRequest(_message.Message):
+    __slots__ = ("generation", "changed_files")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FILES_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    changed_files: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, generation: _Optional[int] = ..., changed_files: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReconfigureResponse(_message.Message):
+    __slots__ = ("generation", "files")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    files: _containers.RepeatedCompositeFieldContainer[ConfigFile]
+    def __init__(self, generation: _Optional[int] = ..., files: _Optional[_Iterable[_Union[ConfigFile, _Mapping]]] = ...) -> None: ...
+
+class ConfigFile(_message.Message):
+    __slots__ = ("name", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...

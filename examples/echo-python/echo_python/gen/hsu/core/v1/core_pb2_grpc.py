@@ -54,6 +54,11 @@ class CoreServiceStub:
                 request_serializer=hsu_dot_core_dot_v1_dot_core__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=hsu_dot_core_dot_v1_dot_core__pb2.ShutdownResponse.FromString,
                 _registered_method=True)
+        self.Reconfigure = channel.unary_unary(
+                '/hsu.core.v1.CoreService/Reconfigure',
+                request_serializer=hsu_dot_core_dot_v1_dot_core__pb2.ReconfigureRequest.SerializeToString,
+                response_deserializer=hsu_dot_core_dot_v1_dot_core__pb2.ReconfigureResponse.FromString,
+                _registered_method=True)
 
 
 class CoreServiceServicer:
@@ -90,6 +95,20 @@ class CoreServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reconfigure(self, request, context):
+        """Reconfigure asks the unit to reload the files in its HSU_CONFIG_DIR
+        without a restart: the master has just rewritten them. The unit reads
+        every file again, hands them to its own reload hook and answers with what
+        it now has loaded. It carries the token like Shutdown (UNAUTHENTICATED
+        without it, PERMISSION_DENIED with a wrong one). A unit with no reload
+        hook answers UNIMPLEMENTED; one that cannot read the directory, or whose
+        hook refuses the new files, answers FAILED_PRECONDITION saying why and
+        keeps what it had. Either way the master restarts the unit instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +126,11 @@ def add_CoreServiceServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=hsu_dot_core_dot_v1_dot_core__pb2.ShutdownRequest.FromString,
                     response_serializer=hsu_dot_core_dot_v1_dot_core__pb2.ShutdownResponse.SerializeToString,
+            ),
+            'Reconfigure': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reconfigure,
+                    request_deserializer=hsu_dot_core_dot_v1_dot_core__pb2.ReconfigureRequest.FromString,
+                    response_serializer=hsu_dot_core_dot_v1_dot_core__pb2.ReconfigureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -194,6 +218,33 @@ class CoreService:
             '/hsu.core.v1.CoreService/Shutdown',
             hsu_dot_core_dot_v1_dot_core__pb2.ShutdownRequest.SerializeToString,
             hsu_dot_core_dot_v1_dot_core__pb2.ShutdownResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reconfigure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsu.core.v1.CoreService/Reconfigure',
+            hsu_dot_core_dot_v1_dot_core__pb2.ReconfigureRequest.SerializeToString,
+            hsu_dot_core_dot_v1_dot_core__pb2.ReconfigureResponse.FromString,
             options,
             channel_credentials,
             insecure,

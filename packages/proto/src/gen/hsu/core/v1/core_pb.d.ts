@@ -400,6 +400,154 @@ export declare type ShutdownResponseJson = {
 export declare const ShutdownResponseSchema: GenMessage<ShutdownResponse, {jsonType: ShutdownResponseJson}>;
 
 /**
+ * ReconfigureRequest says the files in HSU_CONFIG_DIR were rewritten.
+ *
+ * @generated from message hsu.core.v1.ReconfigureRequest
+ */
+export declare type ReconfigureRequest = Message<"hsu.core.v1.ReconfigureRequest"> & {
+  /**
+   * The master's count of renders for this unit; echoed in the reply so the
+   * master can tell which render the unit has loaded.
+   *
+   * @generated from field: uint64 generation = 1;
+   */
+  generation: bigint;
+
+  /**
+   * The names (relative to HSU_CONFIG_DIR) whose content changed, were added
+   * or were removed. A hint: the unit reads the whole directory anyway.
+   *
+   * @generated from field: repeated string changed_files = 2;
+   */
+  changedFiles: string[];
+};
+
+/**
+ * ReconfigureRequest says the files in HSU_CONFIG_DIR were rewritten.
+ *
+ * @generated from message hsu.core.v1.ReconfigureRequest
+ */
+export declare type ReconfigureRequestJson = {
+  /**
+   * The master's count of renders for this unit; echoed in the reply so the
+   * master can tell which render the unit has loaded.
+   *
+   * @generated from field: uint64 generation = 1;
+   */
+  generation?: string;
+
+  /**
+   * The names (relative to HSU_CONFIG_DIR) whose content changed, were added
+   * or were removed. A hint: the unit reads the whole directory anyway.
+   *
+   * @generated from field: repeated string changed_files = 2;
+   */
+  changedFiles?: string[];
+};
+
+/**
+ * Describes the message hsu.core.v1.ReconfigureRequest.
+ * Use `create(ReconfigureRequestSchema)` to create a new message.
+ */
+export declare const ReconfigureRequestSchema: GenMessage<ReconfigureRequest, {jsonType: ReconfigureRequestJson}>;
+
+/**
+ * ReconfigureResponse is sent once the unit has loaded the files.
+ *
+ * @generated from message hsu.core.v1.ReconfigureResponse
+ */
+export declare type ReconfigureResponse = Message<"hsu.core.v1.ReconfigureResponse"> & {
+  /**
+   * The request's generation.
+   *
+   * @generated from field: uint64 generation = 1;
+   */
+  generation: bigint;
+
+  /**
+   * Every regular file the unit now has loaded, by name.
+   *
+   * @generated from field: repeated hsu.core.v1.ConfigFile files = 2;
+   */
+  files: ConfigFile[];
+};
+
+/**
+ * ReconfigureResponse is sent once the unit has loaded the files.
+ *
+ * @generated from message hsu.core.v1.ReconfigureResponse
+ */
+export declare type ReconfigureResponseJson = {
+  /**
+   * The request's generation.
+   *
+   * @generated from field: uint64 generation = 1;
+   */
+  generation?: string;
+
+  /**
+   * Every regular file the unit now has loaded, by name.
+   *
+   * @generated from field: repeated hsu.core.v1.ConfigFile files = 2;
+   */
+  files?: ConfigFileJson[];
+};
+
+/**
+ * Describes the message hsu.core.v1.ReconfigureResponse.
+ * Use `create(ReconfigureResponseSchema)` to create a new message.
+ */
+export declare const ReconfigureResponseSchema: GenMessage<ReconfigureResponse, {jsonType: ReconfigureResponseJson}>;
+
+/**
+ * ConfigFile is one file of HSU_CONFIG_DIR as the unit read it.
+ *
+ * @generated from message hsu.core.v1.ConfigFile
+ */
+export declare type ConfigFile = Message<"hsu.core.v1.ConfigFile"> & {
+  /**
+   * The name relative to HSU_CONFIG_DIR.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The SHA-256 of the content the unit read, lower-case hex.
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+};
+
+/**
+ * ConfigFile is one file of HSU_CONFIG_DIR as the unit read it.
+ *
+ * @generated from message hsu.core.v1.ConfigFile
+ */
+export declare type ConfigFileJson = {
+  /**
+   * The name relative to HSU_CONFIG_DIR.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * The SHA-256 of the content the unit read, lower-case hex.
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256?: string;
+};
+
+/**
+ * Describes the message hsu.core.v1.ConfigFile.
+ * Use `create(ConfigFileSchema)` to create a new message.
+ */
+export declare const ConfigFileSchema: GenMessage<ConfigFile, {jsonType: ConfigFileJson}>;
+
+/**
  * CoreService is served by every integrated unit, in every language. The
  * master uses it to check that a unit is alive, learn what it serves, and ask
  * it to stop. The standard grpc.health.v1.Health and
@@ -443,6 +591,23 @@ export declare const CoreService: GenService<{
     methodKind: "unary";
     input: typeof ShutdownRequestSchema;
     output: typeof ShutdownResponseSchema;
+  },
+  /**
+   * Reconfigure asks the unit to reload the files in its HSU_CONFIG_DIR
+   * without a restart: the master has just rewritten them. The unit reads
+   * every file again, hands them to its own reload hook and answers with what
+   * it now has loaded. It carries the token like Shutdown (UNAUTHENTICATED
+   * without it, PERMISSION_DENIED with a wrong one). A unit with no reload
+   * hook answers UNIMPLEMENTED; one that cannot read the directory, or whose
+   * hook refuses the new files, answers FAILED_PRECONDITION saying why and
+   * keeps what it had. Either way the master restarts the unit instead.
+   *
+   * @generated from rpc hsu.core.v1.CoreService.Reconfigure
+   */
+  reconfigure: {
+    methodKind: "unary";
+    input: typeof ReconfigureRequestSchema;
+    output: typeof ReconfigureResponseSchema;
   },
 }>;
 
