@@ -18,6 +18,10 @@
 # rewritten by `create-hsu-unit regen`; the language's build step is
 # scripts/package-build.sh, which is yours.
 set -eu
+# Key paths are relative to where this was run from, not to the project.
+absolute() { case "$1" in "" | /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+key=$(absolute "${HSU_SIGNING_KEY:-}")
+pub=$(absolute "${HSU_PUBLIC_KEY:-}")
 cd "$(dirname "$0")/.."
 
 name=echo-rust
@@ -42,7 +46,6 @@ else
   die "neither sha256sum nor shasum is on PATH: install coreutils"
 fi
 
-key=${HSU_SIGNING_KEY:-}
 if [ -n "$key" ]; then
   [ -f "$key" ] || die "HSU_SIGNING_KEY=$key: no such file (make a key with 'minisign -G -s $key -p ${key%.key}.pub')"
   command -v minisign >/dev/null 2>&1 || die "HSU_SIGNING_KEY is set but minisign is not on PATH: install it (apt-get install minisign, brew install minisign)"
@@ -56,7 +59,7 @@ esac
 
 artifact=dist/$name-$version.tar.gz
 tree=$(mktemp -d "${TMPDIR:-/tmp}/$name-package.XXXXXX")
-trap 'rm -rf "$tree"' EXIT INT TERM
+trap 'rm -rf "$tree" "${part:-}"' EXIT INT TERM
 
 build_unit "$tree"
 [ -x "$tree/bin/unit" ] || die "scripts/package-build.sh: build_unit did not put an executable at bin/unit"
@@ -69,10 +72,12 @@ printf '{\n  "name": "%s",\n  "version": "%s",\n  "language": "%s",\n  "command"
 # The umask and the build tools decide modes; an artifact must not.
 chmod -R u+rwX,go+rX,go-w "$tree"
 mkdir -p dist
+# A signature of an earlier build must not sit beside this one.
 rm -f "$artifact" "$artifact.minisig"
+part=$artifact.$$.part
 "$tar" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
-  -C "$tree" -cf - . | gzip -n -9 >"$artifact.part"
-mv "$artifact.part" "$artifact"
+  -C "$tree" -cf - . | gzip -n -9 >"$part"
+mv "$part" "$artifact"
 sum=$(sha256 "$artifact")
 echo "$artifact"
 echo "sha256 $sum"
@@ -90,7 +95,7 @@ if [ -n "$key" ]; then
     sign </dev/null || die "minisign could not sign with $key: an encrypted key needs HSU_KEY_PASSWORD when there is no terminal"
   fi
   echo "signed $artifact.minisig"
-  pub=${HSU_PUBLIC_KEY:-${key%.key}.pub}
+  pub=${pub:-${key%.key}.pub}
   if [ -f "$pub" ]; then
     minisign -V -q -p "$pub" -m "$artifact" >/dev/null ||
       die "$artifact.minisig does not verify with $pub: is it the public key of $key? (set HSU_PUBLIC_KEY)"

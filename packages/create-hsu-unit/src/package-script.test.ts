@@ -6,7 +6,7 @@
 // Every language's real build step and the signature: package.slow.test.ts.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { languages } from "./assets.ts";
@@ -100,7 +100,15 @@ describe("scripts/package.sh", () => {
     for (const line of listing) expect(line).toMatch(/^(-rw-r--r--|-rwxr-xr-x|drwxr-xr-x) 0\/0 +\d+ 1970-01-01 00:00:00 /);
     const manifest = spawnSync("tar", ["-xzOf", artifact, "./hsu-unit.json"], { encoding: "utf8" }).stdout;
     expect(JSON.parse(manifest)).toEqual({ name: "stub-unit", version: "2.0.1", language: "go", command: "bin/unit" });
-    expect(existsSync(join(dir, "dist/stub-unit-2.0.1.tar.gz.part"))).toBe(false);
+    expect(readdirSync(join(dir, "dist"))).toEqual(["stub-unit-2.0.1.tar.gz"]);
+  });
+
+  it("removes the signature of an earlier build, so an unsigned rebuild is never beside a stale .minisig", async () => {
+    const dir = await project();
+    mkdirSync(join(dir, "dist"));
+    writeFileSync(join(dir, "dist/stub-unit-2.0.1.tar.gz.minisig"), "untrusted comment: an older build\n");
+    expect(pack(dir).code).toBe(0);
+    expect(readdirSync(join(dir, "dist"))).toEqual(["stub-unit-2.0.1.tar.gz"]);
   });
 
   it("UNIT_VERSION overrides the version; one that is no file name is refused before anything is built", async () => {
@@ -125,9 +133,12 @@ describe("scripts/package.sh", () => {
 
   it("refuses a signing key that is not there, or no minisign on PATH, before building", async () => {
     const dir = await project();
-    const missing = pack(dir, { HSU_SIGNING_KEY: join(dir, "nope.key") });
+    const missing = pack(dir, { HSU_SIGNING_KEY: "nope.key" });
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/HSU_SIGNING_KEY=.*nope\.key: no such file \(make a key with 'minisign -G/);
+    expect(missing.stderr).toContain(`HSU_SIGNING_KEY=${dir}/nope.key: no such file (make a key with 'minisign -G`);
+    // A relative key is where the caller is, not in the project.
+    const elsewhere = spawnSync(dash, ["-c", "exec sh stub-unit/scripts/package.sh"], { cwd: join(dir, ".."), env: { PATH: process.env["PATH"]!, HSU_SIGNING_KEY: "nope.key" }, encoding: "utf8" });
+    expect(elsewhere.stderr).toContain(`HSU_SIGNING_KEY=${join(dir, "..")}/nope.key: no such file`);
     writeFileSync(join(dir, "release.key"), "not a key\n");
     // A PATH with the tools the script needs but no minisign.
     const bin = join(dir, "..", "bin");
