@@ -35,6 +35,8 @@ describe("createUnit", () => {
       "proto/hsu/core/v1/core.proto",
       "proto/hsu/examples/echo/v1/echo.proto",
       "proto/hsu/master/v1/registration.proto",
+      "scripts/package-build.sh",
+      "scripts/package.sh",
       "src/hsu-services.ts",
       "src/main.ts",
       "src/services/echo-service.ts",

@@ -128,6 +128,18 @@ function templateDirFor(language: string): string {
   return join(findAssetDirs().templates, language);
 }
 
+/**
+ * The tool-owned files of every language: templates/<lang>/regen/ plus
+ * templates/common/regen/ (e.g. scripts/package.sh), which a language's own
+ * file of the same path overrides.
+ */
+function renderRegenTrees(templateDir: string, render: RenderFn, context: TemplateContext): RenderedFile[] {
+  const own = existsSync(join(templateDir, "regen")) ? renderTree(join(templateDir, "regen"), render, context) : [];
+  const paths = new Set(own.map((f) => f.path));
+  const common = renderTree(join(findAssetDirs().templates, "common", "regen"), render, context).filter((f) => !paths.has(f.path));
+  return [...common, ...own];
+}
+
 /** A renderer with the template's method-stub.hbs as the `methodStub` partial. */
 function rendererFor(templateDir: string): Promise<RenderFn> {
   const stub = join(templateDir, "method-stub.hbs");
@@ -253,7 +265,7 @@ export async function createUnit(options: CreateUnitOptions): Promise<GenerateRe
     ...contractFiles(),
     ...renderTree(join(templateDir, "project"), render, context),
     ...renderServiceFiles(templateDir, manifest, render, context),
-    ...(existsSync(join(templateDir, "regen")) ? renderTree(join(templateDir, "regen"), render, context) : []),
+    ...renderRegenTrees(templateDir, render, context),
     { path: unitFileName, content: formatUnitFile(unitOptions) },
   ];
   const dir = resolve(cwd, options.dir);
@@ -330,7 +342,7 @@ export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResu
   const render = await rendererFor(templateDir);
   const toolOwned: RenderedFile[] = [
     ...contractFiles(),
-    ...(existsSync(join(templateDir, "regen")) ? renderTree(join(templateDir, "regen"), render, context) : []),
+    ...renderRegenTrees(templateDir, render, context),
   ];
   const written = [...sdkFiles, ...writeFiles(dir, toolOwned)];
   const stubsAdded: string[] = [];

@@ -17,6 +17,8 @@ export interface TemplateManifest {
   build: Command;
   run: Command;
   test: Command;
+  /** Optional: builds the release artifact dist/<name>-<version>.tar.gz (scripts/package.sh). */
+  package?: Command;
   env: Record<string, string>;
   [extra: string]: unknown;
 }
@@ -47,8 +49,10 @@ export function loadManifest(templateDir: string): TemplateManifest {
       throw new GeneratorError("bad_template", `${file}: "${key}" must be a non-empty array of strings.`);
     }
   }
-  if (raw["install"] !== undefined && !isCommand(raw["install"])) {
-    throw new GeneratorError("bad_template", `${file}: "install" must be a non-empty array of strings.`);
+  for (const key of ["install", "package"]) {
+    if (raw[key] !== undefined && !isCommand(raw[key])) {
+      throw new GeneratorError("bad_template", `${file}: "${key}" must be a non-empty array of strings.`);
+    }
   }
   return { env: {}, ...raw } as TemplateManifest;
 }
