@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds echo-go for release and packs it as an HSU artifact:
-#   dist/echo-go-<version>.tar.gz          bin/unit (and what it needs), hsu-unit.json, LICENSE/README
+#   dist/echo-go-<version>.tar.gz          bin/unit (and what it needs), hsu-artifact.json, LICENSE/README
 #   dist/echo-go-<version>.tar.gz.minisig  when HSU_SIGNING_KEY names a minisign secret key
 # then prints its sha256 and the hsu.yaml `source:` that installs it.
 #
@@ -67,7 +67,7 @@ for file in LICENSE* COPYING* NOTICE* README*; do
   if [ -f "$file" ]; then cp "$file" "$tree/"; fi
 done
 printf '{\n  "name": "%s",\n  "version": "%s",\n  "language": "%s",\n  "command": "bin/unit"\n}\n' \
-  "$name" "$version" "$language" >"$tree/hsu-unit.json"
+  "$name" "$version" "$language" >"$tree/hsu-artifact.json"
 
 # The umask and the build tools decide modes; an artifact must not.
 chmod -R u+rwX,go+rX,go-w "$tree"

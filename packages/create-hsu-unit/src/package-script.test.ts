@@ -1,7 +1,7 @@
 // scripts/package.sh, the one packaging script every template emits, run by
 // dash with a stand-in build step (a shell program as bin/unit), so what it
 // guarantees is checked in seconds: reproducible bytes whatever the umask and
-// mtimes, safe entries, the hsu-unit.json it writes, a `source:` snippet, and
+// mtimes, safe entries, the hsu-artifact.json it writes, a `source:` snippet, and
 // a refusal with the reason for each thing that would make a bad artifact.
 // Every language's real build step and the signature: package.slow.test.ts.
 import { spawnSync } from "node:child_process";
@@ -93,12 +93,12 @@ describe("scripts/package.sh", () => {
       "./README.md",
       "./bin/",
       "./bin/unit",
-      "./hsu-unit.json",
+      "./hsu-artifact.json",
       "./lib/",
       "./lib/data.txt",
     ]);
     for (const line of listing) expect(line).toMatch(/^(-rw-r--r--|-rwxr-xr-x|drwxr-xr-x) 0\/0 +\d+ 1970-01-01 00:00:00 /);
-    const manifest = spawnSync("tar", ["-xzOf", artifact, "./hsu-unit.json"], { encoding: "utf8" }).stdout;
+    const manifest = spawnSync("tar", ["-xzOf", artifact, "./hsu-artifact.json"], { encoding: "utf8" }).stdout;
     expect(JSON.parse(manifest)).toEqual({ name: "stub-unit", version: "2.0.1", language: "go", command: "bin/unit" });
     expect(readdirSync(join(dir, "dist"))).toEqual(["stub-unit-2.0.1.tar.gz"]);
   });

@@ -78,7 +78,7 @@ describe("create-hsu-unit projects: the package target", () => {
           expect(entry.startsWith("/"), entry).toBe(false);
           expect(entry.split("/"), entry).not.toContain("..");
         }
-        expect(names).toEqual(expect.arrayContaining(["./bin/unit", "./hsu-unit.json", "./README.md"]));
+        expect(names).toEqual(expect.arrayContaining(["./bin/unit", "./hsu-artifact.json", "./README.md"]));
         expect([...names].sort()).toEqual(names);
         for (const line of listing) expect(line, line).toMatch(/^[-dl]r[-w][-x]r-[-x]r-[-x] 0\/0 .* 1970-01-01 00:00:00 /);
 
@@ -103,7 +103,7 @@ describe("create-hsu-unit projects: the package target", () => {
         const tree = join(temp.dir, `${lang}-tree`);
         mkdirSync(tree);
         execFileSync("tar", ["-xzf", file, "-C", tree]);
-        expect(JSON.parse(readFileSync(join(tree, "hsu-unit.json"), "utf8"))).toEqual({ name, version: "0.1.0", language: lang, command: "bin/unit" });
+        expect(JSON.parse(readFileSync(join(tree, "hsu-artifact.json"), "utf8"))).toEqual({ name, version: "0.1.0", language: lang, command: "bin/unit" });
         const socket = join(temp.dir, `${lang}.sock`);
         const running = startUnit("./bin/unit", tree, socket);
         let health: string;
