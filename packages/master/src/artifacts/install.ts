@@ -38,8 +38,11 @@ export interface InstallOptions {
 /** What an install did for one unit. */
 export interface InstallOutcome {
   unit: string;
-  /** installed: fetched, verified, extracted; switched: the tree was in the store already; current: nothing to do. */
-  action: "installed" | "switched" | "current";
+  /**
+   * installed: fetched, verified, extracted; switched: the tree was in the store already; current: nothing
+   * to do; held: `hsu rollback` moved the unit off this very source, so only `hsu upgrade` installs it again.
+   */
+  action: "installed" | "switched" | "current" | "held";
   sha256: string;
   url: string;
   version?: string;
@@ -65,7 +68,7 @@ export async function installSources(d: Deployment, ids: readonly string[] | und
   if (!units.length) return out;
   const lock = await lockStore(storePaths(d.master.stateDir));
   try {
-    for (const u of units) out.push(await installUnit(d, u, options));
+    for (const u of units) out.push((await heldBack(d, u)) ?? (await installUnit(d, u, options)));
   } finally {
     lock.release();
   }
@@ -77,7 +80,7 @@ export async function installSources(d: Deployment, ids: readonly string[] | und
  * process dies): two would write the same `.part` file and collect each
  * other's trees. The second is refused at once, naming the first.
  */
-async function lockStore(p: StorePaths): Promise<{ release(): void }> {
+export async function lockStore(p: StorePaths): Promise<{ release(): void }> {
   await ensureStore(p);
   try {
     return await acquireStateLock(p.root, { settleMs: 1_000 });
@@ -147,6 +150,17 @@ export async function installUnit(d: Deployment, unit: UnitConfig, options: Inst
     ...(verified ? { keyId: verified.keyId } : {}),
     ms: Date.now() - started,
   };
+}
+
+/** A unit rolled back from the source hsu.yaml still names stays where the rollback put it. */
+async function heldBack(d: Deployment, unit: UnitConfig): Promise<InstallOutcome | undefined> {
+  const src = unit.source!;
+  const p = storePaths(d.master.stateDir);
+  const last = (await readHistory(p, unit.id)).at(-1);
+  const left = last?.rolledBackFrom;
+  if (!last || !left || left.url !== src.url || (src.sha256 !== undefined && src.sha256 !== left.sha256)) return undefined;
+  if ((await currentSha(p, unit.id)) !== last.sha256 || !(await hasTree(p, last.sha256))) return undefined;
+  return { unit: unit.id, action: "held", sha256: last.sha256, url: last.url, ...(last.version ? { version: last.version } : {}), ms: 0 };
 }
 
 /** The sha256 of `current` when it already is this source (same URL, same pin, tree present). */

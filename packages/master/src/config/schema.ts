@@ -134,6 +134,12 @@ const source = obj(
   },
   { required: ["url"], description: "Install the unit from a verified artifact (see docs/artifacts.md): relative command paths and cwd are inside it." },
 );
+const upgrade = obj(
+  {
+    health_timeout: duration("How long `hsu upgrade` gives the new version to run - and pass its health check, when it has one - before it rolls back (default 30s).", { positive: true }),
+  },
+  { description: "How `hsu upgrade` moves a source unit to a new version (see docs/artifacts.md)." },
+);
 const trustedKey = either(
   str({ description: "A minisign public key: its base64 line (RW...) or the .pub text." }),
   obj({ file: str({ description: "A minisign .pub file, relative to hsu.yaml." }) }, { required: ["file"] }),
@@ -143,6 +149,7 @@ const trustedKey = either(
 const unit = obj(
   {
     source,
+    upgrade,
     kind: oneOf(["managed", "unmanaged", "integrated"], "managed (default), unmanaged, or integrated (serves the Core API)."),
     description: str(),
     command: str({ description: "The program to run (looked up on PATH); no shell unless `shell: true`." }),

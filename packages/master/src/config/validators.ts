@@ -74,6 +74,7 @@ export const validators: Record<string, Rule> = {
     const trusted = (spec.master?.trusted_keys?.length ?? 0) > 0;
     return Object.entries(spec.units).flatMap(([id, u]) => {
       const s = u.source;
+      if (u.upgrade !== undefined && !s) return [{ path: `units.${id}.upgrade`, message: "upgrade: applies to a unit installed from an artifact: give it a source: (see docs/artifacts.md), or drop upgrade:" }];
       if (!s?.url) return [];
       const at = (k: string) => `units.${id}.source${k ? `.${k}` : ""}`;
       const out: RuleIssue[] = [];

@@ -1,0 +1,242 @@
+// `hsu upgrade` and `hsu rollback` against a real master and real unit processes: a good upgrade,
+// versions that exit at once or fail their health check (rolled back by themselves), a rollback,
+// and kill -9 of `hsu upgrade` / `hsu rollback` at every persisted step and of the master mid-gate:
+// after each, the unit ends on exactly one whole version, with exactly one process.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lockHolder } from "../daemon/lock.ts";
+import { alive, createProjects, hsu, hsuWith, markedUnits, until } from "../test-support/hsu-cli.ts";
+
+const projects = createProjects("hsu-upgrade-");
+const marker = `TEST_RUN=upgrade-${process.pid}-${Date.now()}`;
+let dir: string;
+const sha: Record<string, string> = {};
+
+/** bin/app prints its version and stays up (or does what `body` says); ./check is its health check. */
+function build(version: string, body: string, check: string): void {
+  const b = join(dir, `build-${version}`);
+  mkdirSync(join(b, "bin"), { recursive: true });
+  writeFileSync(join(b, "bin", "app"), `#!/bin/sh\necho "app ${version} in $(pwd)"\n${body}\n`, { mode: 0o755 });
+  writeFileSync(join(b, "check"), `#!/bin/sh\n${check}\n`, { mode: 0o755 });
+  const out = join(dir, `app-${version}.tar.gz`);
+  execFileSync("tar", ["-czf", out, "-C", b, "."]);
+  sha[version] = createHash("sha256").update(readFileSync(out)).digest("hex");
+}
+
+const store = () => join(dir, ".hsu", "artifacts");
+const current = () => readlinkSync(join(store(), "units", "app", "current")).replace("../../trees/", "");
+const history = () => (JSON.parse(readFileSync(join(store(), "units", "app", "history.json"), "utf8")) as { versions: { version: string; rolledBackFrom?: { version: string } }[] }).versions;
+const upgradeState = () => join(store(), "units", "app", "upgrade.json");
+/** hsu.yaml on version `v`: a pinned file: artifact, its health check run in the tree `current` names. */
+const spec = (v: string) =>
+  [
+    "units:",
+    "  app:",
+    "    command: bin/app",
+    `    env: { ${marker.replace("=", ": ")}, MARK: ${dir} }`,
+    `    source: { url: "file:app-${v}.tar.gz", sha256: "${sha[v]}", version: "${v}" }`,
+    "    upgrade: { health_timeout: 8s }",
+    `    health_check: { type: exec, command: ./check, cwd: ${join(dir, ".hsu", "artifacts", "units", "app", "current")}, env: { MARK: ${dir} }, interval: 150ms, timeout: 2s, failure_threshold: 2 }`,
+    "    restart: { delay: 100ms }",
+    "",
+  ].join("\n");
+const on = (v: string) => writeFileSync(join(dir, "hsu.yaml"), spec(v));
+
+/** The unit's processes (group leaders with the marker): exactly one, running from the tree of `v`. */
+function runsOnly(v: string, { finished = true } = {}): number {
+  const pids = markedUnits(marker).get("app") ?? [];
+  expect(pids, `processes of app (want one, on ${v})`).toHaveLength(1);
+  expect(readlinkSync(`/proc/${pids[0]}/cwd`)).toBe(join(store(), "trees", sha[v]!));
+  expect(current()).toBe(sha[v]);
+  if (finished) expect(existsSync(upgradeState())).toBe(false);
+  return pids[0]!;
+}
+const settledOn = async (v: string, options: { finished?: boolean } = {}) => {
+  await until(`one process of app runs ${v}`, () => {
+    const pids = markedUnits(marker).get("app") ?? [];
+    try {
+      return pids.length === 1 && readlinkSync(`/proc/${pids[0]}/cwd`).endsWith(sha[v]!);
+    } catch {
+      return false; // exited while we looked
+    }
+  }, 20_000);
+  return runsOnly(v, options);
+};
+
+beforeAll(async () => {
+  dir = projects.make("");
+  for (const v of ["1", "2", "3"]) build(v, "exec sleep 1000", "exit 0");
+  build("3-exits", "echo 'cannot open the database' >&2\nexit 3", "exit 0");
+  build("3-sick", "exec sleep 1000", "echo 'GET /health: 503 database unreachable'\nexit 1");
+  // Healthy only once the process has been up for 1.5 s: a gate that lasts long enough to kill the master in.
+  build("3-slow", 'rm -f "$MARK/slow-ready"\n(sleep 1.5; touch "$MARK/slow-ready") &\nexec sleep 1000', 'test -e "$MARK/slow-ready"');
+  on("1");
+  const up = await hsu(dir, "up", "-d");
+  expect(up.code, up.stderr).toBe(0);
+  await settledOn("1");
+}, 60_000);
+
+afterAll(async () => {
+  await hsu(dir, "down");
+  projects.removeAll();
+});
+
+describe("hsu upgrade and hsu rollback", () => {
+  it("upgrades 1 -> 2: a new process runs from the new tree, the history has both", async () => {
+    const before = runsOnly("1");
+    on("2");
+    const r = await hsu(dir, "upgrade", "app");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/✔ app upgraded from 1 \(sha256 [0-9a-f]{12}\) to 2 \(sha256 [0-9a-f]{12}\), running as pid \d+ in/);
+    const pid = runsOnly("2");
+    expect(pid).not.toBe(before);
+    expect(alive(before)).toBe(false);
+    expect(history().map((e) => e.version)).toEqual(["1", "2"]);
+    const again = await hsu(dir, "upgrade", "app", "2");
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain("app: already on 2");
+    expect(runsOnly("2")).toBe(pid);
+  });
+
+  it("a version that hsu.yaml does not name is refused, nothing moves", async () => {
+    const r = await hsu(dir, "upgrade", "app", "9");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unit "app": units\.app\.source\.version: hsu\.yaml names version "2" for it, not "9"/);
+    runsOnly("2");
+  });
+
+  it("hsu rollback after a good upgrade: back on 1, recorded; hsu install then holds it there", async () => {
+    const before = runsOnly("2");
+    const r = await hsu(dir, "rollback", "app");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/✔ app rolled back from 2 \(sha256 [0-9a-f]{12}\) to 1 \(sha256 [0-9a-f]{12}\), running as pid \d+/);
+    expect(runsOnly("1")).not.toBe(before);
+    expect(history().at(-1)).toMatchObject({ version: "1", rolledBackFrom: { version: "2" } });
+    const install = await hsu(dir, "install");
+    expect(install.code, install.stderr).toBe(0);
+    expect(install.stdout).toContain("app 1: held here by `hsu rollback`");
+    runsOnly("1");
+    // A second rollback goes to the version before the one it runs now: 2 again.
+    expect((await hsu(dir, "rollback", "app")).code).toBe(0);
+    await settledOn("2");
+  });
+
+  it("a version that exits at once is rolled back by itself; hsu upgrade exits 1 naming the unit, version and exit", async () => {
+    on("3-exits");
+    const r = await hsu(dir, "upgrade", "app");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hsu upgrade: unit "app": version 3-exits \(sha256 [0-9a-f]{12}\) failed: it is (backoff|exited|failed) \(code 3\).*; rolled back to 2 \(sha256 [0-9a-f]{12}\), which runs again as pid \d+/);
+    await settledOn("2");
+    expect(history().at(-1)).toMatchObject({ version: "2", rolledBackFrom: { version: "3-exits" } });
+  });
+
+  it("a version that fails its health check is rolled back by itself, with the check's output", async () => {
+    on("3-sick");
+    const r = await hsu(dir, "upgrade", "app");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unit "app": version 3-sick .* failed: .*unhealthy: .*503 database unreachable.*; rolled back to 2 .*which runs again/s);
+    await settledOn("2");
+  });
+
+  it("no rollback without an earlier version, or when its tree is gone", async () => {
+    const d = projects.make(`units:\n  solo:\n    command: bin/app\n    source: { url: "file:${join(dir, "app-1.tar.gz")}", sha256: "${sha["1"]}" }\n`);
+    const none = await hsu(d, "rollback", "solo");
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/hsu rollback: unit "solo": has no installed version/);
+    expect((await hsu(d, "install")).code).toBe(0);
+    const one = await hsu(d, "rollback", "solo");
+    expect(one.code).toBe(1);
+    expect(one.stderr).toMatch(/unit "solo": has no earlier version to roll back to: its history holds only the one it runs/);
+    writeFileSync(join(d, "hsu.yaml"), `units:\n  solo:\n    command: bin/app\n    source: { url: "file:${join(dir, "app-2.tar.gz")}", sha256: "${sha["2"]}" }\n`);
+    expect((await hsu(d, "install")).code).toBe(0);
+    const tree = join(d, ".hsu", "artifacts", "trees", sha["1"]!);
+    execFileSync("chmod", ["-R", "u+w", tree]);
+    execFileSync("rm", ["-rf", tree]);
+    const gone = await hsu(d, "rollback", "solo");
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/unit "solo": cannot roll back to \(sha256 [0-9a-f]{12}\): its tree .*trees\/[0-9a-f]{64} was removed/);
+    expect(readlinkSync(join(d, ".hsu", "artifacts", "units", "solo", "current"))).toBe(`../../trees/${sha["2"]}`);
+  });
+});
+
+describe("kill -9 at every step", () => {
+  const steps = { upgrade: ["installing", "restarting", "gating"], back: ["rolling-back", "restarting-back"] } as const;
+  const killedAt = async (step: string, ...args: string[]) => {
+    const r = await hsuWith({ cwd: dir, env: { HSU_FAILPOINT: `upgrade:${step}` } }, ...args);
+    expect(r.stderr).toContain("killed by SIGKILL");
+    expect(existsSync(upgradeState())).toBe(true);
+    // Whatever the step: `current` is one whole tree of the store.
+    expect(Object.values(sha)).toContain(current());
+    expect(existsSync(join(store(), "trees", current(), "bin", "app"))).toBe(true);
+  };
+  /** Back to 1 running, with hsu.yaml naming `next`. */
+  const reset = async (next: string) => {
+    on("1");
+    if (current() !== sha["1"]) expect((await hsu(dir, "upgrade", "app")).code).toBe(0);
+    await settledOn("1");
+    on(next);
+  };
+
+  for (const step of steps.upgrade) {
+    it(`hsu upgrade killed at "${step}": hsu rollback puts it on the old version; a re-run of hsu upgrade completes`, async () => {
+      await reset("2");
+      await killedAt(step, "upgrade", "app");
+      const back = await hsu(dir, "rollback", "app");
+      expect(back.code, back.stderr).toBe(0);
+      expect(back.stderr).toContain(`finished the upgrade a killed process left at step "${step}" first`);
+      await settledOn("1");
+      await killedAt(step, "upgrade", "app");
+      const again = await hsu(dir, "upgrade", "app");
+      expect(again.code, again.stderr).toBe(0);
+      await settledOn("2");
+      expect(history().at(-1)).toMatchObject({ version: "2" });
+    }, 60_000);
+  }
+
+  for (const step of steps.back) {
+    it(`a failed upgrade killed while rolling back ("${step}"): hsu rollback or a re-run completes it, never onto the bad version`, async () => {
+      await reset("3-exits");
+      await killedAt(step, "upgrade", "app");
+      const back = await hsu(dir, "rollback", "app");
+      expect(back.code, back.stderr).toBe(0);
+      await settledOn("1");
+      await killedAt(step, "upgrade", "app");
+      const again = await hsu(dir, "upgrade", "app");
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/version 3-exits .* failed: .*code 3/);
+      await settledOn("1");
+    }, 60_000);
+
+    it(`hsu rollback killed at "${step}": the next hsu rollback completes that rollback, it does not flip back`, async () => {
+      await reset("2");
+      expect((await hsu(dir, "upgrade", "app")).code).toBe(0);
+      await settledOn("2");
+      await killedAt(step, "rollback", "app");
+      const back = await hsu(dir, "rollback", "app");
+      expect(back.code, back.stderr).toBe(0);
+      await settledOn("1");
+    }, 60_000);
+  }
+
+  it("the master killed -9 mid-gate: hsu upgrade says so; after hsu up and hsu rollback the old version runs, once", async () => {
+    await reset("3-slow");
+    const masterPid = lockHolder(join(dir, ".hsu")).pid!;
+    const upgrade = hsu(dir, "upgrade", "app");
+    await until("the upgrade is gating", () => existsSync(upgradeState()) && readFileSync(upgradeState(), "utf8").includes('"gating"'), 20_000);
+    process.kill(masterPid, "SIGKILL");
+    const r = await upgrade;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unit "app": version 3-slow .* failed: the master could not be reached.*`current` is back on 1 .*`hsu rollback app` restarts it there once a master runs/);
+    expect(current()).toBe(sha["1"]);
+    // The unit's process outlived the master, on the new tree; the next master stops it and starts `current`.
+    const up = await hsu(dir, "up", "-d");
+    expect(up.code, up.stderr).toBe(0);
+    await settledOn("1", { finished: false });
+    const back = await hsu(dir, "rollback", "app");
+    expect(back.code, back.stderr).toBe(0);
+    await settledOn("1");
+  }, 60_000);
+});
