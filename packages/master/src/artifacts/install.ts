@@ -68,7 +68,7 @@ export async function installSources(d: Deployment, ids: readonly string[] | und
   if (!units.length) return out;
   const lock = await lockStore(storePaths(d.master.stateDir));
   try {
-    for (const u of units) out.push((await heldBack(d, u)) ?? (await installUnit(d, u, options)));
+    for (const u of units) out.push((await heldBack(d, u)) ?? (u.source!.index !== undefined ? await installFromIndex(d, u, options) : await installUnit(d, u, options)));
   } finally {
     lock.release();
   }
@@ -108,8 +108,9 @@ export async function installUnit(d: Deployment, unit: UnitConfig, options: Inst
   await ensureStore(p);
   const on = await onSource(p, unit.id, src);
   if (on) return { ...base, action: "current", sha256: on, ms: Date.now() - started };
-  if (src.sha256 && (await hasTree(p, src.sha256))) {
+  if (src.sha256 && src.index === undefined && (await hasTree(p, src.sha256))) {
     // A pinned tree already in the store was verified when it was made: switching needs no download.
+    // Not so for a sha256 from an index, which is not signed: that version's own signature must hold.
     await finish(p, unit, src, src.sha256, undefined);
     return { ...base, action: "switched", sha256: src.sha256, ms: Date.now() - started };
   }
@@ -150,6 +151,22 @@ export async function installUnit(d: Deployment, unit: UnitConfig, options: Inst
     ...(verified ? { keyId: verified.keyId } : {}),
     ms: Date.now() - started,
   };
+}
+
+/**
+ * An index source: a unit with an installed tree stays on it (`hsu upgrade` moves it); one with
+ * none gets the index's newest version.
+ */
+async function installFromIndex(d: Deployment, unit: UnitConfig, options: InstallOptions): Promise<InstallOutcome> {
+  const p = storePaths(d.master.stateDir);
+  const cur = await currentSha(p, unit.id);
+  if (cur && (await hasTree(p, cur))) {
+    const e = (await readHistory(p, unit.id)).findLast((h) => h.sha256 === cur);
+    return { unit: unit.id, action: "current", sha256: cur, url: e?.url ?? unit.source!.index!, ...(e?.version ? { version: e.version } : {}), ms: 0 };
+  }
+  const { resolveIndex } = await import("./index-file.ts");
+  const source = await resolveIndex(unit.source!, undefined, options.signal).catch((e: unknown) => refuse(unit, "cannot pick a version", e));
+  return installUnit(d, { ...unit, source }, options);
 }
 
 /** A unit rolled back from the source hsu.yaml still names stays where the rollback put it. */
@@ -217,7 +234,7 @@ async function verify(unit: UnitConfig, src: SourceConfig, part: string, fetched
 /** Throws the reason, said for the unit and its artifact, with what did not change. */
 function refuse(unit: UnitConfig, what: string, cause: unknown): never {
   const e = HsuError.from(cause);
-  const url = unit.source!.url;
+  const url = unit.source!.url || unit.source!.index!;
   throw new HsuError(
     // A bad artifact is not a mistake on the command line (exit 2): it is refused (exit 1).
     e.code === "internal" ? "unavailable" : e.code === "invalid_argument" || e.code === "invalid_config" ? "failed_precondition" : e.code,

@@ -103,11 +103,13 @@ export async function currentSha(p: StorePaths, unit: string): Promise<string | 
  * synchronously, for the config checks that look at a source unit's program
  * only once its tree is the one it will run.
  */
-export function isOnSourceSync(stateDir: string, unit: string, source: { url: string; sha256: string | undefined }): boolean {
+export function isOnSourceSync(stateDir: string, unit: string, source: { url: string; sha256: string | undefined; index?: string | undefined }): boolean {
   const p = storePaths(stateDir);
   try {
     const cur = /([0-9a-f]{64})$/.exec(readlinkSync(join(p.units, unit, "current")))?.[1];
     if (!cur || !statSync(join(p.trees, cur)).isDirectory()) return false;
+    // An index source is on whichever of its versions `hsu upgrade` installed.
+    if (source.index !== undefined) return true;
     if (source.sha256) return source.sha256 === cur;
     const last = (JSON.parse(readFileSync(join(p.units, unit, "history.json"), "utf8")) as { versions?: HistoryEntry[] }).versions?.at(-1);
     return last?.sha256 === cur && last.url === source.url;

@@ -6,6 +6,7 @@ import type { UnitStatus } from "@hsu/proto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { loadDeployment, type Deployment, type UnitConfig } from "../config/index.ts";
 import { checkStateDir } from "../daemon/state-dir.ts";
+import { resolveIndex } from "../artifacts/index-file.ts";
 import { label, rollbackUnit, upgradeUnit, type GateResult, type MasterLink, type UpgradeOutcome } from "../artifacts/upgrade.ts";
 import { controlClient, READ_TIMEOUT_MS, type ControlClient } from "./client.ts";
 import { formatDuration, paint, useColor } from "./format.ts";
@@ -23,7 +24,9 @@ const POLL_MS = 100;
 export async function runUpgrade(values: Values, [id, version, ...extra]: string[]): Promise<number> {
   if (!id) throw usageError("upgrade", "name the unit to upgrade", "<unit> [version]");
   if (extra.length) throw usageError("upgrade", `unexpected argument "${extra[0]}"`, "<unit> [version]");
-  const { d, unit } = await load(values, id);
+  const { d, unit: named } = await load(values, id);
+  // An index: the version asked for, or its newest, becomes the source installed (and verified) as url: is.
+  const unit = named.source?.index !== undefined ? { ...named, source: await resolveIndex(named.source, version).catch((e: unknown) => inUnit(e, id)) } : named;
   if (version !== undefined && version !== unit.source?.version) {
     throw new HsuError(
       "failed_precondition",
@@ -48,6 +51,11 @@ export async function runRollback(values: Values, [id, ...extra]: string[]): Pro
   const o = await rollbackUnit(d, unit, { master });
   return report("rollback", o, values, Date.now() - started);
 }
+
+const inUnit = (e: unknown, unit: string): never => {
+  const err = HsuError.from(e);
+  throw new HsuError(err.code, err.message, { unit }, { cause: e });
+};
 
 async function load(values: Values, id: string): Promise<{ d: Deployment; unit: UnitConfig }> {
   const file = requireSpecFile(String(values.file));

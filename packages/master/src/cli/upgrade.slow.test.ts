@@ -4,7 +4,9 @@
 // after each, the unit ends on exactly one whole version, with exactly one process.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lockHolder } from "../daemon/lock.ts";
@@ -239,4 +241,87 @@ describe("kill -9 at every step", () => {
     expect(back.code, back.stderr).toBe(0);
     await settledOn("1");
   }, 60_000);
+});
+
+describe("source.index: versions picked from a JSON index over HTTP, each verified by its minisign signature", () => {
+  let idx: string;
+  let base = "";
+  const served = new Map<string, Buffer>();
+  const server = createServer((req, res) => {
+    const body = served.get(req.url ?? "");
+    if (!body) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-length": body.length }).end(body);
+  });
+  const serve = (name: string) => served.set(`/${name}`, readFileSync(join(idx, name)));
+  const publish = (versions: { version: string; file: string }[]) =>
+    served.set("/index.json", Buffer.from(JSON.stringify({ versions: versions.map((v) => ({ version: v.version, url: v.file, sha256: createHash("sha256").update(readFileSync(join(idx, v.file))).digest("hex") })) })));
+  const idxPids = () => markedUnits(marker).get("indexed") ?? [];
+  const treeOf = (pid: number) => readlinkSync(`/proc/${pid}/cwd`).split("/").pop();
+
+  beforeAll(async () => {
+    idx = projects.make("");
+    for (const name of ["keys", "other"]) {
+      mkdirSync(join(idx, name));
+      expect((await hsu(idx, "key", "generate", "--no-password", "-o", name)).code).toBe(0);
+    }
+    // Versions 1.9, 1.10 and 2.0-rc.1 signed by the trusted key; 1.11 (the bytes of 1.10, whose tree is in the store) by a key hsu.yaml does not trust.
+    for (const [version, from, key] of [["1.9", "1", "keys"], ["1.10", "2", "keys"], ["2.0-rc.1", "3", "keys"], ["1.11", "2", "other"]] as const) {
+      const file = `app-${version}.tar.gz`;
+      copyFileSync(join(dir, `app-${from}.tar.gz`), join(idx, file));
+      expect((await hsu(idx, "sign", file, "-k", join(k(key), "hsu.key"))).code).toBe(0);
+      serve(file);
+      serve(`${file}.minisig`);
+    }
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    publish([{ version: "1.9", file: "app-1.9.tar.gz" }, { version: "2.0-rc.1", file: "app-2.0-rc.1.tar.gz" }, { version: "1.10", file: "app-1.10.tar.gz" }]);
+    writeFileSync(
+      join(idx, "hsu.yaml"),
+      `master:\n  trusted_keys: [{ file: keys/hsu.pub }]\nunits:\n  indexed:\n    command: bin/app\n    env: { ${marker.replace("=", ": ")}, HSU_X: indexed }\n    source: { index: "${base}/index.json" }\n`,
+    );
+  });
+  const k = (name: string) => join(idx, name);
+
+  afterAll(async () => {
+    await hsu(idx, "down");
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it("hsu up installs the newest release (1.10 over 1.9; not the pre-release); hsu upgrade <version> picks one by name", async () => {
+    const up = await hsu(idx, "up", "-d");
+    expect(up.code, up.stderr).toBe(0);
+    await until("indexed runs", () => idxPids().length === 1);
+    expect(treeOf(idxPids()[0]!)).toBe(sha["2"]);
+    const rc = await hsu(idx, "upgrade", "indexed", "2.0-rc.1");
+    expect(rc.code, rc.stderr).toBe(0);
+    expect(rc.stdout).toMatch(/indexed upgraded from 1\.10 .* to 2\.0-rc\.1 /);
+    expect(treeOf(idxPids()[0]!)).toBe(sha["3"]);
+    const down = await hsu(idx, "upgrade", "indexed", "1.9");
+    expect(down.code, down.stderr).toBe(0);
+    expect(idxPids()).toHaveLength(1);
+    expect(treeOf(idxPids()[0]!)).toBe(sha["1"]);
+  });
+
+  it("a newest version signed by an untrusted key is refused; the running version runs on", async () => {
+    const before = idxPids()[0]!;
+    publish([{ version: "1.9", file: "app-1.9.tar.gz" }, { version: "1.10", file: "app-1.10.tar.gz" }, { version: "1.11", file: "app-1.11.tar.gz" }]);
+    const r = await hsu(idx, "upgrade", "indexed");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unit "indexed": .*app-1\.11\.tar\.gz: signature check failed: .*not a trusted key.*Nothing was installed/);
+    expect(idxPids()).toEqual([before]);
+    expect(existsSync(join(idx, ".hsu", "artifacts", "units", "indexed", "upgrade.json"))).toBe(false);
+    const none = await hsu(idx, "upgrade", "indexed", "7");
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/unit "indexed": .*index\.json has no version "7" \(it lists 1\.9, 1\.10, 1\.11\)/);
+  });
+
+  it("hsu validate: an index needs trusted keys, and takes no url, sha256 or version of its own", async () => {
+    const d = projects.make(`units:\n  a:\n    command: bin/a\n    source: { index: "${base}/index.json", version: "1" }\n  b:\n    command: bin/b\n    source: { url: "${base}/a.tar.gz", index: "${base}/index.json" }\n`);
+    const r = await hsu(d, "validate");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hsu\.yaml:4:\d+: units\.a\.source\.version: with an index, each version's version comes from the index/);
+    expect(r.stderr).toMatch(/hsu\.yaml:4:\d+: units\.a\.source\.index: an index needs master\.trusted_keys/);
+    expect(r.stderr).toMatch(/hsu\.yaml:7:\d+: units\.b\.source\.index: give url \(one artifact\) or index \(a list of versions\), not both/);
+  });
 });

@@ -122,6 +122,11 @@ const vars = record(str(), { pattern: /^[A-Za-z_][A-Za-z0-9_-]*$/, hint: 'letter
 const source = obj(
   {
     url: str({ pattern: SOURCE_URL, hint: "an https://, http:// or file: URL of a .tar.gz, .tgz, .tar or .zip", description: "The artifact: an https://, http:// or file: URL (file:dist/app.tgz is relative to hsu.yaml) of a .tar.gz, .tgz, .tar or .zip." }),
+    index: str({
+      pattern: SOURCE_URL,
+      hint: "an https://, http:// or file: URL of a JSON index",
+      description: 'Instead of url: a JSON index of versions ({"versions": [{"version", "url", "sha256", "signature"?}]}); `hsu upgrade` installs the newest, or the one named. Needs master.trusted_keys.',
+    }),
     sha256: str({ pattern: /^[0-9a-fA-F]{64}$/, hint: "64 hex digits (sha256sum prints them)", description: "The artifact's sha256, pinned: anything else is refused." }),
     signature: str({ description: "The minisign signature (.minisig): a URL or a path relative to hsu.yaml (default: url + \".minisig\" when master.trusted_keys is set)." }),
     version: str({ description: "A label for this version, shown in the history." }),
@@ -132,7 +137,7 @@ const source = obj(
     connect_timeout: duration("How long to wait for the server to connect and answer (default 15s).", { positive: true }),
     idle_timeout: duration("How long the server may send nothing mid-download (default 30s).", { positive: true }),
   },
-  { required: ["url"], description: "Install the unit from a verified artifact (see docs/artifacts.md): relative command paths and cwd are inside it." },
+  { description: "Install the unit from a verified artifact (see docs/artifacts.md): relative command paths and cwd are inside it." },
 );
 const upgrade = obj(
   {
