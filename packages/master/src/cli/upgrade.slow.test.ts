@@ -8,7 +8,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeF
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EchoService } from "../../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
+import { unitTransport } from "./unit-transport.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { alive, createProjects, hsu, hsuWith, markedUnits, until } from "../test-support/hsu-cli.ts";
 
@@ -324,4 +327,71 @@ describe("source.index: versions picked from a JSON index over HTTP, each verifi
     expect(r.stderr).toMatch(/hsu\.yaml:4:\d+: units\.a\.source\.index: an index needs master\.trusted_keys/);
     expect(r.stderr).toMatch(/hsu\.yaml:7:\d+: units\.b\.source\.index: give url \(one artifact\) or index \(a list of versions\), not both/);
   });
+});
+
+describe("an integrated unit upgraded under a load of calls", () => {
+  const echoUnit = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "unit.ts");
+  let d: string;
+  const echoPids = () => markedUnits(marker).get("echo") ?? [];
+  const shaOf = (file: string) => createHash("sha256").update(readFileSync(join(d, file))).digest("hex");
+
+  beforeAll(async () => {
+    d = projects.make("");
+    for (const v of ["1", "2"]) {
+      const b = join(d, `build-${v}`);
+      mkdirSync(join(b, "bin"), { recursive: true });
+      writeFileSync(join(b, "bin", "echo"), `#!/bin/sh\nexec ${process.execPath} --conditions=@hsu/source ${echoUnit}\n`, { mode: 0o755 });
+      writeFileSync(join(b, "VERSION"), v);
+      execFileSync("tar", ["-czf", join(d, `echo-${v}.tar.gz`), "-C", b, "."]);
+    }
+    const yaml = (v: string) =>
+      `units:\n  echo:\n    kind: integrated\n    on_demand: false\n    command: bin/echo\n    env: { ${marker.replace("=", ": ")} }\n    graceful_timeout: 5s\n    source: { url: "file:echo-${v}.tar.gz", sha256: "${shaOf(`echo-${v}.tar.gz`)}", version: "${v}" }\n`;
+    writeFileSync(join(d, "hsu.yaml"), yaml("1"));
+    const up = await hsu(d, "up", "-d");
+    expect(up.code, up.stderr).toBe(0);
+    writeFileSync(join(d, "hsu.yaml"), yaml("2"));
+  }, 60_000);
+
+  afterAll(async () => {
+    await hsu(d, "down");
+  });
+
+  it("loses no call: every call during hsu upgrade is answered, by the old process or the new one", async () => {
+    const echo = createClient(EchoService, unitTransport(join(d, ".hsu", "control.sock"), "echo"));
+    expect((await echo.echo({ message: "warm" })).unitId).toBe("echo");
+    const before = echoPids();
+    expect(before).toHaveLength(1);
+    const tally = { ok: 0, failed: [] as string[], duringUpgrade: 0 };
+    let upgrading = false;
+    let stop = false;
+    const deadline = Date.now() + 60_000;
+    // 4 callers, one call at a time each, until the upgrade is over (at most 60 s or 50000 calls each).
+    const callers = Array.from({ length: 4 }, async (_, c) => {
+      for (let i = 0; !stop && i < 50_000 && Date.now() < deadline; i++) {
+        try {
+          const r = await echo.echo({ message: `${c}-${i}` });
+          if (r.message !== `${c}-${i}`) tally.failed.push(`${c}-${i}: answered ${r.message}`);
+          else tally.ok++;
+          if (upgrading) tally.duringUpgrade++;
+        } catch (e) {
+          tally.failed.push(`${c}-${i}: ${(e as Error).message}`);
+        }
+      }
+    });
+    await until("calls flow", () => tally.ok > 50);
+    upgrading = true;
+    const r = await hsu(d, "upgrade", "echo");
+    upgrading = false;
+    await until("calls flow after the upgrade", () => tally.ok > tally.duringUpgrade + 100);
+    stop = true;
+    await Promise.all(callers);
+    console.log(`integrated upgrade under load: ${tally.ok} calls answered (${tally.duringUpgrade} during hsu upgrade), ${tally.failed.length} failed`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(tally.failed.slice(0, 5)).toEqual([]);
+    expect(tally.duringUpgrade).toBeGreaterThan(0);
+    const after = echoPids();
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(before[0]);
+    expect(readlinkSync(`/proc/${after[0]}/cwd`)).toBe(join(d, ".hsu", "artifacts", "trees", shaOf("echo-2.tar.gz")));
+  }, 120_000);
 });
