@@ -35,10 +35,11 @@ export const commands: Record<string, Command> = {
   upgrade: {
     summary: "install a source unit's new version, restart it, and roll back by itself if it does not run or pass its health check",
     args: "<unit> [version]",
-    options: { ...file, ...socket, ...json },
+    options: { ...file, ...socket, ...json, now: { type: "boolean" } },
     examples: [
       "hsu upgrade api            # to the source hsu.yaml names now; gated by upgrade.health_timeout (30s)",
-      "hsu upgrade api 1.3.0      # the same, refused unless hsu.yaml names 1.3.0",
+      "hsu upgrade api 1.3.0      # with source.index: that version; else refused unless hsu.yaml names 1.3.0",
+      "hsu upgrade api --now      # even outside upgrade.window",
     ],
     run: lazy(() => import("./upgrade-command.ts"), (m) => m.runUpgrade),
   },

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { loadDeployment, type Deployment, type UnitConfig } from "../config/index.ts";
 import { checkStateDir } from "../daemon/state-dir.ts";
 import { resolveIndex } from "../artifacts/index-file.ts";
+import { windowState } from "../artifacts/upgrade-window.ts";
 import { label, rollbackUnit, upgradeUnit, type GateResult, type MasterLink, type UpgradeOutcome } from "../artifacts/upgrade.ts";
 import { controlClient, READ_TIMEOUT_MS, type ControlClient } from "./client.ts";
 import { formatDuration, paint, useColor } from "./format.ts";
@@ -25,6 +26,16 @@ export async function runUpgrade(values: Values, [id, version, ...extra]: string
   if (!id) throw usageError("upgrade", "name the unit to upgrade", "<unit> [version]");
   if (extra.length) throw usageError("upgrade", `unexpected argument "${extra[0]}"`, "<unit> [version]");
   const { d, unit: named } = await load(values, id);
+  if (named.upgrade.window !== undefined && !values.now) {
+    const w = windowState(named.upgrade.window, new Date());
+    if (!w.open) {
+      throw new HsuError(
+        "failed_precondition",
+        `it is outside its upgrade window (upgrade.window "${named.upgrade.window}")${w.next ? `, which opens next at ${w.next.toString()}` : ""}; run it then, or now with --now`,
+        { unit: id, field: `units.${id}.upgrade.window` },
+      );
+    }
+  }
   // An index: the version asked for, or its newest, becomes the source installed (and verified) as url: is.
   const unit = named.source?.index !== undefined ? { ...named, source: await resolveIndex(named.source, version).catch((e: unknown) => inUnit(e, id)) } : named;
   if (version !== undefined && version !== unit.source?.version) {

@@ -36,14 +36,14 @@ const current = () => readlinkSync(join(store(), "units", "app", "current")).rep
 const history = () => (JSON.parse(readFileSync(join(store(), "units", "app", "history.json"), "utf8")) as { versions: { version: string; rolledBackFrom?: { version: string } }[] }).versions;
 const upgradeState = () => join(store(), "units", "app", "upgrade.json");
 /** hsu.yaml on version `v`: a pinned file: artifact, its health check run in the tree `current` names. */
-const spec = (v: string) =>
+const spec = (v: string, window?: string) =>
   [
     "units:",
     "  app:",
     "    command: bin/app",
     `    env: { ${marker.replace("=", ": ")}, MARK: ${dir} }`,
     `    source: { url: "file:app-${v}.tar.gz", sha256: "${sha[v]}", version: "${v}" }`,
-    "    upgrade: { health_timeout: 8s }",
+    `    upgrade: { health_timeout: 8s${window ? `, window: "${window}"` : ""} }`,
     `    health_check: { type: exec, command: ./check, cwd: ${join(dir, ".hsu", "artifacts", "units", "app", "current")}, env: { MARK: ${dir} }, interval: 150ms, timeout: 2s, failure_threshold: 2 }`,
     "    restart: { delay: 100ms }",
     "",
@@ -144,6 +144,23 @@ describe("hsu upgrade and hsu rollback", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unit "app": version 3-sick .* failed: .*unhealthy: .*503 database unreachable.*; rolled back to 2 .*which runs again/s);
     await settledOn("2");
+  });
+
+  it("upgrade.window: refused outside it (saying when it opens), done with --now; a bad window fails hsu validate", async () => {
+    const closed = `* ${(new Date().getHours() + 12) % 24} * * *`;
+    writeFileSync(join(dir, "hsu.yaml"), spec("3", closed));
+    const r = await hsu(dir, "upgrade", "app");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hsu upgrade: unit "app": units\.app\.upgrade\.window: it is outside its upgrade window \(upgrade\.window ".*"\), which opens next at .*; run it then, or now with --now/);
+    runsOnly("2");
+    const now = await hsu(dir, "upgrade", "app", "--now");
+    expect(now.code, now.stderr).toBe(0);
+    await settledOn("3");
+    writeFileSync(join(dir, "hsu.yaml"), spec("3", "* * 31 2 *"));
+    const never = await hsu(dir, "validate");
+    expect(never.code).toBe(1);
+    expect(never.stderr).toMatch(/hsu\.yaml:\d+:\d+: units\.app\.upgrade\.window: "\* \* 31 2 \*" never runs/);
+    on("3");
   });
 
   it("no rollback without an earlier version, or when its tree is gone", async () => {
