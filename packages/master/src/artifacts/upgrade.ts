@@ -62,6 +62,14 @@ export interface UpgradeOptions extends InstallOptions {
 export async function upgradeUnit(d: Deployment, unit: UnitConfig, options: UpgradeOptions): Promise<UpgradeOutcome> {
   const p = storePaths(d.master.stateDir);
   if (!unit.source) throw new HsuError("invalid_argument", `has no source: to upgrade from; give it one (source: { url, sha256 }), see docs/artifacts.md`, { unit: unit.id, field: `units.${unit.id}.source` });
+  if (unit.replicas !== undefined || unit.schedule !== undefined) {
+    // The gate watches one long-running process: a pool's replicas or a batch run are not that (yet).
+    throw new HsuError(
+      "failed_precondition",
+      `is ${unit.schedule ? "a scheduled unit, whose runs start on their own" : "a pool (replicas)"}: hsu upgrade gates one long-running process; use \`hsu install ${unit.id}\` (the ${unit.schedule ? "next run uses it" : `next \`hsu restart ${unit.id}\` starts it`})`,
+      { unit: unit.id },
+    );
+  }
   if (unit.source.keep < 2) {
     throw new HsuError("failed_precondition", "source.keep is 1, so the version an upgrade leaves would be removed and nothing could roll back to it: set keep: 2 or more", { unit: unit.id, field: `units.${unit.id}.source.keep` });
   }

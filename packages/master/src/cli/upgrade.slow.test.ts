@@ -181,6 +181,10 @@ describe("hsu upgrade and hsu rollback", () => {
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/unit "solo": cannot roll back to \(sha256 [0-9a-f]{12}\): its tree .*trees\/[0-9a-f]{64} was removed/);
     expect(readlinkSync(join(d, ".hsu", "artifacts", "units", "solo", "current"))).toBe(`../../trees/${sha["2"]}`);
+    writeFileSync(join(d, "hsu.yaml"), `units:\n  solo:\n    command: bin/app\n    replicas: 2\n    source: { url: "file:${join(dir, "app-1.tar.gz")}", sha256: "${sha["1"]}" }\n`);
+    const pool = await hsu(d, "upgrade", "solo");
+    expect(pool.code).toBe(1);
+    expect(pool.stderr).toMatch(/unit "solo": is a pool \(replicas\): hsu upgrade gates one long-running process; use `hsu install solo`/);
   });
 });
 
