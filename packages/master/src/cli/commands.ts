@@ -39,7 +39,7 @@ export const commands: Record<string, Command> = {
     examples: [
       "hsu upgrade api            # to the source hsu.yaml names now; gated by upgrade.health_timeout (30s)",
       "hsu upgrade api 1.3.0      # with source.index: that version; else refused unless hsu.yaml names 1.3.0",
-      "hsu upgrade api --now      # even outside upgrade.window",
+      "hsu upgrade api --now      # even outside upgrade.window, without waiting for upgrade.when_idle",
     ],
     run: lazy(() => import("./upgrade-command.ts"), (m) => m.runUpgrade),
   },

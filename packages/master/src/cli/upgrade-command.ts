@@ -48,7 +48,9 @@ export async function runUpgrade(values: Values, [id, version, ...extra]: string
   const started = Date.now();
   const master = await masterFor(values, d, unit);
   const color = useColor(process.stderr);
-  const o = await upgradeUnit(d, unit, { master, log: values.json ? undefined : (l) => process.stderr.write(`${paint("»", "gray", color)} ${l}\n`) });
+  const log = values.json ? undefined : (l: string) => process.stderr.write(`${paint("»", "gray", color)} ${l}\n`);
+  if (master && unit.upgrade.whenIdle && !values.now) await untilAtRest(controlClient(masterSocket(values)), unit, log);
+  const o = await upgradeUnit(d, unit, { master, ...(log ? { log } : {}) });
   return report("upgrade", o, values, Date.now() - started);
 }
 
@@ -116,6 +118,27 @@ function report(command: "upgrade" | "rollback", o: UpgradeOutcome, values: Valu
   return 0;
 }
 
+/**
+ * upgrade.when_idle: waits until the integrated unit is at rest (stopped after idle_timeout, shown
+ * as idle), at most twice its idle_timeout plus health_timeout. A call that wakes it again after
+ * that is still safe: the restart lets leased calls finish first.
+ */
+async function untilAtRest(c: ControlClient, unit: UnitConfig, log: ((l: string) => void) | undefined): Promise<void> {
+  const waitMs = 2 * (unit.idleTimeoutMs ?? 0) + unit.upgrade.healthTimeoutMs;
+  const end = Date.now() + waitMs;
+  let said = false;
+  for (let i = 0; i < 1_000_000; i++) {
+    const u = (await c.getUnit({ id: unit.id }, { timeoutMs: READ_TIMEOUT_MS })).unit;
+    if (!u || u.state === "idle") return;
+    if (Date.now() > end) {
+      throw new HsuError("failed_precondition", `did not come to rest within ${formatDuration(waitMs)} (upgrade.when_idle; it is ${u.state} and busy): run it again later, or with --now to upgrade it under load`, { unit: unit.id, field: `units.${unit.id}.upgrade.when_idle` });
+    }
+    if (!said) log?.(`${unit.id}: waiting for it to be at rest (upgrade.when_idle, at most ${formatDuration(waitMs)})`);
+    said = true;
+    await sleep(POLL_MS);
+  }
+}
+
 /** The running master that runs `unit`, or undefined when none runs (a stale socket included). */
 async function masterFor(values: Values, d: Deployment, unit: UnitConfig): Promise<MasterLink | undefined> {
   let c: ControlClient;
@@ -176,6 +199,8 @@ async function gate(c: ControlClient, get: (id: string) => Promise<UnitStatus>, 
     for (let i = 0; Date.now() < end && i < 1_000_000; i++) {
       last = await get(id);
       const exit = last.lastExit ? ` (${last.lastExit})` : "";
+      // An integrated unit that ran and then came to rest (its idle_timeout) did start: that passes.
+      if (steady && last.state === "idle") return { ok: true, pid: steady.pid };
       if (DOWN.has(last.state) && (steady || last.pid !== before)) return await why(`it ${last.state === "killing" ? "was being killed" : `is ${last.state}`}${exit}`);
       if (last.pid && last.pid !== before && (last.state === "running" || last.state === "ready")) {
         if (steady && steady.pid !== last.pid) return await why(`its process ${steady.pid} exited${exit} and was replaced`);

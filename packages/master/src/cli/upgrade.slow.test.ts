@@ -354,6 +354,7 @@ describe("an integrated unit upgraded under a load of calls", () => {
   const echoUnit = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "unit.ts");
   let d: string;
   const echoPids = () => markedUnits(marker).get("echo") ?? [];
+  let yaml: (v: string, rest?: string) => string;
   const shaOf = (file: string) => createHash("sha256").update(readFileSync(join(d, file))).digest("hex");
 
   beforeAll(async () => {
@@ -365,8 +366,8 @@ describe("an integrated unit upgraded under a load of calls", () => {
       writeFileSync(join(b, "VERSION"), v);
       execFileSync("tar", ["-czf", join(d, `echo-${v}.tar.gz`), "-C", b, "."]);
     }
-    const yaml = (v: string) =>
-      `units:\n  echo:\n    kind: integrated\n    on_demand: false\n    command: bin/echo\n    env: { ${marker.replace("=", ": ")} }\n    graceful_timeout: 5s\n    source: { url: "file:echo-${v}.tar.gz", sha256: "${shaOf(`echo-${v}.tar.gz`)}", version: "${v}" }\n`;
+    yaml = (v: string, rest = "    on_demand: false\n") =>
+      `units:\n  echo:\n    kind: integrated\n${rest}    command: bin/echo\n    env: { ${marker.replace("=", ": ")} }\n    graceful_timeout: 5s\n    source: { url: "file:echo-${v}.tar.gz", sha256: "${shaOf(`echo-${v}.tar.gz`)}", version: "${v}" }\n`;
     writeFileSync(join(d, "hsu.yaml"), yaml("1"));
     const up = await hsu(d, "up", "-d");
     expect(up.code, up.stderr).toBe(0);
@@ -415,4 +416,29 @@ describe("an integrated unit upgraded under a load of calls", () => {
     expect(after[0]).not.toBe(before[0]);
     expect(readlinkSync(`/proc/${after[0]}/cwd`)).toBe(join(d, ".hsu", "artifacts", "trees", shaOf("echo-2.tar.gz")));
   }, 120_000);
+
+  it("upgrade.when_idle: hsu upgrade waits until the unit is at rest, then upgrades it", async () => {
+    const rest = "    on_demand: true\n    idle_timeout: 2s\n    upgrade: { when_idle: true }\n";
+    writeFileSync(join(d, "hsu.yaml"), yaml("2", rest));
+    const apply = await hsu(d, "apply");
+    expect(apply.code, apply.stderr).toBe(0);
+    const echo = createClient(EchoService, unitTransport(join(d, ".hsu", "control.sock"), "echo"));
+    await echo.echo({ message: "wake" });
+    expect(echoPids()).toHaveLength(1);
+    writeFileSync(join(d, "hsu.yaml"), yaml("1", rest));
+    const t0 = Date.now();
+    const r = await hsu(d, "upgrade", "echo");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("echo: waiting for it to be at rest (upgrade.when_idle");
+    expect(Date.now() - t0).toBeGreaterThan(1000);
+    expect(r.stdout).toMatch(/echo upgraded from 2 .* to 1 /);
+    expect(await echo.echo({ message: "after" })).toMatchObject({ message: "after" });
+    const pids = echoPids();
+    expect(pids).toHaveLength(1);
+    expect(readlinkSync(`/proc/${pids[0]}/cwd`)).toBe(join(d, ".hsu", "artifacts", "trees", shaOf("echo-1.tar.gz")));
+    writeFileSync(join(d, "hsu.yaml"), yaml("1", "    upgrade: { when_idle: true }\n"));
+    const v = await hsu(d, "validate");
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/hsu\.yaml:\d+:\d+: units\.echo\.upgrade\.when_idle: the unit never comes to rest without idle_timeout/);
+  }, 60_000);
 });

@@ -142,6 +142,7 @@ const source = obj(
 const upgrade = obj(
   {
     health_timeout: duration("How long `hsu upgrade` gives the new version to run - and pass its health check, when it has one - before it rolls back (default 30s).", { positive: true }),
+    when_idle: bool("integrated: wait until the unit is at rest (stopped after idle_timeout) before upgrading it (default false; --now does not wait)."),
     window: str({ description: 'When `hsu upgrade` may run (without --now): a cron expression whose every matching minute is open, e.g. "* 2-4 * * *" (02:00-04:59, the host\'s time zone).' }),
   },
   { description: "How `hsu upgrade` moves a source unit to a new version (see docs/artifacts.md)." },

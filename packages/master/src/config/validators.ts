@@ -75,6 +75,9 @@ export const validators: Record<string, Rule> = {
     return Object.entries(spec.units).flatMap(([id, u]) => {
       const s = u.source;
       if (u.upgrade !== undefined && !s) return [{ path: `units.${id}.upgrade`, message: "upgrade: applies to a unit installed from an artifact: give it a source: (see docs/artifacts.md), or drop upgrade:" }];
+      if (u.upgrade?.when_idle && ((u.kind ?? "managed") !== "integrated" || u.idle_timeout === undefined)) {
+        return [{ path: `units.${id}.upgrade.when_idle`, message: (u.kind ?? "managed") !== "integrated" ? "only an integrated unit comes to rest (when_idle waits for that)" : "the unit never comes to rest without idle_timeout: set idle_timeout, or drop when_idle" }];
+      }
       if (!s) return [];
       const at = (k: string) => `units.${id}.source${k ? `.${k}` : ""}`;
       const out: RuleIssue[] = [];
