@@ -168,7 +168,9 @@ async function goBack(p: StorePaths, unit: UnitConfig, state: UpgradeState, opti
   const history = await readHistory(p, unit.id);
   const entry = history.findLast((e) => e.sha256 === to);
   const left = history.findLast((e) => e.sha256 === state.from);
-  if ((await currentSha(p, unit.id)) !== to) {
+  // A kill between an install's history write and its switch leaves the new version newest in the
+  // history with `current` still old: the version gone back to is made the newest either way.
+  if (history.at(-1)?.sha256 !== to) {
     await recordInstall(
       p,
       unit.id,
@@ -179,8 +181,8 @@ async function goBack(p: StorePaths, unit: UnitConfig, state: UpgradeState, opti
       },
       unit.source?.keep ?? 3,
     );
-    await switchCurrent(p, unit.id, to);
   }
+  if ((await currentSha(p, unit.id)) !== to) await switchCurrent(p, unit.id, to);
   if (!options.master) {
     // The master that starts next runs `current`, and stops a process a crashed one left on another tree.
     await clearUpgradeState(p, unit.id);
