@@ -76,8 +76,9 @@ beforeAll(async () => {
   for (const v of ["1", "2", "3"]) build(v, "exec sleep 1000", "exit 0");
   build("3-exits", "echo 'cannot open the database' >&2\nexit 3", "exit 0");
   build("3-sick", "exec sleep 1000", "echo 'GET /health: 503 database unreachable'\nexit 1");
-  // Healthy only once the process has been up for 1.5 s: a gate that lasts long enough to kill the master in.
-  build("3-slow", 'rm -f "$MARK/slow-ready"\n(sleep 1.5; touch "$MARK/slow-ready") &\nexec sleep 1000', 'test -e "$MARK/slow-ready"');
+  // Healthy only once the process has been up for 1.5 s, its check waiting for that (no failure counted before):
+  // a gate that lasts long enough to kill the master in.
+  build("3-slow", 'rm -f "$MARK/slow-ready"\n(sleep 1.5; touch "$MARK/slow-ready") &\nexec sleep 1000', 'for i in $(seq 15); do test -e "$MARK/slow-ready" && exit 0; sleep 0.1; done; exit 1');
   on("1");
   const up = await hsu(dir, "up", "-d");
   expect(up.code, up.stderr).toBe(0);
@@ -244,6 +245,33 @@ describe("kill -9 at every step", () => {
       const back = await hsu(dir, "rollback", "app");
       expect(back.code, back.stderr).toBe(0);
       await settledOn("1");
+    }, 60_000);
+  }
+
+  // The master killed the moment upgrade.json shows each step (the step may be over by then: the kill lands
+  // wherever it lands after it). Then `hsu up` and, if a state is left, `hsu rollback`: one process, on `current`.
+  for (const [step, next] of [["installing", "2"], ["restarting", "2"], ["gating", "3-slow"], ["rolling-back", "3-exits"], ["restarting-back", "3-exits"]] as const) {
+    it(`the master killed -9 when the upgrade is at "${step}": after hsu up (and hsu rollback) one process runs the version current names`, async () => {
+      if (!existsSync(join(dir, ".hsu", "control.sock")) || !lockHolder(join(dir, ".hsu")).pid) expect((await hsu(dir, "up", "-d")).code).toBe(0);
+      await reset(next);
+      const masterPid = lockHolder(join(dir, ".hsu")).pid!;
+      const upgrade = hsu(dir, "upgrade", "app");
+      let done = false;
+      void upgrade.then(() => (done = true));
+      await until(`the upgrade reaches "${step}" (or ends)`, () => done || (existsSync(upgradeState()) && readFileSync(upgradeState(), "utf8").includes(`"${step}"`)), 20_000).catch(() => {});
+      process.kill(masterPid, "SIGKILL");
+      const r = await upgrade;
+      expect(r.stderr).not.toContain("internal");
+      expect(Object.values(sha)).toContain(current());
+      const up = await hsu(dir, "up", "-d");
+      expect(up.code, up.stderr).toBe(0);
+      if (existsSync(upgradeState())) {
+        const back = await hsu(dir, "rollback", "app");
+        expect(back.code, back.stderr).toBe(0);
+      }
+      const v = Object.entries(sha).find(([, h]) => h === current())![0];
+      expect(["1", "2"]).toContain(v);
+      await settledOn(v);
     }, 60_000);
   }
 
