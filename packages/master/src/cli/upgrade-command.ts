@@ -77,7 +77,7 @@ async function load(values: Values, id: string): Promise<{ d: Deployment; unit: 
   checkStateDir(d.master.stateDir);
   const unit = d.units[id];
   if (!unit) throw new HsuError("not_found", `no unit "${id}" in ${file} (units: ${Object.keys(d.units).join(", ") || "none"})`);
-  if (!unit.source) throw new HsuError("invalid_argument", `has no source: to upgrade or roll back; give it one (source: { url, sha256 }), see docs/artifacts.md`, { unit: id, field: `units.${id}.source` });
+  if (!unit.source) throw new HsuError("failed_precondition", `has no source: to upgrade or roll back; give it one (source: { url, sha256 }), see docs/artifacts.md`, { unit: id, field: `units.${id}.source` });
   return { d, unit };
 }
 
