@@ -70,8 +70,12 @@ export interface IntegratedUnit {
   lease(signal?: AbortSignal): Promise<{ address: string; release(): void }>;
   /** Starts the unit now (if it is not running) and resolves with its info; the idle timer then runs. */
   start(): Promise<UnitInfo>;
-  /** Stops the unit now; a later call wakes it again. */
-  stop(): Promise<void>;
+  /**
+   * Stops the unit now; a later call wakes it again (and waits meanwhile). With `drainMs`, calls
+   * already handed the running process's address (leases) are let finish first, for at most that
+   * long, before Core Shutdown: new calls wait for the next start, none reaches a process going away.
+   */
+  stop(options?: { drainMs?: number }): Promise<void>;
   /**
    * Core Reconfigure on the running process (never wakes it: a unit at rest
    * reads the new files when it next starts). Rejects with an HsuError:
@@ -155,6 +159,9 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
   let startAbort: AbortController | undefined;
   let stopping: Deferred | undefined;
   let closing: Promise<void> | undefined;
+  /** Leases holding the running process's address (a subset of inFlight: those not waiting for a start). */
+  let onProcess = 0;
+  let drained: Deferred | undefined;
 
   function defaultStart(): StartUnit {
     if (!options.launch) {
@@ -278,14 +285,14 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     return new HsuError("unavailable", `failed to start: ${detail}`, { unit: id }, { cause: e });
   }
 
-  function beginStop(input: "idle" | "stop"): void {
+  function beginStop(input: "idle" | "stop", drainMs = 0): void {
     cancelIdle();
     const h = handle!;
     const attempt = deferred();
     stopping = attempt;
     apply(input, { pid: h.pid });
     // The handle's stop is the one escalation (Shutdown, stop signal, SIGKILL, sweep); it ends when the process is gone.
-    void Promise.resolve()
+    void drainLeases(drainMs)
       .then(() => h.stop())
       .then(
         () => undefined,
@@ -378,6 +385,16 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
     });
   }
 
+  /** Resolves once no lease holds the process's address, or after `ms`. */
+  async function drainLeases(ms: number): Promise<void> {
+    if (ms <= 0 || onProcess === 0) return;
+    drained ??= deferred();
+    const timer = clock.setTimer(ms, () => drained?.resolve());
+    await drained.promise;
+    timer.cancel();
+    drained = undefined;
+  }
+
   async function waitRunning(signal: AbortSignal | undefined, deadline: number | undefined): Promise<UnitHandle> {
     for (;;) {
       if (closing || state === "closed") throw closedError();
@@ -424,7 +441,16 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
       }
       const h = state === "running" ? handle! : await waitRunning(signal, deadline);
       const remainingMs = deadline === undefined ? timeoutMs : Math.max(1, deadline - clock.now());
-      return { transport: h.client.transport, address: h.info.address, remainingMs, release };
+      onProcess++;
+      let off = false;
+      const releaseProcess = () => {
+        if (!off) {
+          off = true;
+          if (--onProcess === 0) drained?.resolve();
+        }
+        release();
+      };
+      return { transport: h.client.transport, address: h.info.address, remainingMs, release: releaseProcess };
     } catch (e) {
       release();
       throw e;
@@ -432,7 +458,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
   }
 
   /** Settles whatever is in progress, then stops the unit if it runs. */
-  async function stopNow(why: string): Promise<void> {
+  async function stopNow(why: string, drainMs = 0): Promise<void> {
     for (;;) {
       switch (state) {
         case "stopped":
@@ -443,7 +469,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
           await starting!.promise.catch(() => {});
           break;
         case "running":
-          beginStop("stop");
+          beginStop("stop", drainMs);
           break;
         case "stopping":
           await stopping!.promise;
@@ -486,7 +512,7 @@ export function createIntegratedUnit(options: IntegratedUnitOptions): Integrated
       const l = await acquire(signal, undefined);
       return { address: l.address, release: l.release };
     },
-    stop: () => stopNow("stopped by the master while starting"),
+    stop: (o) => stopNow("stopped by the master while starting", o?.drainMs),
     async reconfigure(request = {}, timeoutMs = 10_000) {
       if (state !== "running") throw new HsuError("unavailable", `is ${state}, not running: nothing to reconfigure (its next start reads the new files)`, { unit: id });
       // A running unit's lease never wakes anything; it holds the idle stop off while the unit reloads.

@@ -38,8 +38,11 @@ export interface InstallOptions {
 /** What an install did for one unit. */
 export interface InstallOutcome {
   unit: string;
-  /** installed: fetched, verified, extracted; switched: the tree was in the store already; current: nothing to do. */
-  action: "installed" | "switched" | "current";
+  /**
+   * installed: fetched, verified, extracted; switched: the tree was in the store already; current: nothing
+   * to do; held: `hsu rollback` moved the unit off this very source, so only `hsu upgrade` installs it again.
+   */
+  action: "installed" | "switched" | "current" | "held";
   sha256: string;
   url: string;
   version?: string;
@@ -65,7 +68,7 @@ export async function installSources(d: Deployment, ids: readonly string[] | und
   if (!units.length) return out;
   const lock = await lockStore(storePaths(d.master.stateDir));
   try {
-    for (const u of units) out.push(await installUnit(d, u, options));
+    for (const u of units) out.push((await heldBack(d, u)) ?? (u.source!.index !== undefined ? await installFromIndex(d, u, options) : await installUnit(d, u, options)));
   } finally {
     lock.release();
   }
@@ -77,7 +80,7 @@ export async function installSources(d: Deployment, ids: readonly string[] | und
  * process dies): two would write the same `.part` file and collect each
  * other's trees. The second is refused at once, naming the first.
  */
-async function lockStore(p: StorePaths): Promise<{ release(): void }> {
+export async function lockStore(p: StorePaths): Promise<{ release(): void }> {
   await ensureStore(p);
   try {
     return await acquireStateLock(p.root, { settleMs: 1_000 });
@@ -105,8 +108,9 @@ export async function installUnit(d: Deployment, unit: UnitConfig, options: Inst
   await ensureStore(p);
   const on = await onSource(p, unit.id, src);
   if (on) return { ...base, action: "current", sha256: on, ms: Date.now() - started };
-  if (src.sha256 && (await hasTree(p, src.sha256))) {
+  if (src.sha256 && src.index === undefined && (await hasTree(p, src.sha256))) {
     // A pinned tree already in the store was verified when it was made: switching needs no download.
+    // Not so for a sha256 from an index, which is not signed: that version's own signature must hold.
     await finish(p, unit, src, src.sha256, undefined);
     return { ...base, action: "switched", sha256: src.sha256, ms: Date.now() - started };
   }
@@ -147,6 +151,33 @@ export async function installUnit(d: Deployment, unit: UnitConfig, options: Inst
     ...(verified ? { keyId: verified.keyId } : {}),
     ms: Date.now() - started,
   };
+}
+
+/**
+ * An index source: a unit with an installed tree stays on it (`hsu upgrade` moves it); one with
+ * none gets the index's newest version.
+ */
+async function installFromIndex(d: Deployment, unit: UnitConfig, options: InstallOptions): Promise<InstallOutcome> {
+  const p = storePaths(d.master.stateDir);
+  const cur = await currentSha(p, unit.id);
+  if (cur && (await hasTree(p, cur))) {
+    const e = (await readHistory(p, unit.id)).findLast((h) => h.sha256 === cur);
+    return { unit: unit.id, action: "current", sha256: cur, url: e?.url ?? unit.source!.index!, ...(e?.version ? { version: e.version } : {}), ms: 0 };
+  }
+  const { resolveIndex } = await import("./index-file.ts");
+  const source = await resolveIndex(unit.source!, undefined, options.signal).catch((e: unknown) => refuse(unit, "cannot pick a version", e));
+  return installUnit(d, { ...unit, source }, options);
+}
+
+/** A unit rolled back from the source hsu.yaml still names stays where the rollback put it. */
+async function heldBack(d: Deployment, unit: UnitConfig): Promise<InstallOutcome | undefined> {
+  const src = unit.source!;
+  const p = storePaths(d.master.stateDir);
+  const last = (await readHistory(p, unit.id)).at(-1);
+  const left = last?.rolledBackFrom;
+  if (!last || !left || left.url !== src.url || (src.sha256 !== undefined && src.sha256 !== left.sha256)) return undefined;
+  if ((await currentSha(p, unit.id)) !== last.sha256 || !(await hasTree(p, last.sha256))) return undefined;
+  return { unit: unit.id, action: "held", sha256: last.sha256, url: last.url, ...(last.version ? { version: last.version } : {}), ms: 0 };
 }
 
 /** The sha256 of `current` when it already is this source (same URL, same pin, tree present). */
@@ -203,7 +234,7 @@ async function verify(unit: UnitConfig, src: SourceConfig, part: string, fetched
 /** Throws the reason, said for the unit and its artifact, with what did not change. */
 function refuse(unit: UnitConfig, what: string, cause: unknown): never {
   const e = HsuError.from(cause);
-  const url = unit.source!.url;
+  const url = unit.source!.url || unit.source!.index!;
   throw new HsuError(
     // A bad artifact is not a mistake on the command line (exit 2): it is refused (exit 1).
     e.code === "internal" ? "unavailable" : e.code === "invalid_argument" || e.code === "invalid_config" ? "failed_precondition" : e.code,

@@ -19,8 +19,10 @@ export const SOURCE_DEFAULTS = {
 
 /** A unit's artifact, resolved: absolute URLs, sizes in bytes, durations in ms. */
 export interface SourceConfig {
-  /** The artifact's URL (https:, http: or file:; a relative file: path made absolute). */
+  /** The artifact's URL (https:, http: or file:; a relative file: path made absolute); "" for an index source until a version is picked. */
   readonly url: string;
+  /** `source.index`: the JSON index of versions `hsu upgrade` picks from (absolute), instead of `url`. */
+  readonly index: string | undefined;
   readonly format: ArchiveFormat;
   /** Lower-case hex, when pinned. */
   readonly sha256: string | undefined;
@@ -40,7 +42,8 @@ export type TrustedKeyRef = { readonly text: string } | { readonly file: string 
 
 /** The raw `source:` as read from hsu.yaml. */
 export interface RawSource {
-  url: string;
+  url?: string;
+  index?: string;
   sha256?: string;
   signature?: string;
   version?: string;
@@ -68,12 +71,13 @@ export const SOURCE_URL = /^(https?:\/\/[^/\s]+|file:)\S*$/;
 
 /** `source:` with defaults; `trusted`: whether master.trusted_keys has any key (then the signature is checked by default). */
 export function sourceDefaults(raw: RawSource, baseDir: string, trusted: boolean): SourceConfig {
-  const url = resolveUrl(raw.url, baseDir);
+  const url = raw.url === undefined ? "" : resolveUrl(raw.url, baseDir);
   return {
     url,
+    index: raw.index === undefined ? undefined : resolveUrl(raw.index, baseDir),
     format: archiveFormatOf(url) ?? "tar.gz",
     sha256: raw.sha256?.toLowerCase(),
-    signatureUrl: raw.signature !== undefined ? resolveUrl(raw.signature, baseDir) : trusted ? `${url}.minisig` : undefined,
+    signatureUrl: raw.signature !== undefined ? resolveUrl(raw.signature, baseDir) : trusted && url ? `${url}.minisig` : undefined,
     version: raw.version,
     maxBytes: raw.max_size ?? SOURCE_DEFAULTS.maxBytes,
     maxUnpackedBytes: raw.max_unpacked ?? SOURCE_DEFAULTS.maxUnpackedBytes,

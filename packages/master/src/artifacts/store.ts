@@ -21,8 +21,14 @@ export interface HistoryEntry {
   /** The key that signed it, when a signature was checked. */
   keyId?: string;
   trustedComment?: string;
-  /** ISO time of the install. */
+  /** ISO time of the install (or of the rollback that made it current again). */
   installedAt: string;
+  /**
+   * Set when `hsu rollback` (or a failed upgrade) made this version current
+   * again: the version it left. `hsu install`, `up` and `apply` then hold the
+   * unit here instead of installing that source again; `hsu upgrade` moves on.
+   */
+  rolledBackFrom?: { sha256: string; url: string; version?: string };
 }
 
 /** The paths of one store. */
@@ -97,11 +103,13 @@ export async function currentSha(p: StorePaths, unit: string): Promise<string | 
  * synchronously, for the config checks that look at a source unit's program
  * only once its tree is the one it will run.
  */
-export function isOnSourceSync(stateDir: string, unit: string, source: { url: string; sha256: string | undefined }): boolean {
+export function isOnSourceSync(stateDir: string, unit: string, source: { url: string; sha256: string | undefined; index?: string | undefined }): boolean {
   const p = storePaths(stateDir);
   try {
     const cur = /([0-9a-f]{64})$/.exec(readlinkSync(join(p.units, unit, "current")))?.[1];
     if (!cur || !statSync(join(p.trees, cur)).isDirectory()) return false;
+    // An index source is on whichever of its versions `hsu upgrade` installed.
+    if (source.index !== undefined) return true;
     if (source.sha256) return source.sha256 === cur;
     const last = (JSON.parse(readFileSync(join(p.units, unit, "history.json"), "utf8")) as { versions?: HistoryEntry[] }).versions?.at(-1);
     return last?.sha256 === cur && last.url === source.url;
@@ -166,6 +174,8 @@ export async function collectGarbage(p: StorePaths, staleMs = 10 * 60_000): Prom
     for (const e of await readHistory(p, unit).catch(() => [])) live.add(e.sha256);
     const cur = await currentSha(p, unit);
     if (cur) live.add(cur);
+    // Both ends of an upgrade in progress: the version to go back to must survive until it is over.
+    for (const sha of await upgradeShas(p, unit)) live.add(sha);
   }
   const removed: string[] = [];
   for (const sha of await readdir(p.trees).catch(() => [] as string[])) {
@@ -179,6 +189,34 @@ export async function collectGarbage(p: StorePaths, staleMs = 10 * 60_000): Prom
     if (st && now - st.mtimeMs > staleMs) await removeTree(join(p.staging, name));
   }
   return removed;
+}
+
+async function upgradeShas(p: StorePaths, unit: string): Promise<string[]> {
+  try {
+    const v = JSON.parse(await readFile(join(p.units, unit, "upgrade.json"), "utf8")) as { from?: unknown; to?: unknown };
+    return [v.from, v.to].filter((s): s is string => typeof s === "string" && /^[0-9a-f]{64}$/.test(s));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Whether process `pid` of a source unit runs from a tree of the store other
+ * than the unit's `current` (its working directory is inside trees/<sha>):
+ * a process a crashed master left running on the version a rollback moved
+ * away from. Undefined when that cannot be told (a cwd outside the store).
+ */
+export function runsOtherTree(stateDir: string, unit: string, pid: number): boolean | undefined {
+  const p = storePaths(stateDir);
+  try {
+    const cwd = readlinkSync(`/proc/${pid}/cwd`);
+    const inTree = cwd.startsWith(`${p.trees}/`) ? cwd.slice(p.trees.length + 1).split("/")[0] : undefined;
+    if (!inTree) return undefined;
+    const cur = /([0-9a-f]{64})$/.exec(readlinkSync(join(p.units, unit, "current")))?.[1];
+    return cur !== undefined && cur !== inTree;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes a tree that was made read-only: its directories get their write bit back first. */

@@ -32,6 +32,24 @@ export const commands: Record<string, Command> = {
     examples: ["hsu install              # every unit with a source: not yet on it", "hsu install api          # only this one"],
     run: lazy(() => import("./install-command.ts"), (m) => m.runInstall),
   },
+  upgrade: {
+    summary: "install a source unit's new version, restart it, and roll back by itself if it does not run or pass its health check",
+    args: "<unit> [version]",
+    options: { ...file, ...socket, ...json, now: { type: "boolean" } },
+    examples: [
+      "hsu upgrade api            # to the source hsu.yaml names now; gated by upgrade.health_timeout (30s)",
+      "hsu upgrade api 1.3.0      # with source.index: that version; else refused unless hsu.yaml names 1.3.0",
+      "hsu upgrade api --now      # even outside upgrade.window, without waiting for upgrade.when_idle",
+    ],
+    run: lazy(() => import("./upgrade-command.ts"), (m) => m.runUpgrade),
+  },
+  rollback: {
+    summary: "put a source unit back on the version before the one it runs, and restart it there",
+    args: "<unit>",
+    options: { ...file, ...socket, ...json },
+    examples: ["hsu rollback api           # the previous version in its history; also finishes a killed upgrade"],
+    run: lazy(() => import("./upgrade-command.ts"), (m) => m.runRollback),
+  },
   ps: {
     summary: "list units: kind, state, pid, uptime, restarts, CPU, RSS, health",
     args: "[unit...]",

@@ -32,6 +32,7 @@ const optionDocs: Record<string, { value?: string; text: string }> = {
   wide: { text: "add ADDRESS, LAST EXIT and DESCRIPTION columns" },
   "dry-run": { text: "show what would change, change nothing" },
   "from-file": { value: "PATH", text: "read the value from this file instead of standard input (never from the command line)" },
+  now: { text: "upgrade even outside the unit's upgrade.window, and without waiting for upgrade.when_idle" },
   all: { text: "every unit of the deployment (each replica of each pool), in one call" },
   output: { value: "DIR", text: "write the files in this directory (default: this one)" },
   name: { value: "NAME", text: "the key files' name: NAME.key and NAME.pub (default hsu)" },

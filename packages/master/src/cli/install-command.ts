@@ -31,6 +31,7 @@ export async function runInstall(values: Values, positionals: string[]): Promise
 /** "✔ api 1.2.0 installed (sha256 3f2a..., 12582912 bytes, signed by 5AC2...) in 1.2s" */
 export function describe(o: InstallOutcome, color: boolean): string {
   const what = o.version ? `${o.unit} ${o.version}` : o.unit;
+  if (o.action === "held") return `${paint("✔", "green", color)} ${what}: held here by \`hsu rollback\` (sha256 ${o.sha256.slice(0, 12)}); \`hsu upgrade ${o.unit}\` installs the source again`;
   if (o.action === "current") return `${paint("✔", "green", color)} ${what}: already installed (sha256 ${o.sha256.slice(0, 12)})`;
   const details = [`sha256 ${o.sha256.slice(0, 12)}`, ...(o.bytes !== undefined ? [`${o.bytes} bytes`] : []), ...(o.resumedFrom ? [`resumed at byte ${o.resumedFrom}`] : []), ...(o.keyId ? [`signed by ${o.keyId}`] : [])];
   return `${paint("✔", "green", color)} ${what} ${o.action === "switched" ? "switched to (in the store already)" : "installed"} (${details.join(", ")}) in ${formatDuration(o.ms).replace(/^0s$/, "<1s")}`;
@@ -45,6 +46,6 @@ export async function installMissing(deployment: Deployment, file: string, log: 
   if (!sourceUnits(deployment).length) return deployment;
   checkStateDir(deployment.master.stateDir);
   const outcomes = await installSources(deployment, undefined, { log });
-  if (outcomes.every((o) => o.action === "current")) return deployment;
+  if (outcomes.every((o) => o.action === "current" || o.action === "held")) return deployment;
   return loadDeployment(file);
 }

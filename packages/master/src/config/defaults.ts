@@ -4,6 +4,7 @@ import type { RawDeployment, RawUnit } from "./schema.ts";
 import type { SecretUse } from "../secrets/credentials.ts";
 import { sourceDefaults, trustedKeyRefs, type RawSource, type SourceConfig, type TrustedKeyRef } from "../artifacts/source.ts";
 import { currentLink } from "../artifacts/store.ts";
+import { DEFAULT_HEALTH_TIMEOUT_MS } from "../artifacts/upgrade-state.ts";
 
 /** A dependency and the condition it must reach before the dependent starts. */
 export interface Dependency {
@@ -62,6 +63,8 @@ export interface UnitConfig {
    * are then inside the installed tree, through <state_dir>/artifacts/units/<id>/current.
    */
   readonly source: SourceConfig | undefined;
+  /** `upgrade:`: how `hsu upgrade` gates a new version. */
+  readonly upgrade: { readonly healthTimeoutMs: number; readonly window: string | undefined; readonly whenIdle: boolean };
   /** The unit as written, for `hsu apply` to tell what changed. */
   readonly fingerprint: string;
 }
@@ -177,6 +180,7 @@ function unitDefaults(id: string, u: RawUnit, c: UnitContext): UnitConfig {
         ? u.secrets.map((name) => ({ name }))
         : Object.entries(u.secrets).map(([name, how]) => ({ name, ...how })),
     source: u.source ? sourceDefaults(u.source as RawSource, baseDir, c.trusted) : undefined,
+    upgrade: { healthTimeoutMs: u.upgrade?.health_timeout ?? DEFAULT_HEALTH_TIMEOUT_MS, window: u.upgrade?.window, whenIdle: u.upgrade?.when_idle ?? false },
     fingerprint: JSON.stringify(u),
   };
 }

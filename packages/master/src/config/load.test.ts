@@ -95,6 +95,31 @@ describe("parseDeployment", () => {
     expect(e.issues.map((i) => `${i.line}:${i.path}`)).toEqual(["3:units.a.comand", "4:units.a.graceful_timeout"]);
   });
 
+  it("checks upgrade: with its path and line: a bad health_timeout, an unknown key, and upgrade: on a unit without a source", () => {
+    const pin = "a".repeat(64);
+    const text = [
+      "units:",
+      "  a:",
+      "    command: bin/a",
+      `    source: { url: "https://example.com/a.tar.gz", sha256: "${pin}" }`,
+      "    upgrade: { health_timeout: soon }",
+      "  b:",
+      "    command: sleep",
+      "    upgrade: { health_timeout: 5s }",
+      "  c:",
+      "    command: bin/c",
+      `    source: { url: "https://example.com/c.tar.gz", sha256: "${pin}" }`,
+      "    upgrade: { health_timeout: 5s, windw: x }",
+      "",
+    ].join("\n");
+    const e = specError(() => parseDeployment(text));
+    expect(e.issues.map((i) => `${i.line}:${i.path}`)).toEqual(["5:units.a.upgrade.health_timeout", "8:units.b.upgrade", "12:units.c.upgrade.windw"]);
+    expect(e.message).toContain("units.b.upgrade: upgrade: applies to a unit installed from an artifact");
+    const ok = parseDeployment(text.replace("soon", "1m").replace(", windw: x", "").replace("    upgrade: { health_timeout: 5s }\n  c:", "  c:"));
+    expect(ok.units.a!.upgrade.healthTimeoutMs).toBe(60_000);
+    expect(ok.units.c!.upgrade.healthTimeoutMs).toBe(5_000);
+  });
+
   it("lists at most 50 problems and says how many more", () => {
     const text = "units:\n  a:\n    command: sleep\n" + Array.from({ length: 80 }, (_, i) => `    bad_${i}: 1\n`).join("");
     const e = specError(() => parseDeployment(text));

@@ -90,6 +90,8 @@ function unitIssues(cfg: UnitConfig, environment: boolean, stateDir: string): Fi
     out.push(...checkHealthCheckSpec(input, "healthCheck").issues);
   }
   if (cfg.schedule) out.push(...checkCronSchedule(cfg.schedule.cron, cfg.schedule.timezone, "schedule").issues);
+  // The same cron library as schedules: a window that validates is one `hsu upgrade` can read.
+  if (cfg.upgrade.window !== undefined) out.push(...checkCronSchedule(cfg.upgrade.window, undefined, "upgrade").issues.map((i) => ({ ...i, field: i.field.replace(/^upgrade\.cron$/, "upgrade.window") })));
   return out;
 }
 

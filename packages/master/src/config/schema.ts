@@ -122,6 +122,11 @@ const vars = record(str(), { pattern: /^[A-Za-z_][A-Za-z0-9_-]*$/, hint: 'letter
 const source = obj(
   {
     url: str({ pattern: SOURCE_URL, hint: "an https://, http:// or file: URL of a .tar.gz, .tgz, .tar or .zip", description: "The artifact: an https://, http:// or file: URL (file:dist/app.tgz is relative to hsu.yaml) of a .tar.gz, .tgz, .tar or .zip." }),
+    index: str({
+      pattern: SOURCE_URL,
+      hint: "an https://, http:// or file: URL of a JSON index",
+      description: 'Instead of url: a JSON index of versions ({"versions": [{"version", "url", "sha256", "signature"?}]}); `hsu upgrade` installs the newest, or the one named. Needs master.trusted_keys.',
+    }),
     sha256: str({ pattern: /^[0-9a-fA-F]{64}$/, hint: "64 hex digits (sha256sum prints them)", description: "The artifact's sha256, pinned: anything else is refused." }),
     signature: str({ description: "The minisign signature (.minisig): a URL or a path relative to hsu.yaml (default: url + \".minisig\" when master.trusted_keys is set)." }),
     version: str({ description: "A label for this version, shown in the history." }),
@@ -132,7 +137,15 @@ const source = obj(
     connect_timeout: duration("How long to wait for the server to connect and answer (default 15s).", { positive: true }),
     idle_timeout: duration("How long the server may send nothing mid-download (default 30s).", { positive: true }),
   },
-  { required: ["url"], description: "Install the unit from a verified artifact (see docs/artifacts.md): relative command paths and cwd are inside it." },
+  { description: "Install the unit from a verified artifact (see docs/artifacts.md): relative command paths and cwd are inside it." },
+);
+const upgrade = obj(
+  {
+    health_timeout: duration("How long `hsu upgrade` gives the new version to run - and pass its health check, when it has one - before it rolls back (default 30s).", { positive: true }),
+    when_idle: bool("integrated: wait until the unit is at rest (stopped after idle_timeout) before upgrading it (default false; --now does not wait)."),
+    window: str({ description: 'When `hsu upgrade` may run (without --now): a cron expression whose every matching minute is open, e.g. "* 2-4 * * *" (02:00-04:59, the host\'s time zone).' }),
+  },
+  { description: "How `hsu upgrade` moves a source unit to a new version (see docs/artifacts.md)." },
 );
 const trustedKey = either(
   str({ description: "A minisign public key: its base64 line (RW...) or the .pub text." }),
@@ -143,6 +156,7 @@ const trustedKey = either(
 const unit = obj(
   {
     source,
+    upgrade,
     kind: oneOf(["managed", "unmanaged", "integrated"], "managed (default), unmanaged, or integrated (serves the Core API)."),
     description: str(),
     command: str({ description: "The program to run (looked up on PATH); no shell unless `shell: true`." }),

@@ -74,9 +74,23 @@ export const validators: Record<string, Rule> = {
     const trusted = (spec.master?.trusted_keys?.length ?? 0) > 0;
     return Object.entries(spec.units).flatMap(([id, u]) => {
       const s = u.source;
-      if (!s?.url) return [];
+      if (u.upgrade !== undefined && !s) return [{ path: `units.${id}.upgrade`, message: "upgrade: applies to a unit installed from an artifact: give it a source: (see docs/artifacts.md), or drop upgrade:" }];
+      if (u.upgrade?.when_idle && ((u.kind ?? "managed") !== "integrated" || u.idle_timeout === undefined)) {
+        return [{ path: `units.${id}.upgrade.when_idle`, message: (u.kind ?? "managed") !== "integrated" ? "only an integrated unit comes to rest (when_idle waits for that)" : "the unit never comes to rest without idle_timeout: set idle_timeout, or drop when_idle" }];
+      }
+      if (!s) return [];
       const at = (k: string) => `units.${id}.source${k ? `.${k}` : ""}`;
       const out: RuleIssue[] = [];
+      if (s.index !== undefined) {
+        if (s.url !== undefined) return [{ path: at("index"), message: "give url (one artifact) or index (a list of versions), not both" }];
+        for (const k of ["sha256", "signature", "version"] as const) {
+          if (s[k] !== undefined) out.push({ path: at(k), message: `with an index, each version's ${k} comes from the index: drop source.${k}` });
+        }
+        // The index names the sha256s, so only a signature says who made an artifact.
+        if (!trusted) out.push({ path: at("index"), message: "an index needs master.trusted_keys: each version it lists is checked by its minisign signature (the index itself is not signed)" });
+        return out;
+      }
+      if (s.url === undefined) return [{ path: at(""), message: "name the artifact: url (one artifact) or index (a JSON list of versions)" }];
       if (!archiveFormatOf(s.url)) out.push({ path: at("url"), message: `${s.url}: the name must end in .tar.gz, .tgz, .tar or .zip (that is how the archive format is told)` });
       if (s.signature !== undefined && !trusted) {
         out.push({ path: at("signature"), message: "a signature needs a key to check it against: add the signer's public key to master.trusted_keys" });

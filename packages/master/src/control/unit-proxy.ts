@@ -12,6 +12,9 @@ export interface ProxyTarget {
 /** Finds (and wakes, for an on-demand unit) the unit a call is for. */
 export type ResolveTarget = (unit: string, signal: AbortSignal) => Promise<ProxyTarget>;
 
+/** How often a call whose unit vanished before the call reached it is resolved again. */
+const RESOLVE_ATTEMPTS = 5;
+
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
 
 function grpcError(res: http2.Http2ServerResponse, code: number, message: string): void {
@@ -60,6 +63,23 @@ export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2Server
     return s;
   };
 
+  // Resolves once the session to `address` is connected (false), or true when nothing listens there any more.
+  const connected = (address: string): Promise<boolean> => {
+    const s = session(address);
+    if (!s.connecting) return Promise.resolve(false);
+    return new Promise((r) => {
+      const done = (gone: boolean) => {
+        s.off("connect", ok);
+        s.off("error", failed);
+        r(gone);
+      };
+      const ok = () => done(false);
+      const failed = (e: NodeJS.ErrnoException) => done(e.code === "ENOENT" || e.code === "ECONNREFUSED");
+      s.once("connect", ok);
+      s.once("error", failed);
+    });
+  };
+
   return (req, res) => {
     const unit = req.headers["hsu-unit"];
     if (typeof unit !== "string" || !unit) {
@@ -68,7 +88,17 @@ export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2Server
     }
     const controller = new AbortController();
     res.once("close", () => controller.abort());
-    resolve(unit, controller.signal).then(
+    // A unit restarted (upgraded) between the lease and the connect is gone from its address before the call
+    // reached it: nothing was sent, so the call is resolved again - to the new process - a few times at most.
+    const target = async (): Promise<ProxyTarget> => {
+      for (let attempt = 1; ; attempt++) {
+        const t = await resolve(unit, controller.signal);
+        const gone = await connected(t.address);
+        if (!gone || attempt >= RESOLVE_ATTEMPTS || controller.signal.aborted) return t;
+        t.release();
+      }
+    };
+    target().then(
       (target) => {
         if (res.writableEnded || res.stream.closed) {
           target.release();

@@ -149,7 +149,11 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
     restart: async (one) => {
       await Promise.all(
         addressed(one).map(async (m) => {
-          await supervisor.restart(m.id);
+          if (m.unit.state === "running") {
+            // New calls wait for the next process; those already on their way to this one finish first
+            // (at most graceful_timeout), then Core Shutdown drains it: a restart (an upgrade) loses no call.
+            await m.unit.stop({ drainMs: cfg.gracefulTimeoutMs });
+          } else await supervisor.restart(m.id);
           await m.unit.start();
         }),
       );

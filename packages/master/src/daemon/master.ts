@@ -45,6 +45,8 @@ import { createUsageOnDemand } from "./usage.ts";
 import { CONFIG_DIR_ENV, configDir, isSecretConfigDir, prepareUnitConfig, reapSecretConfigDirs, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
 import { createCredentialDelivery, privateCaptureDir } from "../secrets/credentials.ts";
 import { createSecretStore } from "../secrets/store.ts";
+import { runsOtherTree } from "../artifacts/store.ts";
+import { ownedProcesses } from "./owned-processes.ts";
 
 /**
  * A unit as `hsu ps` shows it, with its resources (undefined until its process was sampled). CPU is
@@ -392,6 +394,9 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
   // Processes of a previous life of this master: taken over at their unit's start, or stopped.
   const wanted = (unit: string) => {
     const cfg = deployment.units[unit];
+    // A source unit's process left on a tree its `current` no longer names (a rollback while no master ran)
+    // is stopped, and the unit starts again on `current`: never the old version under the new name.
+    if (cfg?.source && ownedProcesses(m.stateDir).some((p) => p.unit === unit && runsOtherTree(m.stateDir, unit, p.pid))) return false;
     if (cfg) return (cfg.kind === "managed" || cfg.kind === "integrated") && cfg.replicas === undefined;
     const m2 = /^(.*)-(\d+)$/.exec(unit);
     const pool = m2 ? deployment.units[m2[1]!] : undefined;
