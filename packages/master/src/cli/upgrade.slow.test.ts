@@ -445,6 +445,25 @@ describe("an integrated unit upgraded under a load of calls", () => {
     expect(readlinkSync(`/proc/${after[0]}/cwd`)).toBe(join(d, ".hsu", "artifacts", "trees", shaOf("echo-2.tar.gz")));
   }, 120_000);
 
+  // A call of 2.5 s in flight when the unit restarts, with graceful_timeout 300ms: only drain_timeout lets it finish.
+  const slowCallAcrossRestart = async (rest: string): Promise<string> => {
+    writeFileSync(join(d, "hsu.yaml"), yaml("2", `    on_demand: false\n${rest}`).replace("graceful_timeout: 5s", "graceful_timeout: 300ms"));
+    const apply = await hsu(d, "apply");
+    expect(apply.code, apply.stderr).toBe(0);
+    const echo = createClient(EchoService, unitTransport(join(d, ".hsu", "control.sock"), "echo"));
+    await echo.echo({ message: "warm" });
+    const slow = echo.echo({ message: "slow", delayMs: 2500 }).then((r) => r.message, (e: Error) => `failed: ${e.message}`);
+    await new Promise((r) => setTimeout(r, 300));
+    const restart = await hsu(d, "restart", "echo");
+    expect(restart.code, restart.stderr).toBe(0);
+    return slow;
+  };
+
+  it("upgrade.drain_timeout: a call in flight at a restart finishes though it outlasts graceful_timeout", async () => {
+    expect(await slowCallAcrossRestart("    upgrade: { drain_timeout: 10s }\n")).toBe("slow");
+    expect(await slowCallAcrossRestart("")).toMatch(/^failed: /); // the control: graceful_timeout alone cuts it
+  }, 60_000);
+
   it("upgrade.when_idle: hsu upgrade waits until the unit is at rest, then upgrades it", async () => {
     const rest = "    on_demand: true\n    idle_timeout: 2s\n    upgrade: { when_idle: true }\n";
     writeFileSync(join(d, "hsu.yaml"), yaml("2", rest));

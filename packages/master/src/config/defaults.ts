@@ -64,7 +64,7 @@ export interface UnitConfig {
    */
   readonly source: SourceConfig | undefined;
   /** `upgrade:`: how `hsu upgrade` gates a new version. */
-  readonly upgrade: { readonly healthTimeoutMs: number; readonly window: string | undefined; readonly whenIdle: boolean };
+  readonly upgrade: { readonly healthTimeoutMs: number; readonly drainTimeoutMs: number | undefined; readonly window: string | undefined; readonly whenIdle: boolean };
   /** The unit as written, for `hsu apply` to tell what changed. */
   readonly fingerprint: string;
 }
@@ -180,7 +180,7 @@ function unitDefaults(id: string, u: RawUnit, c: UnitContext): UnitConfig {
         ? u.secrets.map((name) => ({ name }))
         : Object.entries(u.secrets).map(([name, how]) => ({ name, ...how })),
     source: u.source ? sourceDefaults(u.source as RawSource, baseDir, c.trusted) : undefined,
-    upgrade: { healthTimeoutMs: u.upgrade?.health_timeout ?? DEFAULT_HEALTH_TIMEOUT_MS, window: u.upgrade?.window, whenIdle: u.upgrade?.when_idle ?? false },
+    upgrade: { healthTimeoutMs: u.upgrade?.health_timeout ?? DEFAULT_HEALTH_TIMEOUT_MS, drainTimeoutMs: u.upgrade?.drain_timeout, window: u.upgrade?.window, whenIdle: u.upgrade?.when_idle ?? false },
     fingerprint: JSON.stringify(u),
   };
 }

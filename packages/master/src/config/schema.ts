@@ -142,6 +142,7 @@ const source = obj(
 const upgrade = obj(
   {
     health_timeout: duration("How long `hsu upgrade` gives the new version to run - and pass its health check, when it has one - before it rolls back (default 30s).", { positive: true }),
+    drain_timeout: duration("integrated: how long calls already on their way to the old process may take to finish when it is restarted (for an upgrade, a rollback or `hsu restart`) before it is told to shut down; new calls wait for the new process meanwhile (default: graceful_timeout).", { positive: true }),
     when_idle: bool("integrated: wait until the unit is at rest (stopped after idle_timeout) before upgrading it (default false; --now does not wait)."),
     window: str({ description: 'When `hsu upgrade` may run (without --now): a cron expression whose every matching minute is open, e.g. "* 2-4 * * *" (02:00-04:59, the host\'s time zone).' }),
   },

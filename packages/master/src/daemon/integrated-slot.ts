@@ -151,8 +151,9 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
         addressed(one).map(async (m) => {
           if (m.unit.state === "running") {
             // New calls wait for the next process; those already on their way to this one finish first
-            // (at most graceful_timeout), then Core Shutdown drains it: a restart (an upgrade) loses no call.
-            await m.unit.stop({ drainMs: cfg.gracefulTimeoutMs });
+            // (at most upgrade.drain_timeout, else graceful_timeout), then Core Shutdown drains it: a restart
+            // (an upgrade) loses no call.
+            await m.unit.stop({ drainMs: cfg.upgrade.drainTimeoutMs ?? cfg.gracefulTimeoutMs });
           } else await supervisor.restart(m.id);
           await m.unit.start();
         }),
