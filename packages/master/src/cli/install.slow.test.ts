@@ -99,6 +99,19 @@ beforeAll(async () => {
   sh("python3", ["-c", "import tarfile,io\nt=tarfile.open('escape.tar.gz','w:gz')\nfor n in ['bin/app','../escaped']:\n  i=tarfile.TarInfo(n); d=b'#!/bin/sh\\n'; i.size=len(d); i.mode=0o755; t.addfile(i, io.BytesIO(d))\nt.close()"]);
   publish("escape.tar.gz", readFileSync(join(tmp, "escape.tar.gz")));
   publish("escape.tar.gz.minisig", sign("escape.tar.gz"));
+  // More signed, hostile insides: an absolute symlink, a device file, a zip bomb (50 MiB of zeros in ~50 KB).
+  const py = [
+    "import tarfile,io,zipfile",
+    "def app(t):\n  i=tarfile.TarInfo('bin/app'); d=b'#!/bin/sh\\n'; i.size=len(d); i.mode=0o755; t.addfile(i, io.BytesIO(d))",
+    "t=tarfile.open('abslink.tar.gz','w:gz'); app(t); l=tarfile.TarInfo('etc'); l.type=tarfile.SYMTYPE; l.linkname='/etc'; t.addfile(l); t.close()",
+    "t=tarfile.open('device.tar.gz','w:gz'); app(t); c=tarfile.TarInfo('dev/null'); c.type=tarfile.CHRTYPE; c.devmajor=1; c.devminor=3; t.addfile(c); t.close()",
+    "z=zipfile.ZipFile('bomb.zip','w',zipfile.ZIP_DEFLATED); z.writestr('bin/app','#!/bin/sh\\n'); z.writestr('zeros.bin', bytes(50*1024*1024)); z.close()",
+  ].join("\n");
+  sh("python3", ["-c", py]);
+  for (const name of ["abslink.tar.gz", "device.tar.gz", "bomb.zip"]) {
+    publish(name, readFileSync(join(tmp, name)));
+    publish(`${name}.minisig`, sign(name));
+  }
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -193,6 +206,12 @@ describe("units installed from signed artifacts", () => {
     await refused(`{ url: "${base}/escape.tar.gz" }`, /cannot extract it: .*\.\.\/escaped/);
     expect(existsSync(join(store(), "..", "..", "escaped"))).toBe(false);
     expect(existsSync(join(store(), "escaped"))).toBe(false);
+  });
+
+  it("a signed archive with an absolute symlink, a device file, or a zip bomb: each refused, nothing installed, the unit runs on", async () => {
+    await refused(`{ url: "${base}/abslink.tar.gz" }`, /entry "etc": symlink to "\/etc": the target is absolute; the archive is unsafe to extract/);
+    await refused(`{ url: "${base}/device.tar.gz" }`, /entry "dev\/null": a character device; the archive is unsafe to extract/);
+    await refused(`{ url: "${base}/bomb.zip" }`, /inflates to more than 200 times its size .*a decompression bomb/);
   });
 
   it("a download cut short fails, and the next run resumes it with a Range request and installs", async () => {
