@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { connectUnit, createRegistrar, launchUnit, type LaunchedUnit, type Registrar } from "@hsu/client";
 import { HealthCheckResponse_ServingStatus as Status } from "@hsu/proto";
@@ -16,6 +16,7 @@ import { gapReason } from "./known-gaps.ts";
 import { repoRoot } from "./paths.ts";
 import { prepareUnit, type ConformanceLanguage, type PreparedUnit } from "./prepare.ts";
 import { isAlive, killGroup, waitForListening, waitGone } from "./process-state.ts";
+import { codeOf, isCode } from "./rpc-outcome.ts";
 import { sendRawGrpc } from "./raw-grpc.ts";
 import { run } from "./run.ts";
 
@@ -29,22 +30,6 @@ const runtimeLanguage: Record<ConformanceLanguage, string> = {
 const echoServiceName = "hsu.examples.echo.v1.EchoService";
 const requiredServices = ["hsu.core.v1.CoreService", "grpc.health.v1.Health", echoServiceName];
 const masterFixture = join(repoRoot, "packages/conformance/src/fixtures/master.ts");
-
-/** The gRPC code a call ends with, by name ("ok" on success) plus the message, for readable failures. */
-async function codeOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return "ok";
-  } catch (e) {
-    const err = ConnectError.from(e);
-    return `${Code[err.code]}: ${err.rawMessage}`;
-  }
-}
-
-/** Matches a {@link codeOf} result with the given code, whatever the message. */
-function isCode(code: Code): RegExp {
-  return new RegExp(`^${Code[code]}:`);
-}
 
 function socketPath(address: string): string | undefined {
   return address.startsWith("unix:") ? address.replace(/^unix:(\/\/)?/, "") : undefined;

@@ -3,26 +3,15 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { connectUnit, type LaunchedUnit } from "@hsu/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "./gen/hsu/examples/echo/v1/echo_pb.js";
+import { codeOf } from "./rpc-outcome.ts";
 
 /** What the Reconfigure checks need from the suite that runs them. */
 export interface ReconfigureSuite {
   /** Starts the unit as a master would, with `env` on top of its environment. */
   launch(env: Record<string, string>): Promise<LaunchedUnit>;
-}
-
-/** The gRPC code a call fails with, by name, and its message; "ok" on success. */
-async function failure(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return "ok";
-  } catch (e) {
-    const err = ConnectError.from(e);
-    return `${Code[err.code]}: ${err.rawMessage}`;
-  }
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -55,8 +44,8 @@ export function describeReconfigure(suite: ReconfigureSuite): void {
     });
 
     it("refuses a call without the token (UNAUTHENTICATED) or with a wrong one (PERMISSION_DENIED), and keeps serving", async () => {
-      expect(await failure(connectUnit(u.info.address).core.reconfigure({ generation: 1n }))).toMatch(/^Unauthenticated:/);
-      expect(await failure(connectUnit(u.info.address, { token: "not-the-token" }).core.reconfigure({ generation: 1n }))).toMatch(/^PermissionDenied:/);
+      expect(await codeOf(connectUnit(u.info.address).core.reconfigure({ generation: 1n }))).toMatch(/^Unauthenticated:/);
+      expect(await codeOf(connectUnit(u.info.address, { token: "not-the-token" }).core.reconfigure({ generation: 1n }))).toMatch(/^PermissionDenied:/);
       expect(await u.client.ping()).toBe(u.id);
     });
 
@@ -110,7 +99,7 @@ export function describeReconfigure(suite: ReconfigureSuite): void {
       const away = join(root, "moved");
       renameSync(dir, away);
       try {
-        const refused = await failure(core().reconfigure({ generation: 9n }));
+        const refused = await codeOf(core().reconfigure({ generation: 9n }));
         expect(refused).toMatch(/^FailedPrecondition:/);
         expect(refused).toContain(dir);
         expect((await u.client.client(EchoService).echo({ message: "still here" })).message).toBe("still here");
@@ -131,7 +120,7 @@ export function describeReconfigure(suite: ReconfigureSuite): void {
     });
 
     it("answers FAILED_PRECONDITION saying HSU_CONFIG_DIR is not set", async () => {
-      const refused = await failure(u.client.core.reconfigure({ generation: 1n }));
+      const refused = await codeOf(u.client.core.reconfigure({ generation: 1n }));
       expect(refused).toMatch(/^FailedPrecondition:/);
       expect(refused).toContain("HSU_CONFIG_DIR");
     });
