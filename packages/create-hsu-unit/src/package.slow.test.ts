@@ -115,7 +115,15 @@ describe("create-hsu-unit projects: the package target", () => {
           expect({ code: stopped.code, signal: stopped.signal }, stopped.output).toEqual({ code: 0, signal: null });
         }
         expect(health).toBe("SERVING");
-        if (lang === "go") goUnit = { dir, artifact: file, yaml };
+        if (lang === "go") {
+          // The prepared project is shared with the conformance suites, which may rebuild it once it is released:
+          // the next test gets its own copy of the artifact.
+          const keep = join(temp.dir, "go-build");
+          mkdirSync(join(keep, "dist"), { recursive: true });
+          copyFileSync(file, join(keep, artifact));
+          copyFileSync(`${file}.minisig`, join(keep, `${artifact}.minisig`));
+          goUnit = { dir: keep, artifact: join(keep, artifact), yaml };
+        }
         console.log(`${lang}: package test took ${((performance.now() - t0) / 1000).toFixed(0)}s`);
       } finally {
         unit?.release?.();

@@ -29,16 +29,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** An integrated unit whose start records each socket it passed (the EarlyUnit) and whether the unit adopted it. */
+/** An integrated unit whose start records each socket it passed (the EarlyUnit, whose `adopted` says whether the unit took it). */
 function unitWith(launch: { command: string; args: string[] }, startTimeoutMs = 20_000) {
   const id = `act-${process.pid}-${seq++}`;
   const inner = createLaunchStart({ id, registrar, socketDir: dir, ...launch });
-  const passed: { early: EarlyUnit; adopted?: boolean }[] = [];
+  const passed: { early: EarlyUnit }[] = [];
   const start: StartUnit = (signal, onSpawned) =>
     inner(signal, (early) => {
-      const entry: { early: EarlyUnit; adopted?: boolean } = { early };
-      passed.push(entry);
-      void early.adopted.then((a) => (entry.adopted = a));
+      passed.push({ early });
       onSpawned?.(early);
     });
   const unit = createIntegratedUnit({ id, start, idleTimeoutMs: Infinity, startTimeoutMs });
@@ -119,7 +117,8 @@ describe("socket activation: the waking call", () => {
     const replies = await Promise.all([1, 2, 3].map((i) => echo.echo({ message: `three-${i}` })));
     expect(replies.map((r) => r.message)).toEqual(["three-1", "three-2", "three-3"]);
     expect(unit.pid).not.toBe(second);
-    expect(passed.map((p) => p.adopted)).toEqual([true, true, true]);
+    // Each adoption settles on its own: await them, not what had settled when the replies came.
+    expect(await Promise.all(passed.map((p) => p.early.adopted))).toEqual([true, true, true]);
   });
 });
 
