@@ -1,10 +1,11 @@
 import { HsuError } from "@hsu/client";
 import { createHash } from "node:crypto";
-import { lstatSync, closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, chmodSync, statfsSync, writeFileSync } from "node:fs";
+import { lstatSync, closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, chmodSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, isAbsolute } from "node:path";
 import type { Deployment, UnitConfig } from "../config/index.ts";
 import { parseEnvFile } from "../config/env-file.ts";
 import { MAX_TEMPLATE_BYTES, parseTemplate, renderTemplate, usesSecret, type TemplatePart, type TemplateValues } from "../config/template.ts";
+import { onTmpfs } from "../secrets/credentials.ts";
 
 /** Where secrets come from; the secrets store implements it. */
 export interface SecretSource {
@@ -185,15 +186,6 @@ export async function prepareUnitConfig(
 export function configError(unit: string, issues: readonly UnitConfigIssue[]): HsuError {
   return new HsuError("invalid_config", `${issues.length} config problem${issues.length === 1 ? "" : "s"}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`, { unit });
 }
-
-const TMPFS_MAGIC = 0x01021994;
-const onTmpfs = (dir: string) => {
-  try {
-    return statfsSync(dir).type === TMPFS_MAGIC;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The unit's config directory ($HSU_CONFIG_DIR): `<state_dir>/config/<unit>`,
