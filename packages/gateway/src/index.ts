@@ -1,0 +1,2 @@
+/** @hsu/gateway: the HSU gateway unit (see README.md). */
+export {};
