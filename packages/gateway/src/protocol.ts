@@ -75,6 +75,16 @@ export interface ProtocolContext {
   callContext(req: GatewayRequest, signal: AbortSignal): CallContext;
   /** Largest request body in bytes. */
   readonly maxBodyBytes: number;
+  /**
+   * The request's own signal: aborted when the client goes away or the
+   * request timeout (limits.timeout) passes. Set by the server for each request.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Reads the request body within maxBodyBytes and the request deadline; rejects with a
+   * GatewayError (status.ts) whose httpStatus is 413 or 408. Set by the server for each request.
+   */
+  readBody?(req: GatewayRequest): Promise<Uint8Array>;
 }
 
 /** A protocol: answers a request it recognises (true), or leaves it to the next one (false). */

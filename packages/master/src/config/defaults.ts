@@ -5,6 +5,7 @@ import type { SecretUse } from "../secrets/credentials.ts";
 import { sourceDefaults, trustedKeyRefs, type RawSource, type SourceConfig, type TrustedKeyRef } from "../artifacts/source.ts";
 import { currentLink } from "../artifacts/store.ts";
 import { DEFAULT_HEALTH_TIMEOUT_MS } from "../artifacts/upgrade-state.ts";
+import { gatewayDefaults, type GatewaySpec } from "./gateway.ts";
 
 /** A dependency and the condition it must reach before the dependent starts. */
 export interface Dependency {
@@ -65,6 +66,8 @@ export interface UnitConfig {
   readonly source: SourceConfig | undefined;
   /** `upgrade:`: how `hsu upgrade` gates a new version. */
   readonly upgrade: { readonly healthTimeoutMs: number; readonly drainTimeoutMs: number | undefined; readonly window: string | undefined; readonly whenIdle: boolean };
+  /** `gateway:`: this unit is an HSU gateway; the master writes this as its HSU_GATEWAY_CONFIG. */
+  readonly gateway: GatewaySpec | undefined;
   /** The unit as written, for `hsu apply` to tell what changed. */
   readonly fingerprint: string;
 }
@@ -181,6 +184,7 @@ function unitDefaults(id: string, u: RawUnit, c: UnitContext): UnitConfig {
         : Object.entries(u.secrets).map(([name, how]) => ({ name, ...how })),
     source: u.source ? sourceDefaults(u.source as RawSource, baseDir, c.trusted) : undefined,
     upgrade: { healthTimeoutMs: u.upgrade?.health_timeout ?? DEFAULT_HEALTH_TIMEOUT_MS, drainTimeoutMs: u.upgrade?.drain_timeout, window: u.upgrade?.window, whenIdle: u.upgrade?.when_idle ?? false },
+    gateway: u.gateway ? gatewayDefaults(u.gateway, baseDir) : undefined,
     fingerprint: JSON.stringify(u),
   };
 }

@@ -2,3 +2,4 @@ export { loadDeployment, MAX_SPEC_BYTES, MAX_SPEC_DEPTH, parseDeployment, SpecEr
 export { deploymentJsonSchema } from "./schema.ts";
 export { parseDuration, parseSize, type SpecIssue } from "./fields.ts";
 export type { Dependency, Deployment, UnitConfig } from "./defaults.ts";
+export { CONTROL_SOCKET_ENV, GATEWAY_CONFIG_ENV, publicServices, type GatewaySpec } from "./gateway.ts";

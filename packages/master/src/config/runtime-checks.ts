@@ -64,6 +64,7 @@ export function runtimeIssues(d: Deployment, environment = true): PathIssue[] {
   for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment, d.master.stateDir));
   add("units", checkDependencies(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn, canBeHealthy: u.kind === "integrated" || !!u.healthCheck }))));
   if (environment) issues.push(...masterIssues(d));
+  if (environment) for (const cfg of Object.values(d.units)) issues.push(...gatewayFileIssues(cfg));
   if (environment) for (const cfg of Object.values(d.units)) issues.push(...checkUnitConfig(cfg, d));
   return issues;
 }
@@ -92,6 +93,29 @@ function unitIssues(cfg: UnitConfig, environment: boolean, stateDir: string): Fi
   if (cfg.schedule) out.push(...checkCronSchedule(cfg.schedule.cron, cfg.schedule.timezone, "schedule").issues);
   // The same cron library as schedules: a window that validates is one `hsu upgrade` can read.
   if (cfg.upgrade.window !== undefined) out.push(...checkCronSchedule(cfg.upgrade.window, undefined, "upgrade").issues.map((i) => ({ ...i, field: i.field.replace(/^upgrade\.cron$/, "upgrade.window") })));
+  return out;
+}
+
+/** A gateway's descriptor sets and certificate files must exist (the gateway reads them when it starts). */
+function gatewayFileIssues(cfg: UnitConfig): PathIssue[] {
+  const g = cfg.gateway;
+  if (!g) return [];
+  const out: PathIssue[] = [];
+  const file = (path: string, f: string, hint: string) => {
+    try {
+      if (!statSync(f).isFile()) out.push({ path, message: `${f} is not a file` });
+    } catch (e) {
+      out.push({ path, message: `cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})${hint}` });
+    }
+  };
+  g.routes.forEach((r, i) => {
+    for (const f of r.descriptors) file(`units.${cfg.id}.gateway.routes[${i}].descriptors`, f, "; build it with `buf build <proto dir> -o " + f + "`");
+  });
+  if (g.tls) {
+    file(`units.${cfg.id}.gateway.tls.cert_file`, g.tls.certFile, "");
+    file(`units.${cfg.id}.gateway.tls.key_file`, g.tls.keyFile, "");
+    if (g.tls.clientCaFile) file(`units.${cfg.id}.gateway.tls.client_ca_file`, g.tls.clientCaFile, "");
+  }
   return out;
 }
 

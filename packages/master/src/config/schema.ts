@@ -154,9 +154,66 @@ const trustedKey = either(
   isMap,
 );
 
+const gatewayRoute = obj(
+  {
+    unit: str({ ...ID, description: "The integrated unit (of this hsu.yaml) the route calls." }),
+    descriptors: either(
+      str({ description: "A FileDescriptorSet file (`buf build <protos> -o x.binpb`), relative to hsu.yaml." }),
+      list(str(), "Several FileDescriptorSet files."),
+      isSeq,
+    ),
+    services: list(str({ pattern: /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, hint: 'a fully-qualified service name like "hsu.examples.echo.v1.EchoService"' }), "The services to route (default: every one in the descriptors but hsu.core.*, hsu.master.*, grpc.reflection.*)."),
+    prefix: str({ pattern: /^(\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*$/, hint: 'a path prefix like "/echo" (no trailing slash, no "." or ".." segments)', description: 'Mount the route under this path (default "").' }),
+    auth: oneOf(["required", "none"], "required (default): calls need credentials; none: anonymous calls may reach these services."),
+  },
+  { required: ["unit", "descriptors"], description: "One gateway route: services of one unit." },
+);
+const gateway = obj(
+  {
+    listen: str({ pattern: /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, hint: "host:port like 127.0.0.1:8080", description: "Where the gateway listens (host:port)." }),
+    tls: obj(
+      {
+        cert_file: str({ description: "The certificate chain (PEM), relative to hsu.yaml." }),
+        key_file: str({ description: "Its private key (PEM), relative to hsu.yaml." }),
+        client_ca_file: str({ description: "The CA of client certificates (PEM), relative to hsu.yaml." }),
+        client_auth: oneOf(["none", "request", "require"], "Client certificates: none (default without client_ca_file), request, require (default with it)."),
+      },
+      { required: ["cert_file", "key_file"], description: "Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN)." },
+    ),
+    openapi: str({ pattern: /^(\/[A-Za-z0-9._~-]+)+$/, hint: 'a path like "/openapi.json"', description: "Serve the OpenAPI 3.1 document of the routes here." }),
+    routes: list(gatewayRoute, "The routes: which units and services, under which prefix."),
+    cors: obj(
+      {
+        origins: list(str(), 'Origins allowed to call from a browser ("*": any).'),
+        headers: list(str(), "Request headers allowed beyond the protocols' own."),
+        max_age: duration("How long a browser may cache a preflight (default 10m)."),
+      },
+      { description: "Cross-origin (browser) calls." },
+    ),
+    limits: obj(
+      {
+        max_body: size("The largest request body (default 1MiB)."),
+        timeout: duration("The longest a request may take, the unit's call included (default 30s).", { positive: true }),
+        header_timeout: duration("The request line and headers must arrive within this long (default 10s).", { positive: true }),
+        rate: obj(
+          {
+            requests: num({ integer: true, min: 1, description: "Requests allowed per `per` from one client address." }),
+            per: duration("The period of `requests` (default 1s).", { positive: true }),
+            burst: num({ integer: true, min: 1, description: "The most requests at once from a rested client (default: requests)." }),
+          },
+          { required: ["requests"], description: "Per-client rate limit (a token bucket per client address); past it: 429 with Retry-After." },
+        ),
+      },
+      { description: "Request limits." },
+    ),
+  },
+  { required: ["listen", "routes"], description: "Run this unit as an HSU gateway (command: hsu-gateway): HTTP into integrated units (see docs/gateway.md)." },
+);
+
 const unit = obj(
   {
     source,
+    gateway,
     upgrade,
     kind: oneOf(["managed", "unmanaged", "integrated"], "managed (default), unmanaged, or integrated (serves the Core API)."),
     description: str(),

@@ -103,6 +103,30 @@ export const validators: Record<string, Rule> = {
       return out;
     });
   },
+  // A gateway is a managed unit that calls integrated units of the same file.
+  "gateway-routes": (spec) =>
+    Object.entries(spec.units).flatMap(([id, u]) => {
+      if (!u.gateway) return [];
+      const at = (k: string) => `units.${id}.gateway${k ? `.${k}` : ""}`;
+      const out: RuleIssue[] = [];
+      if ((u.kind ?? "managed") !== "managed") out.push({ path: `units.${id}.kind`, message: `a gateway unit is managed (the master starts it and it calls units through the master); drop kind: ${u.kind}` });
+      if (u.replicas !== undefined || u.schedule) out.push({ path: at(""), message: "a gateway cannot be a pool or a scheduled unit: it owns one listening address" });
+      if (u.gateway.routes?.length === 0) out.push({ path: at("routes"), message: "a gateway needs at least one route" });
+      const seen = new Set<string>();
+      (u.gateway.routes ?? []).forEach((r, i) => {
+        if (r.unit === undefined) return;
+        const target = spec.units[r.unit];
+        if (!target) out.push({ path: at(`routes[${i}].unit`), message: `no unit "${r.unit}" in this hsu.yaml${Object.keys(spec.units).length ? `; the integrated units: ${Object.entries(spec.units).filter(([, x]) => x.kind === "integrated").map(([n]) => n).join(", ") || "none"}` : ""}` });
+        else if (target.kind !== "integrated") out.push({ path: at(`routes[${i}].unit`), message: `"${r.unit}" is ${target.kind ?? "managed"}: a gateway routes to integrated units only (they serve gRPC through the master)` });
+        const key = `${r.unit} ${r.prefix ?? ""}`;
+        if (seen.has(key)) out.push({ path: at(`routes[${i}]`), message: `unit "${r.unit}" is already routed under the prefix ${JSON.stringify(r.prefix ?? "")}` });
+        seen.add(key);
+      });
+      if (u.gateway.tls?.client_auth && u.gateway.tls.client_auth !== "none" && !u.gateway.tls.client_ca_file) {
+        out.push({ path: at("tls.client_auth"), message: `client_auth: ${u.gateway.tls.client_auth} needs client_ca_file (the CA that signs client certificates)` });
+      }
+      return out;
+    }),
   // Only a managed unit exits by design: an integrated or unmanaged one is never "completed".
   "completed-needs-managed": (spec) =>
     Object.entries(spec.units).flatMap(([id, u]) =>

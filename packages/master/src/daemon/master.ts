@@ -40,6 +40,7 @@ import type { MasterEvent, Slot, UnitView } from "./slot.ts";
 import { checkStateDir, ownerMark } from "./state-dir.ts";
 import { startError, STOP_MARGIN_MS, unbuildableMonitor, waitUntilStarted, withDeadline } from "./start-check.ts";
 import { toHealthInput, toManagedSpec } from "./unit-specs.ts";
+import { writeGatewayConfig } from "./gateway-config.ts";
 import { createUnmanagedSlot } from "./unmanaged-slot.ts";
 import { createUsageOnDemand } from "./usage.ts";
 import { CONFIG_DIR_ENV, configDir, isSecretConfigDir, prepareUnitConfig, reapSecretConfigDirs, unitLookup, writeConfigFiles, type SecretSource } from "./unit-config.ts";
@@ -318,7 +319,7 @@ export async function createMaster(options: MasterOptions): Promise<Master> {
     if (cfg.kind === "integrated") {
       return createIntegratedSlot({ cfg, supervisor, registrar, socketDir: runDir, stateDir: m.stateDir, adoptable: (id) => adoptable.has(id), emit });
     }
-    const spec = toManagedSpec(cfg);
+    const spec = toManagedSpec(cfg, cfg.gateway ? writeGatewayConfig(m.stateDir, cfg.id, cfg.gateway, m.controlSocket) : {});
     if (cfg.replicas !== undefined) return createPoolSlot(cfg, supervisor, spec, emit);
     if (cfg.schedule) return createScheduledSlot(cfg, supervisor, spec, emit);
     return createManagedSlot(cfg, supervisor, spec, emit);
