@@ -1,11 +1,16 @@
-import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { createClient, ConnectError } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { execFile, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProjects, hsu, until } from "../../master/src/test-support/hsu-cli.ts";
+import { EchoService } from "../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 
 // The gateway as a unit of a real master (`hsu up` from source): curl and
 // Connect/gRPC-Web clients call the TS echo unit through it, waking it on the
@@ -62,7 +67,7 @@ beforeAll(async () => {
       cors: { origins: ["http://127.0.0.1:3000"], headers: [x-trace], max_age: 10m }
       limits: { max_body: 64KiB, timeout: 5s, header_timeout: 1s, rate: { requests: 100, per: 1s, burst: 1000 } }
 `;
-  (await import("node:fs")).writeFileSync(join(dir, "hsu.yaml"), spec);
+  writeFileSync(join(dir, "hsu.yaml"), spec);
   const up = await hsu(dir, "up", "--detach");
   expect(up.code, up.stderr + up.stdout).toBe(0);
   await until("the gateway answers /healthz", async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true);
@@ -89,5 +94,183 @@ describe("Connect through a real master", () => {
     expect(r.status, r.body).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ message: "hi", unitId: "echo" });
     expect(await echoState()).toMatch(/running|ready/);
+  });
+});
+
+/** The first `n` bytes-worth of lines a streaming curl prints, then curl is stopped. */
+function curlStream(until: (out: string) => boolean, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn("curl", ["-sS", "-N", "--max-time", "20", ...args]);
+    let out = "";
+    const timer = setTimeout(() => (c.kill(), reject(new Error(`no stream after 20 s: ${JSON.stringify(out)}`))), 20_000);
+    c.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (until(out)) {
+        clearTimeout(timer);
+        c.kill();
+        resolve(out);
+      }
+    });
+    c.on("exit", () => (clearTimeout(timer), until(out) ? resolve(out) : reject(new Error(`curl ended: ${JSON.stringify(out)}`))));
+  });
+}
+
+/** One HTTP/1.1 request from a given local address, keep-alive agent per address. */
+function from(agent: http.Agent, path: string): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method: "GET", agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] as string | undefined }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("every protocol", () => {
+  const registry = () => createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(join(dir, "health.binpb"))));
+
+  it("Connect binary (application/proto) and JSON over HTTP/2 prior knowledge", async () => {
+    const client = createClient(EchoService, createConnectTransport({ baseUrl: base, useBinaryFormat: true, fetch }));
+    expect(await client.echo({ message: "binary" })).toMatchObject({ message: "binary", unitId: "echo" });
+    const r = await curl("--http2-prior-knowledge", "-H", "content-type: application/json", "-d", '{"message":"h2"}', `${base}${echoPath}`);
+    expect(r.status, r.body).toBe(200);
+    expect(r.headers).toMatch(/^HTTP\/2 200/);
+    expect(JSON.parse(r.body)).toEqual({ message: "h2", unitId: "echo" });
+  });
+
+  it("gRPC-Web with connect-web's transport (binary), and Connect JSON with createConnectTransport", async () => {
+    const web = createClient(EchoService, createGrpcWebTransport({ baseUrl: base, useBinaryFormat: true, fetch }));
+    expect(await web.echo({ message: "web" })).toMatchObject({ message: "web", unitId: "echo" });
+    const json = createClient(EchoService, createConnectTransport({ baseUrl: base, fetch }));
+    expect(await json.echo({ message: "json" })).toMatchObject({ message: "json", unitId: "echo" });
+  });
+
+  it("server streaming: Health/Watch as Connect envelopes and gRPC-Web frames", async () => {
+    const health = registry().getService("grpc.health.v1.Health")!;
+    for (const transport of [createConnectTransport({ baseUrl: base, fetch }), createGrpcWebTransport({ baseUrl: base, useBinaryFormat: true, fetch })]) {
+      const ac = new AbortController();
+      const client = createClient(health, transport);
+      for await (const m of client.watch({ service: "" }, { signal: ac.signal })) {
+        expect((m as { status: number }).status).toBe(1); // SERVING
+        ac.abort();
+        break;
+      }
+    }
+  });
+
+  it("server streaming as NDJSON and as SSE to curl", async () => {
+    const path = `${base}/grpc.health.v1.Health/Watch`;
+    const nd = await curlStream((o) => o.includes("\n"), "-H", "accept: application/x-ndjson", "-H", "content-type: application/json", "-d", '{"service":""}', path);
+    expect(JSON.parse(nd.split("\n")[0]!)).toEqual({ status: "SERVING" });
+    const sse = await curlStream((o) => o.includes("\n\n"), "-H", "accept: text/event-stream", `${path}?message=${encodeURIComponent("{}")}`);
+    expect(sse.split("\n\n")[0]).toBe('data: {"status":"SERVING"}');
+  });
+
+  it("errors: a unary one as Connect JSON; a stream cut by its deadline ends NDJSON and SSE with it", async () => {
+    const path = `${base}/grpc.health.v1.Health/Watch`;
+    // A service the unit does not know: Watch answers SERVICE_UNKNOWN and keeps the stream open (grpc.health.v1), so ask Check of an unknown one.
+    const r = await curl("-H", "content-type: application/json", "-d", '{"service":"no.such.Service"}', `${base}/grpc.health.v1.Health/Check`);
+    expect(r.status).toBe(404);
+    expect(JSON.parse(r.body)).toMatchObject({ code: "not_found" });
+    const nd = await curlStream((o) => o.includes("\n"), "-H", "accept: application/x-ndjson", "-H", "content-type: application/json", "-d", '{"service":"no.such.Service"}', path);
+    expect(JSON.parse(nd.split("\n")[0]!)).toEqual({ status: "SERVICE_UNKNOWN" });
+    // The client's own deadline ends the stream mid-way: the last NDJSON line, or an SSE error event, says so.
+    const ended = await curlStream((o) => o.includes("error"), "-H", "connect-timeout-ms: 500", "-H", "accept: application/x-ndjson", "-H", "content-type: application/json", "-d", "{}", path);
+    const lines = ended.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines[0]).toEqual({ status: "SERVING" });
+    expect(lines.at(-1)).toEqual({ error: { code: "deadline_exceeded", message: expect.any(String) } });
+    const sse = await curlStream((o) => o.includes("event: error"), "-H", "connect-timeout-ms: 500", "-H", "accept: text/event-stream", `${path}?message=%7B%7D`);
+    expect(sse).toMatch(/event: error\ndata: \{"code":"deadline_exceeded"/);
+  });
+
+  it("CORS: an allowed origin's preflight gets the headers, another origin is refused", async () => {
+    const ok = await curl("-X", "OPTIONS", "-H", "origin: http://127.0.0.1:3000", "-H", "access-control-request-method: POST", "-H", "access-control-request-headers: content-type, x-trace", `${base}${echoPath}`);
+    expect(ok.status).toBe(204);
+    expect(ok.headers).toMatch(/access-control-allow-origin: http:\/\/127\.0\.0\.1:3000/i);
+    expect(ok.headers).toMatch(/access-control-max-age: 600/i);
+    const bad = await curl("-X", "OPTIONS", "-H", "origin: http://evil.example", "-H", "access-control-request-method: POST", `${base}${echoPath}`);
+    expect(bad.status).toBe(403);
+    const simple = await curl("-H", "origin: http://127.0.0.1:3000", "-H", "content-type: application/json", "-d", "{}", `${base}${echoPath}`);
+    expect(simple.headers).toMatch(/access-control-expose-headers: .*grpc-status/i);
+  });
+});
+
+describe("hostile input", () => {
+  it("an oversized body: 413 with the limit named, and the gateway keeps serving", async () => {
+    const big = join(dir, "big.json");
+    writeFileSync(big, JSON.stringify({ message: "x".repeat(200 * 1024) }));
+    const r = await curl("-H", "content-type: application/json", "--data-binary", `@${big}`, `${base}${echoPath}`);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body).message).toMatch(/at most 65536/);
+    const chunked = await curl("-H", "content-type: application/json", "-H", "transfer-encoding: chunked", "--data-binary", `@${big}`, `${base}${echoPath}`);
+    expect(chunked.status).toBe(413);
+    expect((await curl("-H", "content-type: application/json", "-d", "{}", `${base}${echoPath}`)).status).toBe(200);
+  });
+
+  it("malformed JSON: 400 naming the field; invalid JSON: 400", async () => {
+    const r = await curl("-H", "content-type: application/json", "-d", '{"delay_ms":"soon"}', `${base}${echoPath}`);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/delay_ms/) });
+    const broken = await curl("-H", "content-type: application/json", "-d", '{"message":', `${base}${echoPath}`);
+    expect(broken.status).toBe(400);
+    const unknown = await curl("-H", "content-type: application/json", "-d", '{"nope":1}', `${base}${echoPath}`);
+    expect(unknown.status).toBe(400);
+    expect(JSON.parse(unknown.body).message).toMatch(/nope/);
+  });
+
+  it("an unknown method or service: 404", async () => {
+    const m = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/hsu.examples.echo.v1.EchoService/Nope`);
+    expect(m.status).toBe(404);
+    expect(JSON.parse(m.body).message).toMatch(/no method "Nope"/);
+    const s = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/hsu.core.v1.CoreService/Shutdown`);
+    expect(s.status).toBe(404);
+  });
+
+  it("path traversal, encoded dots and doubled slashes never reach a unit", async () => {
+    for (const path of [`/x/..${echoPath}`, `/x/%2e%2e${echoPath}`, `/%2E%2E${echoPath}`, `/${echoPath}`, `${echoPath}/..`, `/hsu.examples.echo.v1.EchoService%2fEcho`]) {
+      const r = await curl("--path-as-is", "-H", "content-type: application/json", "-d", '{"message":"sneak"}', `${base}${path}`);
+      expect(r.status, path).toBe(400);
+      expect(JSON.parse(r.body).code, path).toBe("invalid_argument");
+    }
+  });
+
+  it("a slow client is cut: headers that never end, and a body that never comes", async () => {
+    const cut = (send: string) =>
+      new Promise<string>((resolve) => {
+        const s = net.connect(port, "127.0.0.1", () => s.write(send));
+        let got = "";
+        s.on("data", (d) => (got += d.toString()));
+        s.on("close", () => resolve(got));
+        s.on("error", () => {});
+        setTimeout(() => (s.destroy(), resolve("still open after 20 s")), 20_000).unref();
+      });
+    expect(await cut("POST /x HTTP/1.1\r\nHost: a\r\nX-Slow: ")).not.toBe("still open after 20 s");
+    const body = await cut(`POST ${echoPath} HTTP/1.1\r\nHost: a\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{`);
+    expect(body).not.toBe("still open after 20 s");
+    expect(body).toMatch(/^HTTP\/1\.1 (408|504)/);
+    expect(await cut("")).not.toBe("still open after 20 s");
+  });
+
+  it("10,000 requests from one client hit 429 with Retry-After while another client is served", async () => {
+    const flood = new http.Agent({ keepAlive: true, maxSockets: 32, localAddress: "127.0.0.2" });
+    const counts = new Map<number, number>();
+    let retryAfter: string | undefined;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next++ < 10_000) {
+          const r = await from(flood, "/nothing-here");
+          counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+          retryAfter ??= r.retryAfter;
+        }
+      }),
+    );
+    flood.destroy();
+    expect(counts.get(429) ?? 0).toBeGreaterThan(0);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+    const other = await curl("--interface", "127.0.0.3", "-H", "content-type: application/json", "-d", '{"message":"still here"}', `${base}${echoPath}`);
+    expect(other.status).toBe(200);
+    expect(JSON.parse(other.body).message).toBe("still here");
   });
 });

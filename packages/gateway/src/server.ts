@@ -194,6 +194,9 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
       { headersTimeout: limits.headerTimeoutMs, requestTimeout: limits.timeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headerTimeoutMs), keepAliveTimeout: 5000 },
       handler as never,
     );
+    // http.Server checks header and request timeouts (and tracks connections for closeAllConnections)
+    // from its 'listening' event; this one never listens itself - sockets are handed to it - so start that here.
+    h1.emit("listening");
     const h2 = http2.createServer({}, handler as never);
     h2.setTimeout(Math.max(limits.timeoutMs, limits.headerTimeoutMs) * 2);
     track(h2);
@@ -248,6 +251,8 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
         });
       }
       h1?.closeAllConnections();
+      // Stops the timeout checks started at creation (it was never listening: the error is expected).
+      h1?.close(() => {});
       for (const s of sessions) s.destroy();
       await closed;
     },

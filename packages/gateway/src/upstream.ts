@@ -11,6 +11,9 @@ export interface UpstreamOptions {
   readonly maxMessageBytes?: number;
 }
 
+/** How much longer than the client's deadline the unit is given, so that the gateway is the one reporting it. */
+const DEADLINE_GRACE_MS = 100;
+
 /** An {@link Upstream} that can be closed (at shutdown). */
 export interface ClosableUpstream extends Upstream {
   close(): void;
@@ -123,10 +126,11 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
         resolve({ ...(error ? { error } : {}), headers, trailers });
       };
       const onAbort = () => finish({ code: GrpcCode.CANCELLED, message: `the call to unit "${unit}" was cancelled (the client went away or the gateway is stopping)` });
-      // The master answers DEADLINE_EXCEEDED at grpc-timeout; this is for a master that does not answer at all.
+      // The gateway keeps the client's deadline itself (the unit is given DEADLINE_GRACE_MS more in grpc-timeout),
+      // so a call past it ends as DEADLINE_EXCEEDED whatever the unit or the master do.
       const timer = setTimeout(
-        () => finish({ code: GrpcCode.DEADLINE_EXCEEDED, message: `no answer from unit "${unit}" within ${ctx.timeoutMs} ms (limits.timeout)` }),
-        ctx.timeoutMs + 1000,
+        () => finish({ code: GrpcCode.DEADLINE_EXCEEDED, message: `the call to unit "${unit}" did not finish within its deadline of ${ctx.timeoutMs} ms (the client's timeout, or gateway.limits.timeout)` }),
+        ctx.timeoutMs,
       );
       if (ctx.signal.aborted) return onAbort();
       ctx.signal.addEventListener("abort", onAbort, { once: true });
@@ -138,7 +142,7 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
         [http2.constants.HTTP2_HEADER_PATH]: `/${method.parent.typeName}/${method.name}`,
         "content-type": "application/grpc",
         te: "trailers",
-        "grpc-timeout": `${Math.max(1, Math.ceil(ctx.timeoutMs))}m`,
+        "grpc-timeout": `${Math.max(1, Math.ceil(ctx.timeoutMs + DEADLINE_GRACE_MS))}m`,
         "hsu-unit": unit,
         "hsu-caller": "gateway",
         "hsu-caller-address": ctx.clientAddress,
