@@ -58,7 +58,7 @@ describe("gateway: in hsu.yaml", () => {
     );
     expect(text).toMatch(/hsu\.yaml:13:\d+: units\.gateway\.gateway\.routes\[0\]\.unit: "web" is managed: a gateway routes to integrated units only/);
     expect(text).toMatch(/hsu\.yaml:14:\d+: units\.gateway\.gateway\.routes\[1\]\.unit: no unit "nope" in this hsu\.yaml; the integrated units: echo/);
-    expect(text).toMatch(/hsu\.yaml:13:\d+: units\.gateway\.gateway\.routes\[2\]\.prefix: expected a path prefix/);
+    expect(text).toMatch(/hsu\.yaml:15:\d+: units\.gateway\.gateway\.routes\[2\]\.prefix: expected a path prefix/);
   });
 
   it("checks that the descriptor files exist", () => {
