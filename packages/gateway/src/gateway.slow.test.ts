@@ -1,6 +1,6 @@
 import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { createClient, ConnectError } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { execFile, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -150,7 +150,7 @@ describe("every protocol", () => {
     const health = registry().getService("grpc.health.v1.Health")!;
     for (const transport of [createConnectTransport({ baseUrl: base, fetch }), createGrpcWebTransport({ baseUrl: base, useBinaryFormat: true, fetch })]) {
       const ac = new AbortController();
-      const client = createClient(health, transport);
+      const client = createClient(health, transport) as unknown as { watch(req: object, o: { signal: AbortSignal }): AsyncIterable<unknown> };
       for await (const m of client.watch({ service: "" }, { signal: ac.signal })) {
         expect((m as { status: number }).status).toBe(1); // SERVING
         ac.abort();
@@ -272,5 +272,80 @@ describe("hostile input", () => {
     const other = await curl("--interface", "127.0.0.3", "-H", "content-type: application/json", "-d", '{"message":"still here"}', `${base}${echoPath}`);
     expect(other.status).toBe(200);
     expect(JSON.parse(other.body).message).toBe("still here");
+  });
+});
+
+/** Starts `hsu-gateway` from source with `env`; resolves with the child once it logged "gateway listening", or its exit. */
+function startGateway(env: Record<string, string>, args: string[] = []): Promise<{ child: ReturnType<typeof spawn>; out: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ["--conditions=@hsu/source", gatewayMain, ...args], { env: { ...process.env, ...env } });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return new Promise((resolve) => {
+    const ready = () => resolve({ child, out: () => out, exited });
+    child.stdout.on("data", () => out.includes("gateway listening") && ready());
+    void exited.then(ready);
+  });
+}
+
+describe("the hsu-gateway process", () => {
+  const socket = () => join(dir, ".hsu", "control.sock");
+  const configFile = async (extra: Record<string, unknown>) => {
+    const file = join(dir, `gw-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify({ listen: `127.0.0.1:${await freePort()}`, routes: [{ unit: "echo", descriptors: [join(dir, "echo.binpb")], auth: "none" }], ...extra }));
+    return file;
+  };
+
+  it("exits 2 with the problem on a bad config or descriptor set", async () => {
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ listen: "nowhere", routes: [{ unit: "echo", descriptors: [join(dir, "gone.binpb")] }] }));
+    const g = await startGateway({ HSU_GATEWAY_CONFIG: bad, HSU_CONTROL_SOCKET: socket() });
+    expect(await g.exited).toBe(2);
+    expect(g.out()).toMatch(/\.listen: expected host:port/);
+    const missing = await configFile({ routes: [{ unit: "echo", descriptors: [join(dir, "gone.binpb")] }] });
+    const m = await startGateway({ HSU_GATEWAY_CONFIG: missing, HSU_CONTROL_SOCKET: socket() });
+    expect(await m.exited).toBe(2);
+    expect(m.out()).toMatch(/gone\.binpb: cannot read the descriptor set \(ENOENT\)/);
+  });
+
+  it("SIGTERM: stops accepting, lets the call in flight finish, exits 0", async () => {
+    const file = await configFile({});
+    const g = await startGateway({ HSU_GATEWAY_CONFIG: file, HSU_CONTROL_SOCKET: socket() });
+    const url = /gateway listening on (\S+)/.exec(g.out())![1]!;
+    const slow = fetch(`${url}${echoPath}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: "slow", delayMs: 1500 }) });
+    // In flight once the gateway counts it: its stop log line says how many.
+    await new Promise((r) => setTimeout(r, 300));
+    g.child.kill("SIGTERM");
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ message: "slow", unitId: "echo" });
+    expect(await g.exited).toBe(0);
+    expect(g.out()).toMatch(/gateway stopping \(SIGTERM\); 1 request\(s\) in flight/);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it("exits when the process named by HSU_MASTER_PID is gone", async () => {
+    const stand = spawn("sleep", ["60"]);
+    const g = await startGateway({ HSU_GATEWAY_CONFIG: await configFile({}), HSU_CONTROL_SOCKET: socket(), HSU_MASTER_PID: String(stand.pid) });
+    expect(g.out()).toMatch(/gateway listening/);
+    stand.kill("SIGKILL");
+    expect(await g.exited).toBe(0);
+    expect(g.out()).toMatch(/the master \(pid \d+\) is gone/);
+  });
+
+  it("TLS: HTTP/2 and HTTP/1.1 by ALPN on one port", async () => {
+    await sh("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
+    const g = await startGateway({ HSU_GATEWAY_CONFIG: await configFile({ tls: { certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem") } }), HSU_CONTROL_SOCKET: socket() });
+    const url = /gateway listening on (\S+)/.exec(g.out())![1]!;
+    expect(url).toMatch(/^https:/);
+    for (const v of ["--http2", "--http1.1"]) {
+      const r = await curl(v, "--cacert", join(dir, "cert.pem"), "-H", "content-type: application/json", "-d", '{"message":"tls"}', `${url}${echoPath}`);
+      expect(r.status, r.body).toBe(200);
+      expect(r.headers).toMatch(v === "--http2" ? /^HTTP\/2 200/ : /^HTTP\/1\.1 200/);
+      expect(JSON.parse(r.body)).toEqual({ message: "tls", unitId: "echo" });
+    }
+    g.child.kill("SIGTERM");
+    expect(await g.exited).toBe(0);
   });
 });
