@@ -64,6 +64,9 @@ beforeAll(async () => {
         - unit: echo
           descriptors: [echo.binpb, health.binpb]
           auth: none
+        - unit: echo
+          descriptors: echo.binpb
+          prefix: /private
       cors: { origins: ["http://127.0.0.1:3000"], headers: [x-trace], max_age: 10m }
       limits: { max_body: 64KiB, timeout: 5s, header_timeout: 1s, rate: { requests: 100, per: 1s, burst: 1000 } }
 `;
@@ -193,6 +196,43 @@ describe("every protocol", () => {
     expect(bad.status).toBe(403);
     const simple = await curl("-H", "origin: http://127.0.0.1:3000", "-H", "content-type: application/json", "-d", "{}", `${base}${echoPath}`);
     expect(simple.headers).toMatch(/access-control-expose-headers: .*grpc-status/i);
+  });
+});
+
+describe("more of the protocols", () => {
+  it("Connect unary GET with ?message= (JSON, and base64 binary)", async () => {
+    const r = await curl(`${base}${echoPath}?encoding=json&message=${encodeURIComponent('{"message":"get"}')}`);
+    expect(r.status, r.body).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ message: "get", unitId: "echo" });
+    // EchoRequest{message: "b"}: field 1, length 1, "b".
+    const b64 = Buffer.from([0x0a, 0x01, 0x62]).toString("base64url");
+    const p = await curl(`${base}${echoPath}?encoding=proto&base64=1&message=${b64}`);
+    expect(p.status).toBe(200);
+    expect(p.headers).toMatch(/content-type: application\/proto/i);
+  });
+
+  it("gRPC-Web text (base64) with curl: the message and the trailer frame", async () => {
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 3]), Buffer.from([0x0a, 0x01, 0x74])]);
+    const r = await curl("-H", "content-type: application/grpc-web-text", "-H", "x-grpc-web: 1", "--data-binary", frame.toString("base64"), `${base}${echoPath}`);
+    expect(r.status).toBe(200);
+    const body = Buffer.from(r.body, "base64");
+    expect(body[0]).toBe(0);
+    expect(body.subarray(5, 5 + body.readUInt32BE(1)).toString("latin1")).toContain("t");
+    expect(body.toString("latin1")).toContain("grpc-status: 0");
+  });
+
+  it("a route with auth: required refuses a call without credentials (401) before it reaches the master", async () => {
+    const r = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/private${echoPath}`);
+    expect(r.status).toBe(401);
+    expect(JSON.parse(r.body)).toMatchObject({ code: "unauthenticated", message: expect.stringMatching(/Authorization: Bearer/) });
+    const with_ = await curl("-H", "authorization: Bearer anything", "-H", "content-type: application/json", "-d", '{"message":"p"}', `${base}/private${echoPath}`);
+    expect(with_.status, with_.body).toBe(200);
+  });
+
+  it("a connect-protocol-version other than 1 is refused", async () => {
+    const r = await curl("-H", "connect-protocol-version: 2", "-H", "content-type: application/json", "-d", "{}", `${base}${echoPath}`);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).message).toMatch(/connect-protocol-version 2/);
   });
 });
 

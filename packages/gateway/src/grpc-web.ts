@@ -69,18 +69,21 @@ export function grpcWebProtocol(): Protocol {
           begun = true;
           writeHead(res, 200, { ...metadataHeaders(h), "content-type": type });
         };
-        const send = (b: Buffer) => writeChunk(res, text ? b.toString("base64") : b);
+        // Text mode: one base64 text for the whole response (3-byte groups; padding only at the very end).
+        const b64 = base64Stream();
+        const send = (b: Buffer) => writeChunk(res, text ? b64.push(b) : b);
+        const last = (b: Buffer) => (text ? b64.end(b) : b);
         if (method.methodKind === "unary") {
           const r = await ctx.upstream.unary(route.unit, method, request, call);
           begin(r.headers);
           if (r.ok) await send(frame(0, r.message));
-          if (!res.writableEnded) res.end(enc(frame(0x80, trailerBlock(r.ok ? undefined : r.error, r.trailers)), text));
+          if (!res.writableEnded) res.end(last(frame(0x80, trailerBlock(r.ok ? undefined : r.error, r.trailers))));
         } else {
           let headers: CallMetadata = {};
           const r = await ctx.upstream.serverStream(route.unit, method, request, call, (m) => (begin(headers), send(frame(0, m))));
           headers = r.headers;
           begin(r.headers);
-          if (!res.writableEnded) res.end(enc(frame(0x80, trailerBlock(r.ok ? undefined : r.error, r.trailers)), text));
+          if (!res.writableEnded) res.end(last(frame(0x80, trailerBlock(r.ok ? undefined : r.error, r.trailers))));
         }
       } catch (e) {
         const err = GatewayError.from(e);
@@ -88,6 +91,24 @@ export function grpcWebProtocol(): Protocol {
         end(res, type, text, err, {}, {});
       }
       return true;
+    },
+  };
+}
+
+/** Base64 of a byte stream written in pieces, so the pieces join into one valid base64 text. */
+function base64Stream(): { push(b: Buffer): string; end(b: Buffer): string } {
+  let carry: Buffer = Buffer.alloc(0);
+  return {
+    push(b) {
+      const all = carry.length ? Buffer.concat([carry, b]) : b;
+      const cut = all.length - (all.length % 3);
+      carry = Buffer.from(all.subarray(cut));
+      return all.subarray(0, cut).toString("base64");
+    },
+    end(b) {
+      const all = carry.length ? Buffer.concat([carry, b]) : b;
+      carry = Buffer.alloc(0);
+      return all.toString("base64");
     },
   };
 }
