@@ -165,7 +165,27 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
         trailers = metadataOf(t);
       });
       let buf: Buffer = Buffer.alloc(0);
-      let chain = Promise.resolve();
+      // Messages are handed on one at a time: while the client has not taken one, the stream is paused (back-pressure).
+      const queue: Buffer[] = [];
+      let running: Promise<void> | undefined;
+      const pump = (): Promise<void> =>
+        (running ??= (async () => {
+          while (queue.length && !settled) {
+            const r = onMessage(queue.shift()!);
+            if (r instanceof Promise) {
+              try {
+                await r;
+              } catch (e) {
+                finish({ code: GrpcCode.CANCELLED, message: `the client stopped reading: ${(e as Error).message}` });
+              }
+            }
+          }
+        })().finally(() => {
+          running = undefined;
+          if (settled) return;
+          if (queue.length) void pump();
+          else st.resume();
+        }));
       st.on("data", (chunk: Buffer) => {
         buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
         while (buf.length >= 5) {
@@ -173,22 +193,20 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
           const len = buf.readUInt32BE(1);
           if (len > maxMessage) return finish({ code: GrpcCode.RESOURCE_EXHAUSTED, message: `unit "${unit}" sent a message of ${len} bytes; the gateway takes at most ${maxMessage}` });
           if (buf.length < 5 + len) break;
-          const msg = buf.subarray(5, 5 + len);
+          queue.push(Buffer.from(buf.subarray(5, 5 + len)));
           buf = buf.subarray(5 + len);
-          const r = onMessage(msg);
-          if (r instanceof Promise) {
-            // Back-pressure: the next frame is read once the client has taken this one.
-            st.pause();
-            chain = chain.then(() => r).then(
-              () => void (!settled && st.resume()),
-              (e: unknown) => finish({ code: GrpcCode.CANCELLED, message: `the client stopped reading: ${(e as Error).message}` }),
-            );
-          }
+        }
+        if (queue.length) {
+          st.pause();
+          void pump();
         }
       });
       st.on("error", (e) => finish({ code: GrpcCode.UNAVAILABLE, message: `the call to unit "${unit}" through the master failed: ${e.message}` }));
+      const drained = async () => {
+        while (running) await running;
+      };
       st.on("close", () => {
-        void chain.then(() => {
+        void drained().then(() => {
           if (settled) return;
           const status = statusOf({ ...headers, ...trailers });
           if (status === null) {
