@@ -15,7 +15,7 @@ export const lockedScript = join(repoRoot, "scripts", "locked.sh");
 export const buildAndPackScript = join(repoRoot, "scripts", "build-and-pack.sh");
 
 /** The published packages' folders under packages/, lower layers first (build order). */
-export const publishedDirs = ["proto", "transport", "server", "client", "master", "create-hsu-unit"] as const;
+export const publishedDirs = ["proto", "transport", "server", "client", "master", "gateway", "create-hsu-unit"] as const;
 
 /** One packed package. */
 export interface PackedPackage {

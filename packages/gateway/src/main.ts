@@ -49,7 +49,8 @@ const upstream = createUpstream({ socketPath });
 const protocols: Protocol[] = [
   connectProtocol(),
   grpcWebProtocol(),
-  // REST (google.api.http) goes here, last: restProtocol() from "./rest/index.ts".
+  // REST PLUGS IN HERE, last (Connect and gRPC-Web paths win): restProtocol(...) from "./rest/index.ts",
+  // which may take config.openapi (the path of the OpenAPI document) and loaded.services.
 ];
 const server = createGatewayServer({ config, protocols, upstream, registry: loaded.registry, services: loaded.services, ...(tls ? { tls } : {}) });
 let url: string;

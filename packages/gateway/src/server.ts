@@ -125,15 +125,14 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
 
   const onRequest = async (req: GatewayRequest, res: GatewayResponse): Promise<void> => {
     const method = req.method ?? "GET";
-    const cors = corsDecision(config.cors, method, req.headers);
-    for (const [k, v] of Object.entries(cors.headers)) res.setHeader(k, v);
-    if (cors.preflight === "allowed") return void (writeHead(res, 204), res.end());
-    if (cors.preflight === "denied") return sendJson(res, 403, { code: "permission_denied", message: `CORS preflight refused: ${cors.reason}` });
     const url = req.url ?? "/";
     if (url === "/healthz" && (method === "GET" || method === "HEAD")) {
       writeHead(res, 200, { "content-type": "text/plain" });
       return void res.end(method === "HEAD" ? "" : "ok\n");
     }
+    // CORS headers first, so a browser can read even a 429; preflights count against the rate like any request.
+    const cors = corsDecision(config.cors, method, req.headers);
+    for (const [k, v] of Object.entries(cors.headers)) res.setHeader(k, v);
     if (limiter) {
       const v = limiter.take(clientAddress(req));
       if (!v.ok) {
@@ -141,6 +140,8 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
         return sendJson(res, 429, { code: "resource_exhausted", message: `rate limit: at most ${limits.rate!.requests} requests per ${limits.rate!.perMs} ms from ${clientAddress(req)}; retry after ${secs} s` }, { "retry-after": String(secs) });
       }
     }
+    if (cors.preflight === "allowed") return void (writeHead(res, 204), res.end());
+    if (cors.preflight === "denied") return sendJson(res, 403, { code: "permission_denied", message: `CORS preflight refused: ${cors.reason}` });
     const unsafe = unsafePath(url);
     if (unsafe) return sendJson(res, 400, { code: "invalid_argument", message: `refused path: ${unsafe}` });
     inFlight++;
@@ -171,7 +172,15 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
       if (--inFlight === 0) idle?.();
     }
   };
-  const handler = (req: GatewayRequest, res: GatewayResponse) => void onRequest(req, res);
+  // A failure outside the protocols' own handling answers 500 (or cuts the response), never takes the gateway down.
+  const handler = (req: GatewayRequest, res: GatewayResponse) =>
+    void onRequest(req, res).catch((e: unknown) => {
+      try {
+        sendJson(res, 500, { code: "internal", message: `gateway error: ${(e as Error).message}` });
+      } catch {
+        res.destroy();
+      }
+    });
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const track = (s: http2.Http2Server | http2.Http2SecureServer) =>
