@@ -31,7 +31,7 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe.each(["@hsu/proto", "@hsu/transport", "@hsu/server", "@hsu/client", "@hsu/master", "create-hsu-unit"])("%s tarball", (name) => {
+describe.each(["@hsu/proto", "@hsu/transport", "@hsu/server", "@hsu/client", "@hsu/master", "@hsu/gateway", "create-hsu-unit"])("%s tarball", (name) => {
   const pkg = () => {
     const p = packed.find((x) => x.name === name);
     if (!p) throw new Error(`${name} was not packed`);

@@ -1,6 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { envelope } from "@hsu/transport/grpc-wire";
 import type { CallContext, CallError, CallMetadata, StreamResult, UnaryResult, Upstream } from "./protocol.ts";
 
 /** Options of {@link createUpstream}. */
@@ -36,14 +37,8 @@ export function forwardableMetadata(name: string): boolean {
   return !name.startsWith(":") && !name.startsWith("hsu-") && !NEVER.has(name);
 }
 
-/** A gRPC message as a frame: flag 0 (uncompressed), 4-byte length, the bytes. */
-export function grpcFrame(bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
-}
+/** A gRPC message as a frame: flag 0 (uncompressed), 4-byte length, the bytes (the one copy in @hsu/transport). */
+export const grpcFrame = envelope;
 
 function metadataOf(h: http2.IncomingHttpHeaders): CallMetadata {
   const out: CallMetadata = {};
