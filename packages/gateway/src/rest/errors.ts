@@ -1,0 +1,85 @@
+import type { CallError } from "../protocol.ts";
+
+/** gRPC status codes by name (google.rpc.Code). */
+export const GrpcCode = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+// The grpc-gateway table (runtime/errors.go HTTPStatusFromCode); 499 is nginx's "client closed request".
+const STATUS_OF_CODE: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+
+/** The HTTP status for a gRPC status code, as grpc-gateway maps it; 500 for a code outside 0-16. */
+export function httpStatusFromCode(code: number): number {
+  return STATUS_OF_CODE[code] ?? 500;
+}
+
+/** google.rpc.Status in its proto3 JSON form: the body of every REST error. */
+export interface StatusJson {
+  code: number;
+  message: string;
+  details: unknown[];
+}
+
+/**
+ * An error the REST protocol answers itself (bad path, bad query, bad body,
+ * missing credentials) or got from the unit: an HTTP status plus the gRPC
+ * code it stands for, and a message saying what was wrong and where.
+ */
+export class RestError extends Error {
+  override readonly name = "RestError";
+  constructor(
+    /** The gRPC code (0-16). */
+    readonly code: number,
+    message: string,
+    /** The HTTP status; by default the grpc-gateway mapping of `code`. */
+    readonly status: number = httpStatusFromCode(code),
+    /** Extra response headers (Allow, WWW-Authenticate). */
+    readonly headers: Readonly<Record<string, string>> = {},
+    /** google.rpc.Status details, already in JSON form. */
+    readonly details: readonly unknown[] = [],
+  ) {
+    super(message);
+  }
+
+  /** A gateway-made error whose HTTP status is not the code's default (405, 413, 414, 415). */
+  static http(status: number, code: number, message: string, headers: Record<string, string> = {}): RestError {
+    return new RestError(code, message, status, headers);
+  }
+
+  /** The error of a failed upstream call. */
+  static fromCall(error: CallError): RestError {
+    return new RestError(error.code, error.message);
+  }
+
+  /** Any thrown value as a RestError: itself, or INTERNAL (500) with its message. */
+  static from(e: unknown): RestError {
+    if (isRestError(e)) return e;
+    return new RestError(GrpcCode.INTERNAL, e instanceof Error ? e.message : String(e));
+  }
+
+  /** The response body. */
+  toStatusJson(): StatusJson {
+    return { code: this.code, message: this.message, details: [...this.details] };
+  }
+}
+
+/** True for a RestError (by name, so it holds across copies of the module). */
+export function isRestError(e: unknown): e is RestError {
+  return e instanceof Error && e.name === "RestError" && typeof (e as RestError).status === "number";
+}
