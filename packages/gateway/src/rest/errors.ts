@@ -43,18 +43,21 @@ export interface StatusJson {
  */
 export class RestError extends Error {
   override readonly name = "RestError";
-  constructor(
-    /** The gRPC code (0-16). */
-    readonly code: number,
-    message: string,
-    /** The HTTP status; by default the grpc-gateway mapping of `code`. */
-    readonly status: number = httpStatusFromCode(code),
-    /** Extra response headers (Allow, WWW-Authenticate). */
-    readonly headers: Readonly<Record<string, string>> = {},
-    /** google.rpc.Status details, already in JSON form. */
-    readonly details: readonly unknown[] = [],
-  ) {
+  /** The gRPC code (0-16). */
+  readonly code: number;
+  /** The HTTP status; by default the grpc-gateway mapping of `code`. */
+  readonly status: number;
+  /** Extra response headers (Allow, WWW-Authenticate). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** google.rpc.Status details, already in JSON form. */
+  readonly details: readonly unknown[];
+
+  constructor(code: number, message: string, status = httpStatusFromCode(code), headers: Readonly<Record<string, string>> = {}, details: readonly unknown[] = []) {
     super(message);
+    this.code = code;
+    this.status = status;
+    this.headers = headers;
+    this.details = details;
   }
 
   /** A gateway-made error whose HTTP status is not the code's default (405, 413, 414, 415). */

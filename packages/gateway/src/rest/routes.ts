@@ -42,8 +42,10 @@ export interface Route {
 /** The annotations of some routed services are wrong: every problem, one per line. */
 export class RouteError extends Error {
   override readonly name = "RouteError";
-  constructor(readonly problems: readonly string[]) {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
     super(`the google.api.http annotations cannot be routed:\n  ${problems.join("\n  ")}`);
+    this.problems = problems;
   }
 }
 
