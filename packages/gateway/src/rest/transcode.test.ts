@@ -128,7 +128,7 @@ describe("bad requests are 400 naming the field", () => {
     ["PUT", "/v1/shelves/s1/books/b1?title=x", "{}", 400, "takes every field in the body, so it has no query parameters"],
     ["GET", "/v1/shelves/s1/books", '{"pageSize":1}', 400, "takes no request body (it got 14 bytes)"],
     ["POST", "/v1/shelves/s1/books", "{", 400, "the request body is not valid JSON"],
-    ["POST", "/v1/shelves/s1/books", '{"title":5}', 400, 'the request body (field "book", hsu.gwtest.v1.Book): cannot decode field hsu.gwtest.v1.Book.title from JSON: 5'],
+    ["POST", "/v1/shelves/s1/books", '{"title":5}', 400, 'the request body (field "book", hsu.gwtest.v1.Book): cannot decode field hsu.gwtest.v1.Book.title from JSON: expected string, got 5'],
     ["POST", "/v1/shelves/s1/books", '{"unknownField":1}', 400, "unknownField"],
     ["POST", "/v1/shelves/s1/books", '{"pages":"1e400"}', 400, "hsu.gwtest.v1.Book.pages"],
     ["POST", "/v1/shelves/s1/books", '{"labels":{"a":3000000000}}', 400, "hsu.gwtest.v1.Book.labels"],
