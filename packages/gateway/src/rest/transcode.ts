@@ -123,6 +123,9 @@ function readQuery(route: Route, query: string, registry: Registry, msg: Message
     else list.push(v);
   }
   const oneofs = new Map<object, string>();
+  const given = new Map<string, string>();
+  // Path variables may name fields by JSON name; compare by proto names.
+  const bound = [...route.pathFields.values()].map((chain) => chain.map((f) => f.name).join("."));
   for (const [name, values] of byName) {
     const what = `query parameter "${name}"`;
     if (route.body.kind === "all") {
@@ -131,9 +134,12 @@ function readQuery(route: Route, query: string, registry: Registry, msg: Message
     const chain = resolveFieldPath(schema, name.split("."));
     if (typeof chain === "string") throw bad(`unknown ${what}: ${chain}`);
     const canonical = chain.map((f) => f.name).join(".");
-    for (const bound of route.pathFields.keys()) {
-      if (bound === canonical || canonical.startsWith(`${bound}.`) || bound.startsWith(`${canonical}.`)) {
-        throw bad(`${what}: the field "${bound}" is set by the path`);
+    const twice = given.get(canonical);
+    if (twice !== undefined) throw bad(`${what}: the field "${canonical}" is already given as query parameter "${twice}"`);
+    given.set(canonical, name);
+    for (const b of bound) {
+      if (b === canonical || canonical.startsWith(`${b}.`) || b.startsWith(`${canonical}.`)) {
+        throw bad(`${what}: the field "${b}" is set by the path`);
       }
     }
     if (route.body.kind === "field" && chain[0] === route.body.field) {
