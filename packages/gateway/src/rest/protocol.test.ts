@@ -172,6 +172,13 @@ describe("restProtocol unary", () => {
     expect(t.json().map((b: { title: string }) => b.title)).toEqual(["a", "b"]);
   });
 
+  it("matches an absolute-form request target by its path", async () => {
+    upstream.script = { kind: "ok", message: { title: "abs" } };
+    const r = await call("GET", `${base}/open/v1/books/b3?readMask=title`);
+    expect(r.status).toBe(200);
+    expect(upstream.calls[0]).toMatchObject({ request: { name: "b3", readMask: "title" } });
+  });
+
   it("answers HEAD on a custom rule", async () => {
     const r = await call("HEAD", "/open/v1/check/b1");
     expect(r.status).toBe(200);

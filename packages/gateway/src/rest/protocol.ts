@@ -50,7 +50,8 @@ export function restProtocol(options: RestProtocolOptions = {}): Protocol {
   return {
     name: "rest",
     async handle(req, res, ctx) {
-      const url = req.url ?? "/";
+      // An absolute-form target (`GET http://host/path`, from proxies) is matched by its path.
+      const url = (req.url ?? "/").replace(/^https?:\/\/[^/?#]*/i, "") || "/";
       const q = url.indexOf("?");
       const path = q < 0 ? url : url.slice(0, q);
       const query = q < 0 ? "" : url.slice(q + 1);

@@ -29,6 +29,8 @@ export interface HttpInput {
   readonly contentType: string | undefined;
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 const bad = (message: string): RestError => new RestError(GrpcCode.INVALID_ARGUMENT, message);
 
 /**
@@ -88,7 +90,7 @@ function readBody(route: Route, input: HttpInput, registry: Registry, msg: Messa
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(input.body);
+    text = utf8.decode(input.body);
   } catch {
     throw bad("the request body is not valid UTF-8");
   }
