@@ -142,3 +142,32 @@ describe("router", () => {
     expect(() => match("GET", path)).toThrow(expect.objectContaining({ status: 400 }));
   });
 });
+
+describe("router on random paths", () => {
+  // Seeded so a failure replays: the seed is in the test name.
+  const seed = Number(process.env["HSU_FUZZ_SEED"] ?? Date.now() % 1_000_000);
+  it(`answers a match, no match, or a RestError, never anything else (seed ${seed})`, () => {
+    let s = seed;
+    const rand = (n: number): number => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return s % n;
+    };
+    const atoms = ["lib", "v1", "shelves", "books", "s1", "b1", "files", "raw", "check", ":move", ":watch", "..", ".", "%2e", "%2F", "%00", "%", "%zz", "%C3%A9", "", "a:b", "*", "{x}"];
+    const route = createRouter(table.routes);
+    for (let i = 0; i < 3000; i++) {
+      const n = 1 + rand(8);
+      const path = `/${Array.from({ length: n }, () => atoms[rand(atoms.length)]).join("/")}`;
+      for (const verb of ["GET", "POST", "PUT"]) {
+        try {
+          const m = route(verb, path);
+          if (m !== undefined) {
+            expect(m.route.verb, path).toBe(verb);
+            for (const v of m.params.values()) expect(v.split("/").some((p) => p === ".." || p === "."), path).toBe(false);
+          }
+        } catch (e) {
+          expect(isRestError(e), `${verb} ${path}: ${String(e)}`).toBe(true);
+        }
+      }
+    }
+  });
+});
