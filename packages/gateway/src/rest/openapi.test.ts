@@ -53,6 +53,8 @@ describe("openApiDocument", () => {
       expect.arrayContaining(["pageSize", "pageToken", "genres", "since", "maxAge", "minPages", "inPrint", "filter.author", "filter.year.from", "filter.year.to", "ids", "limit"]),
     );
     expect(q["parent"]).toBeUndefined();
+    expect(q["byAuthor"]).toBeUndefined();
+    expect(q["quota"]).toMatchObject({ style: "deepObject", schema: { type: "object", additionalProperties: { type: "integer" } } });
     expect(q["genres"]).toMatchObject({ style: "form", explode: true, schema: { type: "array", items: { $ref: "#/components/schemas/hsu.gwtest.v1.Genre" } } });
     expect(q["ids"].schema.items).toMatchObject({ type: "string", format: "int64" });
     expect(q["since"].schema).toEqual({ type: "string", format: "date-time" });

@@ -166,6 +166,9 @@ function queryParams(m: DescMessage, prefix: string, skip: ReadonlySet<string>, 
     if (isLeaf(f)) {
       const schema = schemas.field(f);
       out.push({ name: jsonPrefix + f.jsonName, in: "query", required: false, schema, ...(f.fieldKind === "list" ? { style: "form", explode: true } : {}) });
+    } else if (f.fieldKind === "map" && f.mapKind !== "message") {
+      // `quota[key]=value`: OpenAPI's deepObject style.
+      out.push({ name: jsonPrefix + f.jsonName, in: "query", required: false, style: "deepObject", explode: true, schema: schemas.field(f) });
     } else if (f.fieldKind === "message") {
       queryParams(f.message, `${name}.`, skip, schemas, out, [...seen, m.typeName], `${jsonPrefix}${f.jsonName}.`);
     }

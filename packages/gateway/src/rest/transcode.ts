@@ -133,9 +133,11 @@ function readQuery(route: Route, query: string, registry: Registry, msg: Message
     if (route.body.kind === "all") {
       throw bad(`${what}: ${route.verb} ${route.template.source} takes every field in the body, so it has no query parameters`);
     }
-    const chain = resolveFieldPath(schema, name.split("."));
+    // `labels[key]=value` sets one entry of a map field (grpc-gateway's syntax).
+    const entry = /^([^[\]]+)\[([^[\]]*)\]$/.exec(name);
+    const chain = resolveFieldPath(schema, (entry?.[1] ?? name).split("."));
     if (typeof chain === "string") throw bad(`unknown ${what}: ${chain}`);
-    const canonical = chain.map((f) => f.name).join(".");
+    const canonical = chain.map((f) => f.name).join(".") + (entry === null ? "" : `[${entry[2]}]`);
     const twice = given.get(canonical);
     if (twice !== undefined) throw bad(`${what}: the field "${canonical}" is already given as query parameter "${twice}"`);
     given.set(canonical, name);
@@ -148,6 +150,10 @@ function readQuery(route: Route, query: string, registry: Registry, msg: Message
       throw bad(`${what}: the field "${route.body.field.name}" is carried by the request body`);
     }
     const leaf = chain[chain.length - 1]!;
+    if (entry !== null || leaf.fieldKind === "map") {
+      mergeMapEntry(schema, msg, chain, entry?.[2], values, registry, what);
+      continue;
+    }
     if (!isLeaf(leaf)) throw bad(`${what}: the field "${canonical}" is ${describeType(leaf)}; set it in a request body`);
     if (leaf.fieldKind !== "list" && values.length > 1) {
       throw bad(`${what} is given ${values.length} times, but the field "${canonical}" (${describeType(leaf)}) is not repeated`);
@@ -177,6 +183,37 @@ function mergeParam(schema: DescMessage, msg: Message, chain: readonly DescField
     mergeFromJson(schema, msg, tree, { registry, ignoreUnknownFields: false });
   } catch {
     throw bad(`${what}: ${JSON.stringify(clip(values.join(",")))} is not a valid ${describeType(leaf)} for the field "${name}"`);
+  }
+}
+
+function mergeMapEntry(
+  schema: DescMessage,
+  msg: Message,
+  chain: readonly DescField[],
+  key: string | undefined,
+  values: readonly string[],
+  registry: Registry,
+  what: string,
+): void {
+  const leaf = chain[chain.length - 1]!;
+  const name = chain.map((f) => f.name).join(".");
+  if (leaf.fieldKind !== "map") throw bad(`${what}: the field "${name}" (${describeType(leaf)}) is not a map, so it takes no [key]`);
+  if (key === undefined) throw bad(`${what}: the field "${name}" is a map; set an entry with ${name}[key]=value`);
+  if (leaf.mapKind === "message") throw bad(`${what}: the field "${name}" is ${describeType(leaf)}; set it in a request body`);
+  if (values.length > 1) throw bad(`${what} is given ${values.length} times, but a map entry has one value`);
+  const text = values[0]!;
+  let value: JsonValue = text;
+  if (leaf.mapKind === "enum") value = /^-?\d+$/.test(text) ? Number(text) : text;
+  else if (leaf.scalar === ScalarType.BOOL) {
+    if (text !== "true" && text !== "false") throw bad(`${what}: ${JSON.stringify(clip(text))} is not true or false for the field "${name}"`);
+    value = text === "true";
+  }
+  let tree: JsonValue = { [key]: value };
+  for (let i = chain.length - 1; i >= 0; i--) tree = { [chain[i]!.jsonName]: tree };
+  try {
+    mergeFromJson(schema, msg, tree, { registry, ignoreUnknownFields: false });
+  } catch {
+    throw bad(`${what}: ${JSON.stringify(clip(`${key}=${text}`))} is not a valid entry of ${describeType(leaf)} for the field "${name}"`);
   }
 }
 
