@@ -184,11 +184,10 @@ export function matchTemplate(t: PathTemplate, path: RequestPath): PathParams | 
   let raw = path.raw;
   if (t.verb !== undefined) {
     const last = segs[segs.length - 1];
-    const suffix = `:${t.verb}`;
-    if (last === undefined || !last.endsWith(suffix)) return undefined;
     const lastRaw = raw[raw.length - 1] ?? "";
-    const rawSuffix = lastRaw.endsWith(suffix) ? suffix : undefined;
-    if (rawSuffix === undefined) return undefined;
+    const suffix = `:${t.verb}`;
+    // The verb's colon must be a real one: "%3A" is data.
+    if (last === undefined || !last.endsWith(suffix) || !lastRaw.endsWith(suffix)) return undefined;
     segs = [...segs.slice(0, -1), last.slice(0, -suffix.length)];
     raw = [...raw.slice(0, -1), lastRaw.slice(0, -suffix.length)];
     if (segs[segs.length - 1] === "") {
