@@ -1,3 +1,6 @@
+import { fromBinary, toJson, type Registry } from "@bufbuild/protobuf";
+import { base64Encode, BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { AnySchema } from "@bufbuild/protobuf/wkt";
 import type { CallError } from "../protocol.ts";
 
 /** gRPC status codes by name (google.rpc.Code). */
@@ -65,9 +68,10 @@ export class RestError extends Error {
     return new RestError(code, message, status, headers);
   }
 
-  /** The error of a failed upstream call. */
-  static fromCall(error: CallError): RestError {
-    return new RestError(error.code, error.message);
+  /** The error of a failed upstream call, with the details of its grpc-status-details-bin in JSON form. */
+  static fromCall(error: CallError, registry?: Registry): RestError {
+    const details = error.details === undefined ? [] : statusDetails(error.details, registry);
+    return new RestError(error.code, error.message, httpStatusFromCode(error.code), {}, details);
   }
 
   /** Any thrown value as a RestError: itself, or INTERNAL (500) with its message. */
@@ -85,4 +89,32 @@ export class RestError extends Error {
 /** True for a RestError (by name, so it holds across copies of the module). */
 export function isRestError(e: unknown): e is RestError {
   return e instanceof Error && e.name === "RestError" && typeof (e as RestError).status === "number";
+}
+
+/**
+ * The `details` of a binary google.rpc.Status (field 3, repeated google.protobuf.Any)
+ * as proto3 JSON: a type the registry knows is written out, any other as
+ * `{"@type", "value": base64}`. Undecodable bytes give no details rather than a failed answer.
+ */
+export function statusDetails(bytes: Uint8Array, registry?: Registry): unknown[] {
+  const out: unknown[] = [];
+  try {
+    const r = new BinaryReader(bytes);
+    while (r.pos < r.len) {
+      const [no, wt] = r.tag();
+      if (no !== 3 || wt !== WireType.LengthDelimited) {
+        r.skip(wt, no);
+        continue;
+      }
+      const any = fromBinary(AnySchema, r.bytes());
+      try {
+        out.push(toJson(AnySchema, any, registry === undefined ? {} : { registry }));
+      } catch {
+        out.push({ "@type": any.typeUrl, value: base64Encode(any.value) });
+      }
+    }
+  } catch {
+    return out;
+  }
+  return out;
 }

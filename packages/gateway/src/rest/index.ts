@@ -9,7 +9,7 @@
  *   the path or body sets are refused too (400);
  * - a multi-segment path variable keeps an encoded "/" as "%2F"; a single-segment one decodes it.
  */
-export { GrpcCode, httpStatusFromCode, isRestError, RestError, type StatusJson } from "./errors.ts";
+export { GrpcCode, httpStatusFromCode, isRestError, RestError, statusDetails, type StatusJson } from "./errors.ts";
 export { parseTemplate, TemplateError, type PathTemplate } from "./http-rule.ts";
 export { openApiDocument, type OpenApiOptions } from "./openapi.ts";
 export { readBody, restProtocol, writeError, type RestProtocolOptions } from "./protocol.ts";

@@ -1,4 +1,5 @@
-import type { CallMetadata, GatewayRequest, GatewayResponse, Protocol, ProtocolContext, RoutedService } from "../protocol.ts";
+import type { Registry } from "@bufbuild/protobuf";
+import type { CallError, CallMetadata, GatewayRequest, GatewayResponse, Protocol, ProtocolContext, RoutedService } from "../protocol.ts";
 import { GrpcCode, RestError } from "./errors.ts";
 import { buildRoutes, createRouter, type RouteMatch, type RouteTable } from "./routes.ts";
 import { writeChunk, writerFor } from "./stream.ts";
@@ -98,7 +99,7 @@ async function serve(req: GatewayRequest, response: GatewayResponse, ctx: Protoc
     const call = ctx.callContext(req, abort.signal);
     if (!route.streaming) {
       const result = await ctx.upstream.unary(route.unit, route.method, request, call);
-      if (!result.ok) throw upstreamError(result.error);
+      if (!result.ok) throw upstreamError(result.error, ctx.registry);
       const json = responseJson(route, result.message, ctx.registry);
       const text = JSON.stringify(json);
       res.writeHead(200, { "content-type": "application/json", ...metadataHeaders(result.headers) });
@@ -116,19 +117,19 @@ async function serve(req: GatewayRequest, response: GatewayResponse, ctx: Protoc
       start({});
       await writeChunk(response, writer.message(responseJson(route, message, ctx.registry)), abort.signal);
     });
-    if (!result.ok && !started) throw upstreamError(result.error);
+    if (!result.ok && !started) throw upstreamError(result.error, ctx.registry);
     start(result.headers);
-    if (!result.ok) res.write(writer.error(upstreamError(result.error).toStatusJson()));
+    if (!result.ok) res.write(writer.error(upstreamError(result.error, ctx.registry).toStatusJson()));
     res.end();
   } finally {
     res.off("close", onClose);
   }
 }
 
-function upstreamError(error: { code: number; message: string }): RestError {
-  const e = RestError.fromCall(error);
+function upstreamError(error: CallError, registry: Registry): RestError {
+  const e = RestError.fromCall(error, registry);
   if (e.code !== GrpcCode.UNAUTHENTICATED) return e;
-  return new RestError(e.code, e.message, e.status, { "www-authenticate": 'Bearer realm="hsu", error="invalid_token"' });
+  return new RestError(e.code, e.message, e.status, { "www-authenticate": 'Bearer realm="hsu", error="invalid_token"' }, e.details);
 }
 
 /** Writes a RestError as google.rpc.Status JSON. */
