@@ -334,3 +334,47 @@ describe("httpStatusFromCode", () => {
     expect(httpStatusFromCode(99)).toBe(500);
   });
 });
+
+describe("restProtocol without a prebuilt table", () => {
+  it("builds the routes from ctx.services on the first request; a bad annotation is a 500 naming it; notFound: answer gives a JSON 404", async () => {
+    const bad = buildRegistry("rest-bad");
+    const ctxOf = (services: RoutedService[]): ProtocolContext => ({
+      upstream,
+      registry: bad,
+      services,
+      maxBodyBytes: 1024,
+      callContext: (req, signal) => ({ metadata: {}, clientAddress: "", signal, timeoutMs: 1000 }),
+    });
+    const good = ctxOf([{ unit: "u", service: bad.getService("hsu.gwbad.v1.NestedBindingService")!, prefix: "", auth: "none" }]);
+    const broken = ctxOf([{ unit: "u", service: bad.getService("hsu.gwbad.v1.UnknownFieldService")!, prefix: "", auth: "none" }]);
+    const rest = restProtocol({ notFound: "answer" });
+    const srv = http.createServer((req, res) => {
+      void rest.handle(req, res, req.headers["x-ctx"] === "broken" ? broken : good);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    try {
+      // NestedBindingService itself is refused (nested additional_bindings).
+      const r1 = await fetch(`${url}/v1/nested/x`, { headers: { "x-ctx": "broken" } });
+      expect(r1.status).toBe(500);
+      expect(((await r1.json()) as { message: string }).message).toContain('"nope" is not a field of hsu.gwbad.v1.Req');
+      const r2 = await fetch(`${url}/v1/nothing-here`);
+      expect(r2.status).toBe(500);
+      expect(((await r2.json()) as { message: string }).message).toContain("additional bindings cannot have their own additional_bindings");
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+    }
+    const okRest = restProtocol({ notFound: "answer" });
+    const srv2 = http.createServer((req, res) => void okRest.handle(req, res, { ...good, services: [{ unit: "u", service: reg.getService("hsu.gwtest.v1.LibraryService")!, prefix: "", auth: "none" }] }));
+    await new Promise<void>((r) => srv2.listen(0, "127.0.0.1", r));
+    try {
+      const r3 = await fetch(`http://127.0.0.1:${(srv2.address() as AddressInfo).port}/v9/none`);
+      expect(r3.status).toBe(404);
+      expect(await r3.json()).toEqual({ code: 5, message: "no REST route has the path /v9/none", details: [] });
+    } finally {
+      srv2.closeAllConnections();
+      await new Promise((r) => srv2.close(r));
+    }
+  });
+});
