@@ -51,7 +51,10 @@ class FakeUpstream implements Upstream {
     const s = this.script;
     if (s.kind === "error") return { ok: false, error: s.error, headers: {}, trailers: {} };
     if (s.kind !== "stream") throw new Error("not a stream script");
-    for (const m of s.messages) await onMessage(toBinary(method.output, create(method.output, m as never)));
+    for (const m of s.messages) {
+      // `{ garbage: true }` stands for bytes that are not the output message.
+      await onMessage("garbage" in m ? new Uint8Array([0xff, 0xff, 0xff]) : toBinary(method.output, create(method.output, m as never)));
+    }
     if (s.waitForAbort) {
       await new Promise<void>((resolve) => {
         if (meta.signal.aborted) resolve();
@@ -313,6 +316,14 @@ describe("restProtocol server streaming", () => {
     const early = await call("GET", "/open/v1/shelves/s1/books:watch");
     expect(early.status).toBe(403);
     expect(early.json()).toEqual({ code: 7, message: "no", details: [] });
+  });
+
+  it("ends the stream with an error entry when a message from the unit cannot be decoded", async () => {
+    upstream.script = { kind: "stream", messages: [{ title: "a" }, { garbage: true }] };
+    const r = await call("GET", "/open/v1/shelves/s1/books:watch");
+    const lines = r.text.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[1].error).toMatchObject({ code: 13, message: expect.stringContaining("not a hsu.gwtest.v1.Book") });
   });
 
   it("aborts the upstream call when the client goes away", async () => {

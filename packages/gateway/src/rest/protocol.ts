@@ -1,5 +1,5 @@
 import type { Registry } from "@bufbuild/protobuf";
-import type { CallError, CallMetadata, GatewayRequest, GatewayResponse, Protocol, ProtocolContext, RoutedService } from "../protocol.ts";
+import type { CallError, CallMetadata, StreamResult, GatewayRequest, GatewayResponse, Protocol, ProtocolContext, RoutedService } from "../protocol.ts";
 import { GrpcCode, RestError } from "./errors.ts";
 import { buildRoutes, createRouter, type RouteMatch, type RouteTable } from "./routes.ts";
 import { writeChunk, writerFor } from "./stream.ts";
@@ -113,10 +113,19 @@ async function serve(req: GatewayRequest, response: GatewayResponse, ctx: Protoc
       started = true;
       res.writeHead(200, { "content-type": writer.contentType, "cache-control": "no-cache", "x-accel-buffering": "no", ...metadataHeaders(headers) });
     };
-    const result = await ctx.upstream.serverStream(route.unit, route.method, request, call, async (message) => {
-      start({});
-      await writeChunk(response, writer.message(responseJson(route, message, ctx.registry)), abort.signal);
-    });
+    let result: StreamResult;
+    try {
+      result = await ctx.upstream.serverStream(route.unit, route.method, request, call, async (message) => {
+        const line = writer.message(responseJson(route, message, ctx.registry));
+        start({});
+        await writeChunk(response, line, abort.signal);
+      });
+    } catch (e) {
+      if (!started) throw e;
+      // Headers are out: the failure can only be the stream's last entry.
+      res.end(writer.error(RestError.from(e).toStatusJson()));
+      return;
+    }
     if (!result.ok && !started) throw upstreamError(result.error, ctx.registry);
     start(result.headers);
     if (!result.ok) res.write(writer.error(upstreamError(result.error, ctx.registry).toStatusJson()));
