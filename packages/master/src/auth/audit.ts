@@ -64,7 +64,8 @@ function lastEntry(file: string): { seq: number; hash: string; torn: boolean } |
       const text = buf.toString("utf8");
       const torn = !text.endsWith("\n");
       const lines = text.split("\n");
-      if (!torn || lines.length > 0) lines.pop();
+      // The piece after the last newline: "" or a torn line.
+      lines.pop();
       // The first piece may be cut by the window; it is whole only when the window reached the file's start.
       const usable = start === 0 ? lines : lines.slice(1);
       for (let i = usable.length - 1; i >= 0; i--) {
@@ -158,5 +159,6 @@ export function verifyAudit(text: string): AuditVerdict {
     prevSeq = entry.seq;
   }
   if (torn) return { ok: false, line: lines.length + 1, reason: "truncated mid-line (no newline at the end): the last entry is incomplete", entries: lines.length };
+
   return { ok: true, entries: lines.length };
 }

@@ -43,8 +43,8 @@ export function isMutating(method: string): boolean {
 
 /** "pkg.Service/Method" as its two halves ("" for a missing half). */
 export function splitMethod(method: string): [string, string] {
-  const slash = method.replace(/^\//, "").indexOf("/");
-  const m = method.replace(/^\//, "");
+  const m = method.startsWith("/") ? method.slice(1) : method;
+  const slash = m.indexOf("/");
   return slash < 0 ? [m, ""] : [m.slice(0, slash), m.slice(slash + 1)];
 }
 
