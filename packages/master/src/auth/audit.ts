@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { PrincipalKind } from "./principal.ts";
 
 /** What one audit entry says, before the log adds its place in the chain. */
@@ -28,6 +28,9 @@ export interface AuditEntry extends AuditRecord {
   readonly prev: string;
   readonly hash: string;
 }
+
+/** Where a master keeps its audit log: `<state_dir>/audit.log`. */
+export const auditFile = (stateDir: string): string => join(stateDir, "audit.log");
 
 /** The `prev` of the first entry: a fixed value, so a log whose first lines were cut off does not verify. */
 export const GENESIS = createHash("sha256").update("hsu audit log v1").digest("hex");

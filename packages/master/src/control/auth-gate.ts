@@ -37,10 +37,10 @@ const OK = 0;
 const codeName = (c: Code | typeof OK) => c === OK ? "ok" : Code[c].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
-/** The units a control request names (for scopes and the audit log); none means "the whole master". */
-export function unitsOf(method: string, message: unknown): string[] {
+/** The units a ControlService request names (for scopes and the audit log), by method name ("StartUnit"); none means "the whole master". */
+export function unitsOf(name: string, message: unknown): string[] {
   const m = (message ?? {}) as { id?: string; ids?: string[]; all?: boolean; pool?: string; units?: string[] };
-  switch (splitMethod(method)[1]) {
+  switch (name) {
     case "StartUnit":
     case "StopUnit":
     case "RestartUnit":

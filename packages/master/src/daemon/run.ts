@@ -6,7 +6,7 @@ import { createUnitTransport } from "@hsu/transport";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Deployment } from "../config/index.ts";
-import { openAuditLog, type AuditLog } from "../auth/audit.ts";
+import { auditFile, openAuditLog, type AuditLog } from "../auth/audit.ts";
 import type { JwtVerifier } from "../auth/authenticate.ts";
 import { openTokenStore, type TokenStore } from "../auth/tokens.ts";
 import { listenControl, type ControlListeners } from "../control/listen.ts";
@@ -50,9 +50,6 @@ export interface RunMasterOptions {
   /** The (unit, service) pairs a gateway route declares `auth: none` (anonymous gateway callers may call only these). */
   publicServices?: (unit: string, service: string) => boolean;
 }
-
-/** Where the audit log is kept: `<state_dir>/audit.log`. */
-export const auditFile = (stateDir: string): string => join(stateDir, "audit.log");
 
 /**
  * Starts a master for a deployment and serves its control API (and the unit
