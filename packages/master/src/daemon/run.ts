@@ -66,7 +66,7 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
   let master: Master;
   let token: string | undefined;
   let tokens: TokenStore;
-  let audit: AuditLog;
+  let audit: AuditLog | undefined;
   try {
     await checkControlSocketPath(m.controlSocket);
     if (m.tokenFile) token = (await readFile(m.tokenFile, "utf8")).trim();
@@ -74,6 +74,7 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
     audit = await openAuditLog(auditFile(m.stateDir));
     master = await createMaster({ deployment, ...(options.log ? { log: options.log } : {}) });
   } catch (e) {
+    await audit?.close();
     lock.release();
     throw e;
   }
@@ -86,7 +87,7 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
     (stopping ??= (async () => {
       await master.shutdown().catch((e: unknown) => options.log?.(`shutdown: ${(e as Error).message}`));
       await control?.close();
-      await audit.close().catch((e: unknown) => options.log?.(`audit log: ${(e as Error).message}`));
+      await audit!.close().catch((e: unknown) => options.log?.(`audit log: ${(e as Error).message}`));
       await rm(pidFile, { force: true });
       lock.release();
       resolveDone();
@@ -109,7 +110,7 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
       ...(token ? { token } : {}),
       auth: {
         tokens,
-        audit,
+        audit: audit!,
         ...(options.oidc ? { oidc: options.oidc } : {}),
         ...(options.publicServices ? { publicServices: options.publicServices } : {}),
         ...(options.log ? { log: options.log } : {}),
