@@ -158,6 +158,24 @@ describe("unit calls through the proxy", () => {
 });
 
 describe("hsu audit", () => {
+  it("a restarted master keeps its tokens and continues the audit chain", async () => {
+    const viewer = await create("--name", "survivor", "--role", "viewer");
+    const before = audit().at(-1)!.seq;
+    expect((await hsu(dir, "down")).code).toBe(0);
+    const up = await hsu(dir, "up", "--detach");
+    expect(up.code, up.stderr).toBe(0);
+    tcp = readFileSync(join(dir, ".hsu", "control-tcp.addr"), "utf8").trim();
+    expect((await control(viewer.token).listUnits({})).units.length).toBeGreaterThan(0);
+    expect(await failure(control(viewer.token).restartUnit({ id: "worker" }))).toMatchObject({ code: Code.PermissionDenied });
+    // `hsu down` was a ShutdownMaster by the socket's owner: audited by the master it stopped.
+    expect(audit().slice(-2)).toMatchObject([
+      { seq: before + 1, who: { kind: "socket-owner" }, method: "hsu.master.v1.ControlService/ShutdownMaster", result: "ok" },
+      { seq: before + 2, who: { subject: viewer.id }, result: "denied" },
+    ]);
+    const ok = await hsu(dir, "audit", "verify", "--json");
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, entries: before + 2 });
+  }, 60_000);
+
   it("shows the entries and verifies the chain; a tampered line fails verify with its line number", async () => {
     const shown = await hsu(dir, "audit", "-n", "3");
     expect(shown.code, shown.stderr).toBe(0);
