@@ -62,10 +62,11 @@ export async function connectMaster(options: ConnectMasterOptions = {}): Promise
     await control.listUnits({}, { timeoutMs: options.connectTimeoutMs ?? 2000 });
   } catch (e) {
     const err = HsuError.from(e, "unavailable");
-    if (err.code === "unauthenticated" || err.code === "permission_denied") {
-      throw new HsuError(err.code, `the hsu master at ${socket}${said} refused the connection: ${err.message}; pass the control token (the file master.control.token_file names) as the \`token\` option`, {}, { cause: e });
+    if (err.code === "unauthenticated") {
+      throw new HsuError(err.code, `the hsu master at ${socket}${said} refused the connection: ${err.message}; pass the control token (the file master.control.token_file names) or an API token (\`hsu token create\`) as the \`token\` option`, {}, { cause: e });
     }
-    throw new HsuError(err.code, `the hsu master at ${socket}${said} does not answer: ${err.message}; ${fix}`, {}, { cause: e });
+    // A token the master accepted that may not list units (a caller token, for unit calls only): the master is there.
+    if (err.code !== "permission_denied") throw new HsuError(err.code, `the hsu master at ${socket}${said} does not answer: ${err.message}; ${fix}`, {}, { cause: e });
   }
   const transports = new Map<string, Transport>();
   const transport = (unit: string): Transport => {

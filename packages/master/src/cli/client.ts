@@ -38,8 +38,12 @@ export async function controlSocketFor(file: string, socket?: string): Promise<{
   return { socket: deployment.master.controlSocket, deployment };
 }
 
-/** The typed control client the CLI (and any user code) uses. */
-export function controlClient(socket: string, token?: string): ControlClient {
+/**
+ * The typed control client the CLI (and any user code) uses. Over TCP it
+ * sends `token`, or else HSU_CONTROL_TOKEN (an API token from `hsu token
+ * create`, or the control token).
+ */
+export function controlClient(socket: string, token = process.env.HSU_CONTROL_TOKEN): ControlClient {
   if (isAddress(socket)) {
     return createClient(ControlService, createUnitTransport(socket, { ...(token ? { token } : {}), connectTimeoutMs: 2000 }));
   }

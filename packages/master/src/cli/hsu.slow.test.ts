@@ -243,7 +243,8 @@ describe("hsu against a running master", () => {
     const addr = readFileSync(join(dir, ".hsu", "control-tcp.addr"), "utf8").trim();
     const call = (token?: string) => createClient(ControlService, createUnitTransport(addr, token ? { token } : {})).listUnits({});
     await expect(call()).rejects.toMatchObject({ code: Code.Unauthenticated });
-    await expect(call("wrong")).rejects.toMatchObject({ code: Code.PermissionDenied });
+    // A token that is not valid is no credential: UNAUTHENTICATED (docs/auth.md).
+    await expect(call("wrong")).rejects.toMatchObject({ code: Code.Unauthenticated });
     const ok = await call("s3cret-token");
     expect(ok.units.length).toBeGreaterThan(0);
     expect(ConnectError).toBeDefined();

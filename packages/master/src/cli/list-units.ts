@@ -51,7 +51,8 @@ export function quickListUnits(socket: string, tcp: boolean, answerTimeoutMs = 5
       return fail((e as Error).message);
     }
     session.on("error", (e) => fail(e.message));
-    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    const token = tcp ? process.env.HSU_CONTROL_TOKEN : undefined;
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...(token ? { authorization: `Bearer ${token}` } : {}) });
     const chunks: Buffer[] = [];
     let size = 0;
     let status: number | undefined;

@@ -1,6 +1,6 @@
 // The control API's one HTTP/2 server: unary gRPC on the fast path, connect-node loaded only for
 // what needs it (streams, the Connect protocol), the unit proxy never through it, and the TCP
-// token checked on both paths.
+// token checked on both paths (auth-gate.ts).
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@hsu/proto";
@@ -119,12 +119,13 @@ describe("listenControl", () => {
     const none = await client().check({}).catch((e: unknown) => ConnectError.from(e));
     expect(none).toMatchObject({ code: Code.Unauthenticated });
     const wrong = await client("not-the-token").check({}).catch((e: unknown) => ConnectError.from(e));
-    expect(wrong).toMatchObject({ code: Code.PermissionDenied });
+    // A token that is not valid is no credential at all: UNAUTHENTICATED (PERMISSION_DENIED is for a valid one that may not).
+    expect(wrong).toMatchObject({ code: Code.Unauthenticated });
     const wrongStream = await (async () => {
       for await (const _ of client("not-the-token").watch({})) return "answered";
       return "ended";
     })().catch((e: unknown) => ConnectError.from(e));
-    expect(wrongStream).toMatchObject({ code: Code.PermissionDenied });
+    expect(wrongStream).toMatchObject({ code: Code.Unauthenticated });
     expect((await client(token).check({})).status).toBe(Status.SERVING);
     // (That a call with the token makes its connection trusted, on the fast path: flood.slow.test.ts.)
   });

@@ -1,21 +1,23 @@
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client";
-import { checkBearer, listenH2c, type ConnectionLimits, type ConnectionStats, type H2cListener } from "@hsu/transport";
+import { listenH2c, type ConnectionLimits, type ConnectionStats, type H2cListener } from "@hsu/transport";
 import { createGrpcHandler } from "@hsu/transport/server";
 import { chmod, mkdir } from "node:fs/promises";
 import type * as http2 from "node:http2";
 import { dirname } from "node:path";
+import { createAuthGate, type ControlAuthOptions } from "./auth-gate.ts";
 import { openFileLimit, tcpControlLimits, unixControlLimits } from "./fd-budget.ts";
 
 /** Options for {@link listenControl}. */
 export interface ControlListenOptions {
   /** The Unix socket path; its directory is created with mode 0700. */
   socketPath: string;
-  /** Also listen on TCP (host:port); then `token` is required. */
+  /** Also listen on TCP (host:port); then `token` or `auth.tokens` is required. */
   tcp?: string;
-  /** The bearer token every TCP call must carry. */
+  /** The legacy control token (master.control.token_file): an admin principal of kind control-token. */
   token?: string;
+  /** API tokens, an OIDC verifier, the audit log and the gateway's public services (see ControlAuthOptions). */
+  auth?: ControlAuthOptions;
   routes: (router: ConnectRouter) => void;
   /** Requests no route matched (the unit proxy); always HTTP/2 here. */
   fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
@@ -32,36 +34,38 @@ export interface ControlListeners {
   close(): Promise<void>;
 }
 
-/** Refuses calls without the right bearer token (TCP only). */
-function requireToken(token: string): Interceptor {
-  return (next) => (req) => {
-    const check = checkBearer(req.header.get("authorization"), token);
-    if (check === "missing") throw new ConnectError("the control API over TCP needs `authorization: Bearer <token>`", Code.Unauthenticated);
-    if (check === "wrong") throw new ConnectError("the control token does not match", Code.PermissionDenied);
-    return next(req);
-  };
-}
-
 /**
  * Serves the control API on a Unix socket with mode 0600 (only the master's
  * user can connect; the kernel checks it on connect), and on TCP only when
- * asked, where every call must carry the token.
+ * asked. Every call, on both and on both paths (the unary fast path and
+ * connect-node), and every unit call through the proxy, goes through one
+ * auth gate (auth-gate.ts): the Unix socket's owner is admin unless the call
+ * carries `hsu-caller` (a gateway: then it is its caller's credential that
+ * counts); on TCP the bearer token decides. Mutating and refused calls are
+ * audited.
  */
 export async function listenControl(options: ControlListenOptions): Promise<ControlListeners> {
   await mkdir(dirname(options.socketPath), { recursive: true, mode: 0o700 });
+  const gate = createAuthGate({ ...options.auth, ...(options.token !== undefined ? { controlToken: options.token } : {}) });
   // Unary calls (StartUnit, ListUnits...) on the fast path; connect-node loads on the first stream
   // (`hsu logs -f`) or Connect-protocol call, and never for the unit proxy (its own node:http2 code).
-  const serve = (interceptors: Interceptor[]) =>
-    createGrpcHandler({
-      routes: options.routes,
-      interceptors,
-      ...(options.fallback ? { fallback: options.fallback } : {}),
-    });
+  const fallback = options.fallback;
+  const served = createGrpcHandler({
+    routes: options.routes,
+    interceptors: [gate.interceptor],
+    ...(fallback
+      ? { fallback: (req, res) => void gate.admitUnitCall(req, res).then((ok) => ok && fallback(req, res), (e: unknown) => res.stream.destroy(e as Error)) }
+      : {}),
+  });
+  const serve = (transport: "unix" | "tcp", trust?: (s: http2.Http2Session) => void) => ({
+    handler: served.handler,
+    streamFilter: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => (gate.mark(transport, stream, headers, trust), served.streamFilter(stream, headers)),
+  });
   // Bind with a private umask so the socket is never reachable by others, not even briefly.
   const previous = process.umask(0o177);
   let unix: H2cListener;
   try {
-    const local = serve([]);
+    const local = serve("unix");
     unix = await listenH2c(`unix:${options.socketPath}`, local.handler, { limits: unixControlLimits, streamFilter: local.streamFilter });
   } finally {
     process.umask(previous);
@@ -69,37 +73,17 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
   await chmod(options.socketPath, 0o600);
   let tcp: H2cListener | undefined;
   if (options.tcp) {
-    if (!options.token) {
+    if (!options.token && !options.auth?.tokens && !options.auth?.oidc) {
       await unix.close();
       throw new HsuError("invalid_config", "TCP control needs a token (master.control.token_file)", { field: "master.control.tcp" });
     }
-    const remote = serve([requireToken(options.token)]);
-    const token = options.token;
-    // The unit proxy over TCP needs the token too.
-    // Until a connection has sent one request with the token it is a stranger: capped, and cut after a few seconds.
-    // Both paths (fast unary and the rest) trust a connection the same way, on its first request with the token.
-    const authorized = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-      const ok = checkBearer(headers.authorization, token) === "ok";
-      if (ok && stream.session) tcpListener.trust(stream.session);
-      return ok;
-    };
+    // Until a connection has sent one authenticated request it is a stranger: capped, and cut after a few seconds.
+    const remote = serve("tcp", (session) => tcpListener.trust(session));
     // A TCP address that cannot be bound (taken, not ours) must not leave the Unix socket behind, listening for nobody.
-    const tcpListener: H2cListener = await listenH2c(
-      options.tcp,
-      (req, res) => {
-        if (!authorized(req.stream, req.headers) && req.headers["hsu-unit"]) {
-          res.writeHead(200, { "content-type": "application/grpc", "grpc-status": String(Code.Unauthenticated), "grpc-message": "missing or wrong token" });
-          res.end();
-          return;
-        }
-        remote.handler(req, res);
-      },
-      {
-        limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()),
-        // Without the token, a unary call still takes the fast path: its interceptor refuses it there.
-        streamFilter: (stream, headers) => (authorized(stream, headers), remote.streamFilter(stream, headers)),
-      },
-    ).catch(async (e: unknown) => {
+    const tcpListener: H2cListener = await listenH2c(options.tcp, remote.handler, {
+      limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()),
+      streamFilter: remote.streamFilter,
+    }).catch(async (e: unknown) => {
       await unix.close();
       throw e;
     });

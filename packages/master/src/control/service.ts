@@ -7,6 +7,8 @@ import { parseDeployment, SpecError } from "../config/index.ts";
 import { inHsuYaml } from "../daemon/config-key.ts";
 import type { Master, UnitStatusView } from "../daemon/master.ts";
 import { wireState } from "../daemon/state.ts";
+import type { TokenStore } from "../auth/tokens.ts";
+import { tokenService } from "./token-service.ts";
 
 const kinds: Record<UnitStatusView["kind"], UnitKind> = {
   managed: UnitKind.MANAGED,
@@ -49,7 +51,7 @@ async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
 }
 
 /** hsu.master.v1.ControlService, implemented once over the in-process master. */
-export function controlService(master: Master, onShutdown: () => void): ServiceImpl<typeof ControlService> {
+export function controlService(master: Master, onShutdown: () => void, tokens?: TokenStore): ServiceImpl<typeof ControlService> {
   const one = (id: string) => {
     const views = master.get(id);
     if (!views.length) throw new ConnectError(`no unit "${id}"`, Code.NotFound);
@@ -75,7 +77,11 @@ export function controlService(master: Master, onShutdown: () => void): ServiceI
       await how(ids);
       return addressed(ids);
     });
+  const noTokens = () => {
+    throw new ConnectError("this master keeps no API tokens", Code.FailedPrecondition);
+  };
   return {
+    ...(tokens ? tokenService(tokens) : { createToken: noTokens, listTokens: noTokens, revokeToken: noTokens }),
     // Asking for units is what makes the master read their CPU and memory (see Master.sampleUsage).
     listUnits: () => guard(async () => (await master.sampleUsage(), { units: master.list().map(toStatus) })),
     getUnit: (req) => guard(async () => (await master.sampleUsage(), { unit: one(req.id) })),

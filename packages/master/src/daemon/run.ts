@@ -6,6 +6,9 @@ import { createUnitTransport } from "@hsu/transport";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Deployment } from "../config/index.ts";
+import { auditFile, openAuditLog, type AuditLog } from "../auth/audit.ts";
+import type { JwtVerifier } from "../auth/authenticate.ts";
+import { openTokenStore, type TokenStore } from "../auth/tokens.ts";
 import { listenControl, type ControlListeners } from "../control/listen.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlService } from "../control/service.ts";
@@ -38,6 +41,16 @@ export async function masterAnswers(socketPath: string): Promise<boolean> {
   }
 }
 
+/** Options for {@link runMaster}. */
+export interface RunMasterOptions {
+  log?: (line: string) => void;
+  handleSignals?: boolean;
+  /** Verifies a JWT bearer (OIDC) on the TCP port and for gateway callers; none: JWTs are refused. */
+  oidc?: JwtVerifier;
+  /** The (unit, service) pairs a gateway route declares `auth: none` (anonymous gateway callers may call only these). */
+  publicServices?: (unit: string, service: string) => boolean;
+}
+
 /**
  * Starts a master for a deployment and serves its control API (and the unit
  * proxy) on the control socket. The state dir's exclusive lock is taken
@@ -46,17 +59,22 @@ export async function masterAnswers(socketPath: string): Promise<boolean> {
  * one runs, is stopped or starves - is refused, naming our pid. `up()` is left
  * to the caller, so it can show progress.
  */
-export async function runMaster(deployment: Deployment, options: { log?: (line: string) => void; handleSignals?: boolean } = {}): Promise<RunningMaster> {
+export async function runMaster(deployment: Deployment, options: RunMasterOptions = {}): Promise<RunningMaster> {
   const m = deployment.master;
   checkStateDir(m.stateDir);
   const lock = await lockStateDir(deployment);
   let master: Master;
   let token: string | undefined;
+  let tokens: TokenStore;
+  let audit: AuditLog | undefined;
   try {
     await checkControlSocketPath(m.controlSocket);
     if (m.tokenFile) token = (await readFile(m.tokenFile, "utf8")).trim();
+    tokens = openTokenStore({ stateDir: m.stateDir });
+    audit = await openAuditLog(auditFile(m.stateDir));
     master = await createMaster({ deployment, ...(options.log ? { log: options.log } : {}) });
   } catch (e) {
+    await audit?.close();
     lock.release();
     throw e;
   }
@@ -69,6 +87,7 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
     (stopping ??= (async () => {
       await master.shutdown().catch((e: unknown) => options.log?.(`shutdown: ${(e as Error).message}`));
       await control?.close();
+      await audit!.close().catch((e: unknown) => options.log?.(`audit log: ${(e as Error).message}`));
       await rm(pidFile, { force: true });
       lock.release();
       resolveDone();
@@ -89,7 +108,14 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       socketPath: m.controlSocket,
       ...(m.controlTcp ? { tcp: m.controlTcp } : {}),
       ...(token ? { token } : {}),
-      routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
+      auth: {
+        tokens,
+        audit: audit!,
+        ...(options.oidc ? { oidc: options.oidc } : {}),
+        ...(options.publicServices ? { publicServices: options.publicServices } : {}),
+        ...(options.log ? { log: options.log } : {}),
+      },
+      routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop(), tokens)),
       fallback: proxy,
     });
     await writeFile(pidFile, `${process.pid}\n`);

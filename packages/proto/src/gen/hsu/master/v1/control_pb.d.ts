@@ -1334,6 +1334,366 @@ export declare type ShutdownMasterResponseJson = {
 export declare const ShutdownMasterResponseSchema: GenMessage<ShutdownMasterResponse, {jsonType: ShutdownMasterResponseJson}>;
 
 /**
+ * ApiToken describes one API token: what it may do and whether it is live.
+ * Never its secret, nor the secret's hash.
+ *
+ * @generated from message hsu.master.v1.ApiToken
+ */
+export declare type ApiToken = Message<"hsu.master.v1.ApiToken"> & {
+  /**
+   * The id: the 8 hex digits after `hsu_` in the token.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created = 3;
+   */
+  created?: Timestamp | undefined;
+
+  /**
+   * Unset: it does not expire.
+   *
+   * @generated from field: google.protobuf.Timestamp expires = 4;
+   */
+  expires?: Timestamp | undefined;
+
+  /**
+   * caller, viewer, operator or admin.
+   *
+   * @generated from field: repeated string roles = 5;
+   */
+  roles: string[];
+
+  /**
+   * Unit id globs it is limited to; empty: every unit.
+   *
+   * @generated from field: repeated string units = 6;
+   */
+  units: string[];
+
+  /**
+   * "pkg.Service/Method" globs it is limited to; empty: every method.
+   *
+   * @generated from field: repeated string methods = 7;
+   */
+  methods: string[];
+
+  /**
+   * Set once it was revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked = 8;
+   */
+  revoked?: Timestamp | undefined;
+};
+
+/**
+ * ApiToken describes one API token: what it may do and whether it is live.
+ * Never its secret, nor the secret's hash.
+ *
+ * @generated from message hsu.master.v1.ApiToken
+ */
+export declare type ApiTokenJson = {
+  /**
+   * The id: the 8 hex digits after `hsu_` in the token.
+   *
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created = 3;
+   */
+  created?: TimestampJson;
+
+  /**
+   * Unset: it does not expire.
+   *
+   * @generated from field: google.protobuf.Timestamp expires = 4;
+   */
+  expires?: TimestampJson;
+
+  /**
+   * caller, viewer, operator or admin.
+   *
+   * @generated from field: repeated string roles = 5;
+   */
+  roles?: string[];
+
+  /**
+   * Unit id globs it is limited to; empty: every unit.
+   *
+   * @generated from field: repeated string units = 6;
+   */
+  units?: string[];
+
+  /**
+   * "pkg.Service/Method" globs it is limited to; empty: every method.
+   *
+   * @generated from field: repeated string methods = 7;
+   */
+  methods?: string[];
+
+  /**
+   * Set once it was revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked = 8;
+   */
+  revoked?: TimestampJson;
+};
+
+/**
+ * Describes the message hsu.master.v1.ApiToken.
+ * Use `create(ApiTokenSchema)` to create a new message.
+ */
+export declare const ApiTokenSchema: GenMessage<ApiToken, {jsonType: ApiTokenJson}>;
+
+/**
+ * CreateTokenRequest says what the new token may do.
+ *
+ * @generated from message hsu.master.v1.CreateTokenRequest
+ */
+export declare type CreateTokenRequest = Message<"hsu.master.v1.CreateTokenRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * At least one of caller, viewer, operator, admin.
+   *
+   * @generated from field: repeated string roles = 2;
+   */
+  roles: string[];
+
+  /**
+   * @generated from field: repeated string units = 3;
+   */
+  units: string[];
+
+  /**
+   * @generated from field: repeated string methods = 4;
+   */
+  methods: string[];
+
+  /**
+   * Unset: it never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires = 5;
+   */
+  expires?: Timestamp | undefined;
+};
+
+/**
+ * CreateTokenRequest says what the new token may do.
+ *
+ * @generated from message hsu.master.v1.CreateTokenRequest
+ */
+export declare type CreateTokenRequestJson = {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * At least one of caller, viewer, operator, admin.
+   *
+   * @generated from field: repeated string roles = 2;
+   */
+  roles?: string[];
+
+  /**
+   * @generated from field: repeated string units = 3;
+   */
+  units?: string[];
+
+  /**
+   * @generated from field: repeated string methods = 4;
+   */
+  methods?: string[];
+
+  /**
+   * Unset: it never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires = 5;
+   */
+  expires?: TimestampJson;
+};
+
+/**
+ * Describes the message hsu.master.v1.CreateTokenRequest.
+ * Use `create(CreateTokenRequestSchema)` to create a new message.
+ */
+export declare const CreateTokenRequestSchema: GenMessage<CreateTokenRequest, {jsonType: CreateTokenRequestJson}>;
+
+/**
+ * CreateTokenResponse holds the token, shown this once.
+ *
+ * @generated from message hsu.master.v1.CreateTokenResponse
+ */
+export declare type CreateTokenResponse = Message<"hsu.master.v1.CreateTokenResponse"> & {
+  /**
+   * hsu_<id>_<secret>: send it as `authorization: Bearer <token>`.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: hsu.master.v1.ApiToken info = 2;
+   */
+  info?: ApiToken | undefined;
+};
+
+/**
+ * CreateTokenResponse holds the token, shown this once.
+ *
+ * @generated from message hsu.master.v1.CreateTokenResponse
+ */
+export declare type CreateTokenResponseJson = {
+  /**
+   * hsu_<id>_<secret>: send it as `authorization: Bearer <token>`.
+   *
+   * @generated from field: string token = 1;
+   */
+  token?: string;
+
+  /**
+   * @generated from field: hsu.master.v1.ApiToken info = 2;
+   */
+  info?: ApiTokenJson;
+};
+
+/**
+ * Describes the message hsu.master.v1.CreateTokenResponse.
+ * Use `create(CreateTokenResponseSchema)` to create a new message.
+ */
+export declare const CreateTokenResponseSchema: GenMessage<CreateTokenResponse, {jsonType: CreateTokenResponseJson}>;
+
+/**
+ * ListTokensRequest is empty.
+ *
+ * @generated from message hsu.master.v1.ListTokensRequest
+ */
+export declare type ListTokensRequest = Message<"hsu.master.v1.ListTokensRequest"> & {
+};
+
+/**
+ * ListTokensRequest is empty.
+ *
+ * @generated from message hsu.master.v1.ListTokensRequest
+ */
+export declare type ListTokensRequestJson = {
+};
+
+/**
+ * Describes the message hsu.master.v1.ListTokensRequest.
+ * Use `create(ListTokensRequestSchema)` to create a new message.
+ */
+export declare const ListTokensRequestSchema: GenMessage<ListTokensRequest, {jsonType: ListTokensRequestJson}>;
+
+/**
+ * ListTokensResponse holds every token, oldest first, revoked ones too.
+ *
+ * @generated from message hsu.master.v1.ListTokensResponse
+ */
+export declare type ListTokensResponse = Message<"hsu.master.v1.ListTokensResponse"> & {
+  /**
+   * @generated from field: repeated hsu.master.v1.ApiToken tokens = 1;
+   */
+  tokens: ApiToken[];
+};
+
+/**
+ * ListTokensResponse holds every token, oldest first, revoked ones too.
+ *
+ * @generated from message hsu.master.v1.ListTokensResponse
+ */
+export declare type ListTokensResponseJson = {
+  /**
+   * @generated from field: repeated hsu.master.v1.ApiToken tokens = 1;
+   */
+  tokens?: ApiTokenJson[];
+};
+
+/**
+ * Describes the message hsu.master.v1.ListTokensResponse.
+ * Use `create(ListTokensResponseSchema)` to create a new message.
+ */
+export declare const ListTokensResponseSchema: GenMessage<ListTokensResponse, {jsonType: ListTokensResponseJson}>;
+
+/**
+ * RevokeTokenRequest names the token by its id (or `hsu_<id>`).
+ *
+ * @generated from message hsu.master.v1.RevokeTokenRequest
+ */
+export declare type RevokeTokenRequest = Message<"hsu.master.v1.RevokeTokenRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * RevokeTokenRequest names the token by its id (or `hsu_<id>`).
+ *
+ * @generated from message hsu.master.v1.RevokeTokenRequest
+ */
+export declare type RevokeTokenRequestJson = {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+};
+
+/**
+ * Describes the message hsu.master.v1.RevokeTokenRequest.
+ * Use `create(RevokeTokenRequestSchema)` to create a new message.
+ */
+export declare const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest, {jsonType: RevokeTokenRequestJson}>;
+
+/**
+ * RevokeTokenResponse holds the token as revoked.
+ *
+ * @generated from message hsu.master.v1.RevokeTokenResponse
+ */
+export declare type RevokeTokenResponse = Message<"hsu.master.v1.RevokeTokenResponse"> & {
+  /**
+   * @generated from field: hsu.master.v1.ApiToken info = 1;
+   */
+  info?: ApiToken | undefined;
+};
+
+/**
+ * RevokeTokenResponse holds the token as revoked.
+ *
+ * @generated from message hsu.master.v1.RevokeTokenResponse
+ */
+export declare type RevokeTokenResponseJson = {
+  /**
+   * @generated from field: hsu.master.v1.ApiToken info = 1;
+   */
+  info?: ApiTokenJson;
+};
+
+/**
+ * Describes the message hsu.master.v1.RevokeTokenResponse.
+ * Use `create(RevokeTokenResponseSchema)` to create a new message.
+ */
+export declare const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse, {jsonType: RevokeTokenResponseJson}>;
+
+/**
  * UnitKind tells how the master relates to a unit.
  *
  * @generated from enum hsu.master.v1.UnitKind
@@ -1641,6 +2001,38 @@ export declare const ControlService: GenService<{
     methodKind: "unary";
     input: typeof ShutdownMasterRequestSchema;
     output: typeof ShutdownMasterResponseSchema;
+  },
+  /**
+   * CreateToken makes an API token; the answer holds its secret, the only
+   * time it is shown (the master keeps only its sha256). Needs admin.
+   *
+   * @generated from rpc hsu.master.v1.ControlService.CreateToken
+   */
+  createToken: {
+    methodKind: "unary";
+    input: typeof CreateTokenRequestSchema;
+    output: typeof CreateTokenResponseSchema;
+  },
+  /**
+   * ListTokens lists the API tokens, never their secrets. Needs admin.
+   *
+   * @generated from rpc hsu.master.v1.ControlService.ListTokens
+   */
+  listTokens: {
+    methodKind: "unary";
+    input: typeof ListTokensRequestSchema;
+    output: typeof ListTokensResponseSchema;
+  },
+  /**
+   * RevokeToken revokes an API token; the next call carrying it is refused.
+   * Needs admin.
+   *
+   * @generated from rpc hsu.master.v1.ControlService.RevokeToken
+   */
+  revokeToken: {
+    methodKind: "unary";
+    input: typeof RevokeTokenRequestSchema;
+    output: typeof RevokeTokenResponseSchema;
   },
 }>;
 
