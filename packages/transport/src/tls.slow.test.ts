@@ -78,7 +78,7 @@ async function serve(watcher: TlsWatcher): Promise<H2cListener> {
     (req, res) => {
       const socket = req.socket as unknown as TLSSocket;
       const peer = socket.getPeerCertificate();
-      served.push(peer?.subject?.CN ?? "-");
+      served.push(String(peer?.subject?.CN ?? "-"));
       res.end(`${socket.alpnProtocol} authorized=${socket.authorized} cn=${peer?.subject?.CN ?? "-"}`);
     },
     { tls: watcher },
