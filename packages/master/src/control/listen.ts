@@ -1,7 +1,7 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client";
-import { checkBearer, listenH2c, type ConnectionLimits, type ConnectionStats, type H2cListener } from "@hsu/transport";
+import { checkBearer, listenH2c, watchTls, type ConnectionLimits, type ConnectionStats, type H2cListener, type TlsFiles, type TlsWatcher } from "@hsu/transport";
 import { createGrpcHandler } from "@hsu/transport/server";
 import { chmod, mkdir } from "node:fs/promises";
 import type * as http2 from "node:http2";
@@ -21,6 +21,10 @@ export interface ControlListenOptions {
   fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   /** Connection caps and deadlines of the TCP port (default: sized from the fd limit, see tcpControlLimits). */
   tcpLimits?: ConnectionLimits;
+  /** Serve the TCP port over TLS with these files, reloaded when they change (`master.control.tls`). */
+  tls?: TlsFiles;
+  /** Where a TLS reload (a new certificate, or a broken one refused) is reported. */
+  log?: (line: string) => void;
 }
 
 /** The master's control endpoints. */
@@ -68,11 +72,26 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
   }
   await chmod(options.socketPath, 0o600);
   let tcp: H2cListener | undefined;
+  let closeTls = () => {};
   if (options.tcp) {
     if (!options.token) {
       await unix.close();
       throw new HsuError("invalid_config", "TCP control needs a token (master.control.token_file)", { field: "master.control.tcp" });
     }
+    let tlsWatcher: TlsWatcher | undefined;
+    if (options.tls) {
+      const log = options.log;
+      try {
+        tlsWatcher = watchTls(options.tls, {
+          onReload: (e) =>
+            log?.(e.ok ? `control TLS: now serving ${e.loaded.files.certFile} (sha256 ${e.loaded.certificate.fingerprint256}, valid to ${e.loaded.certificate.validTo})` : `control TLS: kept the previous certificate: ${e.error.message}`),
+        });
+      } catch (e) {
+        await unix.close();
+        throw new HsuError("invalid_config", (e as Error).message, { field: "master.control.tls" }, { cause: e });
+      }
+    }
+    closeTls = () => tlsWatcher?.close();
     const remote = serve([requireToken(options.token)]);
     const token = options.token;
     // The unit proxy over TCP needs the token too.
@@ -98,8 +117,10 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
         limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()),
         // Without the token, a unary call still takes the fast path: its interceptor refuses it there.
         streamFilter: (stream, headers) => (authorized(stream, headers), remote.streamFilter(stream, headers)),
+        ...(tlsWatcher ? { tls: tlsWatcher } : {}),
       },
     ).catch(async (e: unknown) => {
+      tlsWatcher?.close();
       await unix.close();
       throw e;
     });
@@ -111,6 +132,7 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
     tcpStats: () => tcp?.connectionStats(),
     async close() {
       await Promise.all([unix.close(), tcp?.close()]);
+      closeTls();
     },
   };
 }

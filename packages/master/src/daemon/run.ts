@@ -89,6 +89,8 @@ export async function runMaster(deployment: Deployment, options: { log?: (line: 
       socketPath: m.controlSocket,
       ...(m.controlTcp ? { tcp: m.controlTcp } : {}),
       ...(token ? { token } : {}),
+      ...(m.controlTls ? { tls: m.controlTls } : {}),
+      ...(options.log ? { log: options.log } : {}),
       routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop())),
       fallback: proxy,
     });
