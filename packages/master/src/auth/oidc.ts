@@ -179,7 +179,8 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
       cache.delete(jwt);
     }
     if (typeof jwt !== "string" || jwt.length > MAX_JWT_BYTES || !JWT_SHAPE.test(jwt)) {
-      throw unauthenticated(`the bearer credential is not a JWT (expected three base64url parts${jwt.length > MAX_JWT_BYTES ? `, at most ${MAX_JWT_BYTES} bytes` : ""})`);
+      const tooLong = typeof jwt === "string" && jwt.length > MAX_JWT_BYTES;
+      throw unauthenticated(`the bearer credential is not a JWT (expected three base64url parts${tooLong ? `, at most ${MAX_JWT_BYTES} bytes` : ""})`);
     }
     let header: ProtectedHeaderParameters;
     let payload: JWTPayload;
