@@ -182,6 +182,11 @@ describe("discovery", () => {
     await expect(v.discover()).rejects.toMatchObject({ code: "unavailable", message: expect.stringContaining(`names issuer "${idp.issuer}"`) });
   });
 
+  it("says the key set is unavailable (not that the token is bad) when the JWKS cannot be fetched", async () => {
+    const v = createOidcVerifier({ providers: [config(idp.issuer, { jwksUri: "http://127.0.0.1:1/jwks" })] });
+    await expect(v.verify(await idp.token("admin"))).rejects.toMatchObject({ code: "unavailable", message: expect.stringContaining(`cannot fetch the key set of ${idp.issuer}`) });
+  });
+
   it("uses jwks_uri when given, without discovery", async () => {
     const v = createOidcVerifier({ providers: [config(idp.issuer, { jwksUri: `${idp.issuer}/jwks` })] });
     expect((await v.verify(await idp.token("admin"))).roles).toEqual(["admin"]);

@@ -117,7 +117,8 @@ function explain(e: unknown, payload: JWTPayload, header: ProtectedHeaderParamet
   }
   if (e instanceof joseErrors.JOSEAlgNotAllowed) return unauthenticated(`the token is signed with ${header.alg}, which ${issuer} is not trusted for (accepted: ${provider.algorithms.join(", ")})`, e);
   if (e instanceof joseErrors.JOSEError) return unauthenticated(`the token is not valid (issuer ${issuer}): ${e.message}`, e);
-  return HsuError.from(e);
+  // Anything else came from fetching the key set (the provider down, a refused connection).
+  return new HsuError("unavailable", `cannot fetch the key set of ${issuer} to check the token: ${(e as Error).message ?? String(e)}`, {}, { cause: e });
 }
 
 /**
