@@ -55,7 +55,7 @@ const peerOf = (socket: net.Socket): string | undefined => socket.remoteAddress?
  * for admitted sockets), so a refused connection costs one accept and one
  * close. Call after every other "connection" listener is registered.
  */
-export function guardConnections(server: http2.Http2Server, limits: ConnectionLimits): H2cGuard {
+export function guardConnections(server: http2.Http2Server | http2.Http2SecureServer, limits: ConnectionLimits): H2cGuard {
   const inner = server.listeners("connection") as Array<(...args: unknown[]) => void>;
   server.removeAllListeners("connection");
   const perPeer = new Map<string, number>();
@@ -63,7 +63,7 @@ export function guardConnections(server: http2.Http2Server, limits: ConnectionLi
   const stats: ConnectionStats = { open: 0, accepted: 0, refused: 0, expired: 0, idled: 0 };
   let admitting: Conn | undefined;
 
-  server.on("connection", function (this: http2.Http2Server, socket: net.Socket, ...rest: unknown[]) {
+  server.on("connection", function (this: http2.Http2Server | http2.Http2SecureServer, socket: net.Socket, ...rest: unknown[]) {
     const peer = peerOf(socket);
     const fromPeer = peer !== undefined ? (perPeer.get(peer) ?? 0) : 0;
     if (

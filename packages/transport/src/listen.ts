@@ -4,13 +4,14 @@ import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { formatAddress, parseAddress, type UnitAddress } from "./address.ts";
 import { guardConnections, type ConnectionLimits, type ConnectionStats } from "./connection-guard.ts";
+import type { TlsWatcher } from "./tls.ts";
 
-/** A running h2c (cleartext HTTP/2) listener. */
+/** A running HTTP/2 listener: h2c (cleartext), or TLS with ALPN h2 when {@link ListenH2cOptions.tls} was given. */
 export interface H2cListener {
   /** The bound address, with the real port when port 0 was asked for. */
   readonly address: string;
   readonly parsed: UnitAddress;
-  readonly server: http2.Http2Server;
+  readonly server: http2.Http2Server | http2.Http2SecureServer;
   /** Number of open HTTP/2 sessions (connections). */
   sessionCount(): number;
   /** Marks a session's connection trusted: the `untrustedTimeoutMs` deadline of {@link ListenH2cOptions.limits} stops applying. */
@@ -43,6 +44,13 @@ export interface ListenH2cOptions {
    * removed here.
    */
   fd?: number;
+  /**
+   * Serve TLS (ALPN h2 only) with this pair (TCP only). Each reload the
+   * watcher accepts is applied to the server (setSecureContext), so new
+   * connections get the new certificate while open ones keep theirs. The
+   * watcher stays the caller's: close it after the listener.
+   */
+  tls?: TlsWatcher;
 }
 
 /**
@@ -57,14 +65,22 @@ export async function listenH2c(
   options: ListenH2cOptions = {},
 ): Promise<H2cListener> {
   const parsed = typeof address === "string" ? parseAddress(address) : address;
-  const server = http2.createServer({ ...options.serverOptions }, handler);
+  if (options.tls && parsed.kind !== "tcp") throw new Error(`TLS needs a TCP address, got ${formatAddress(parsed)}`);
+  const tlsWatcher = options.tls;
+  const server = tlsWatcher
+    ? http2.createSecureServer({ ...options.serverOptions, ...tlsWatcher.serverOptions(), ALPNProtocols: ["h2"], allowHTTP1: false }, handler)
+    : http2.createServer({ ...options.serverOptions }, handler);
+  // Only a pair the watcher loaded and checked arrives here; a refused one never replaces the context.
+  const unsubscribe = tlsWatcher?.onReload((event) => {
+    if (event.ok) (server as http2.Http2SecureServer).setSecureContext(event.loaded.secureOptions);
+  });
   const filter = options.streamFilter;
   // node:http2 turns each stream into a compat request/response with its own
   // "stream" listener; ours runs first, so a stream the filter answers never
   // becomes a request.
   const compat = server.listeners("stream") as Array<(...args: unknown[]) => void>;
   server.removeAllListeners("stream");
-  server.on("stream", function (this: http2.Http2Server, stream, headers, ...rest: unknown[]) {
+  server.on("stream", function (this: http2.Http2Server | http2.Http2SecureServer, stream, headers, ...rest: unknown[]) {
     // Some clients (grpcio over a Unix socket) send the socket path as :authority;
     // request URLs are built from it, so it must parse as a host.
     const authority = headers[":authority"];
@@ -89,8 +105,10 @@ export async function listenH2c(
     throw Object.assign(new Error(`${parsed.path} exists and is not a socket; refusing to replace it`), { code: "EEXIST", path: parsed.path });
   }
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException) =>
+    const onError = (e: NodeJS.ErrnoException) => {
+      unsubscribe?.();
       reject(fd === undefined ? e : Object.assign(new Error(`fd ${fd} (socket activation) is not a listening socket: ${e.message}`), { code: e.code, cause: e }));
+    };
     server.once("error", onError);
     const done = () => {
       server.off("error", onError);
@@ -115,6 +133,7 @@ export async function listenH2c(
         if (force) s.destroy();
         else s.close();
       }
+      unsubscribe?.();
       closing ??= new Promise<void>((resolve) => server.close(() => resolve())).then(async () => {
         if (bound.kind === "unix" && fd === undefined) await unlinkSocket(bound.path);
       });

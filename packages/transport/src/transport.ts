@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { GrpcTransportOptions } from "@connectrpc/connect-node";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { parseAddress, type UnitAddress } from "./address.ts";
 import { createFastUnaryTransport } from "./fast-transport.ts";
 import { createSessionCache } from "./h2-session.ts";
@@ -34,6 +35,13 @@ export interface UnitTransportOptions {
    * A connection that fails is dropped and the first call opens another.
    */
   eagerConnect?: boolean;
+  /**
+   * Speak TLS (ALPN h2) to a TCP address: the CA to trust (default the
+   * system's), and a client certificate for a server with client_auth.
+   * The server name checked is the host (an IP is checked against the
+   * certificate's IP subjectAltName) unless `servername` says otherwise.
+   */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; servername?: string };
 }
 
 const MiB = 1024 * 1024;
@@ -63,16 +71,28 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
   let baseUrl: string;
   let connect: () => net.Socket;
   if (parsed.kind === "unix") {
+    if (options.tls) throw new Error(`TLS needs a TCP address, got unix:${parsed.path}`);
     const path = parsed.path;
     baseUrl = "http://localhost";
     connect = () => net.connect(path);
   } else {
     const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
     const { host: tcpHost, port } = parsed;
-    baseUrl = `http://${host}:${port}`;
     // Nagle off, as grpc-js does: a call is a few small frames, and waiting
     // to coalesce them only adds latency on loopback.
-    connect = () => net.connect({ host: tcpHost, port, noDelay: true });
+    const t = options.tls;
+    if (t) {
+      baseUrl = `https://${host}:${port}`;
+      // SNI carries host names only, never an IP literal (RFC 6066).
+      const servername = t.servername ?? (net.isIP(tcpHost) ? undefined : tcpHost);
+      connect = () =>
+        tls
+          .connect({ host: tcpHost, port, ALPNProtocols: ["h2"], ...(servername ? { servername } : {}), ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) })
+          .setNoDelay(true);
+    } else {
+      baseUrl = `http://${host}:${port}`;
+      connect = () => net.connect({ host: tcpHost, port, noDelay: true });
+    }
   }
   const streams = malformedRepliesAsInternal(lazyGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }));
   if (options.fastUnary === false) return streams;

@@ -2,7 +2,7 @@
 // check does not depend on the master it checks. See docs/auth.md.
 import { HsuError } from "@hsu/client/hsu-error";
 import { readFileSync } from "node:fs";
-import { auditFile, verifyAudit, type AuditEntry } from "../auth/audit.ts";
+import { verifyAudit, type AuditEntry } from "../auth/audit.ts";
 import { usageError } from "./usage-error.ts";
 import { requireSpecFile } from "./spec-file.ts";
 
@@ -15,7 +15,7 @@ export async function auditFileFor(values: Values): Promise<string> {
   const { loadDeployment } = await import("../config/index.ts");
   // Only where the state dir is matters: a unit's missing executable must not keep the log from being read.
   const d = await loadDeployment(file, { environment: false });
-  return auditFile(d.master.stateDir);
+  return d.master.auth.auditFile;
 }
 
 function read(file: string): string {

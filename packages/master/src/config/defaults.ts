@@ -1,6 +1,8 @@
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { masterPaths, specDefaults as D } from "@hsu/client";
-import type { RawDeployment, RawUnit } from "./schema.ts";
+import type { TlsFiles } from "@hsu/transport";
+import type { RawDeployment, RawOidcProvider, RawTls, RawUnit } from "./schema.ts";
+import { DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_ROLES_CLAIM, OIDC_ALGORITHMS, type OidcProviderConfig } from "../auth/oidc-claims.ts";
 import type { SecretUse } from "../secrets/credentials.ts";
 import { sourceDefaults, trustedKeyRefs, type RawSource, type SourceConfig, type TrustedKeyRef } from "../artifacts/source.ts";
 import { currentLink } from "../artifacts/store.ts";
@@ -82,6 +84,10 @@ export interface Deployment {
     readonly controlSocket: string;
     readonly controlTcp: string | undefined;
     readonly tokenFile: string | undefined;
+    /** `control.tls`: serve the TCP control port over TLS with these files (absolute paths). */
+    readonly controlTls: TlsFiles | undefined;
+    /** `auth:`: the OIDC providers trusted for bearer JWTs, and the audit log. */
+    readonly auth: { readonly oidc: readonly OidcProviderConfig[]; readonly auditFile: string };
     readonly logs: { readonly maxFileBytes: number; readonly maxFiles: number; readonly tailLines: number };
     readonly onRestart: "adopt" | "stop";
     /** `trusted_keys:`: the minisign public keys a unit's source may be signed by. */
@@ -189,6 +195,30 @@ function unitDefaults(id: string, u: RawUnit, c: UnitContext): UnitConfig {
   };
 }
 
+/** A `tls:` block with its paths resolved against `baseDir`. */
+export function tlsDefaults(t: RawTls | undefined, baseDir: string): TlsFiles | undefined {
+  if (!t?.cert_file || !t.key_file) return undefined;
+  return {
+    certFile: resolve(baseDir, t.cert_file),
+    keyFile: resolve(baseDir, t.key_file),
+    ...(t.client_ca_file ? { clientCaFile: resolve(baseDir, t.client_ca_file) } : {}),
+    clientAuth: t.client_auth ?? "none",
+  };
+}
+
+function oidcDefaults(o: RawOidcProvider): OidcProviderConfig {
+  return {
+    issuer: o.issuer!,
+    audience: typeof o.audience === "string" ? [o.audience] : [...(o.audience ?? [])],
+    rolesClaim: o.roles_claim ?? DEFAULT_ROLES_CLAIM,
+    roleMap: Object.fromEntries(Object.entries(o.role_map ?? {})),
+    unitsClaim: o.units_claim,
+    jwksUri: o.jwks_uri,
+    clockToleranceMs: o.clock_tolerance ?? DEFAULT_CLOCK_TOLERANCE_MS,
+    algorithms: o.algorithms?.length ? o.algorithms : OIDC_ALGORITHMS,
+  };
+}
+
 /** Applies every default and resolves relative paths against `baseDir`. */
 export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
   const m = raw.master ?? {};
@@ -206,6 +236,11 @@ export function applyDefaults(raw: RawDeployment, baseDir: string): Deployment {
       controlSocket,
       controlTcp: m.control?.tcp,
       tokenFile: m.control?.token_file ? resolve(baseDir, m.control.token_file) : undefined,
+      controlTls: tlsDefaults(m.control?.tls, baseDir),
+      auth: {
+        oidc: (m.auth?.oidc ?? []).map(oidcDefaults),
+        auditFile: m.auth?.audit_file ? resolve(baseDir, m.auth.audit_file) : join(stateDir, "audit.log"),
+      },
       logs: {
         maxFileBytes: m.logs?.max_file_size ?? D.logs.maxFileBytes,
         maxFiles: m.logs?.max_files ?? D.logs.maxFiles,

@@ -10,7 +10,7 @@ import {
   parseAddress,
   type SpecIssue as FieldIssue,
 } from "@hsu/client";
-import { UNIX_PATH_MAX } from "@hsu/transport";
+import { loadTlsFiles, TlsError, UNIX_PATH_MAX, type TlsFiles } from "@hsu/transport";
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { toHealthInput, toLimitsInput, toManagedInput, toUnmanagedInput } from "../daemon/unit-specs.ts";
@@ -63,6 +63,7 @@ export function runtimeIssues(d: Deployment, environment = true): PathIssue[] {
   };
   for (const cfg of Object.values(d.units)) add(`units.${cfg.id}`, unitIssues(cfg, environment, d.master.stateDir));
   add("units", checkDependencies(Object.values(d.units).map((u) => ({ id: u.id, dependsOn: u.dependsOn, canBeHealthy: u.kind === "integrated" || !!u.healthCheck }))));
+  issues.push(...oidcIssues(d).map((i) => ({ ...i, path: `master.${i.path}` })));
   if (environment) issues.push(...masterIssues(d));
   if (environment) for (const cfg of Object.values(d.units)) issues.push(...gatewayFileIssues(cfg));
   if (environment) for (const cfg of Object.values(d.units)) issues.push(...checkUnitConfig(cfg, d));
@@ -165,6 +166,55 @@ function masterIssues(d: Deployment): PathIssue[] {
       add("control.token_file", `cannot read ${m.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
+  if (m.controlTls) {
+    if (m.controlTcp === undefined) add("control.tls", "TLS applies to the TCP control port: set master.control.tcp too (the Unix socket is local and needs none)");
+    const problem = tlsProblem(m.controlTls, "control.tls");
+    if (problem) add(problem.key, problem.message);
+  }
+  return out;
+}
+
+/**
+ * Why a `tls:` block cannot serve (its files are read and checked as the
+ * listener will), as the key of the file at fault; undefined when it can.
+ */
+export function tlsProblem(files: TlsFiles, at: string): { key: string; message: string } | undefined {
+  try {
+    loadTlsFiles(files);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof TlsError)) return { key: at, message: (e as Error).message };
+    const key = e.file === files.keyFile ? "key_file" : e.file === files.clientCaFile ? "client_ca_file" : "cert_file";
+    return { key: `${at}.${/needs client_ca_file/.test(e.message) ? "client_auth" : key}`, message: e.message };
+  }
+}
+
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+
+/** `auth.oidc`: one provider per issuer, https unless on this machine (keys fetched in the clear could be swapped), an audience. */
+function oidcIssues(d: Deployment): PathIssue[] {
+  const out: PathIssue[] = [];
+  const seen = new Map<string, number>();
+  d.master.auth.oidc.forEach((p, i) => {
+    const at = `auth.oidc[${i}]`;
+    const first = seen.get(p.issuer);
+    if (first !== undefined) out.push({ path: `${at}.issuer`, message: `issuer ${p.issuer} is already configured at auth.oidc[${first}]; a token's iss picks one provider` });
+    else seen.set(p.issuer, i);
+    for (const [key, url] of [["issuer", p.issuer], ["jwks_uri", p.jwksUri]] as const) {
+      if (url === undefined) continue;
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        out.push({ path: `${at}.${key}`, message: `${JSON.stringify(url)} is not a URL` });
+        continue;
+      }
+      if (parsed.protocol === "http:" && !LOOPBACK_HOST.test(parsed.hostname)) {
+        out.push({ path: `${at}.${key}`, message: `${url}: plain http is only accepted on this machine (127.0.0.1, localhost); use https so the provider's keys cannot be swapped on the way` });
+      }
+    }
+    if (p.audience.length === 0 || p.audience.some((a) => a === "")) out.push({ path: `${at}.audience`, message: "give the audience (aud) the tokens must carry: a non-empty string or list" });
+  });
   return out;
 }
 

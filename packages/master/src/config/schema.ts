@@ -2,6 +2,8 @@ import { unitIdPattern } from "@hsu/client";
 import { bool, duration, either, isMap, isSeq, list, num, obj, oneOf, record, size, str, type Field, type JsonSchema } from "./fields.ts";
 import { SECRET_NAME, SECRET_NAME_HINT } from "../secrets/names.ts";
 import { SOURCE_URL } from "../artifacts/source.ts";
+import { OIDC_ALGORITHMS } from "../auth/oidc-claims.ts";
+import { ROLES } from "../auth/principal.ts";
 
 const ID = { pattern: unitIdPattern, hint: 'lower-case letters, digits, ".", "_" or "-" (at most 63), like "api" or "worker-1"' };
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGKILL"] as const;
@@ -154,6 +156,42 @@ const trustedKey = either(
   isMap,
 );
 
+/**
+ * A TLS server's files (`master.control.tls`, a gateway's `tls`), relative
+ * to hsu.yaml; they are reloaded when they change.
+ */
+export const tlsField = obj(
+  {
+    cert_file: str({ description: "PEM certificate chain, leaf first." }),
+    key_file: str({ description: "PEM private key of the certificate." }),
+    client_ca_file: str({ description: "PEM CA certificates that client certificates must chain to (needed for client_auth request/require)." }),
+    client_auth: oneOf(["none", "request", "require"], "Client certificates: none (default), request (checked when sent), require (the handshake fails without one)."),
+  },
+  { required: ["cert_file", "key_file"], description: "Serve TLS with these files; a change on disk is picked up by new connections." },
+);
+
+const oidcProvider = obj(
+  {
+    issuer: str({ pattern: /^https?:\/\/[^\s]+$/, hint: "an http(s) URL, exactly the iss of the tokens", description: "The issuer URL, exactly as tokens carry it in iss; discovery reads <issuer>/.well-known/openid-configuration." }),
+    audience: either(str(), list(str()), isSeq),
+    roles_claim: str({ description: 'The claim holding groups or roles: a string or a list of strings; a dotted name reaches nested claims (default "roles").' }),
+    role_map: record(oneOf(ROLES), undefined, "Claim value -> role; a value equal to a role name maps to it unless mapped here."),
+    units_claim: str({ description: 'The claim listing the unit id globs a caller may reach ("*": every unit); set, a token without it is refused.' }),
+    jwks_uri: str({ pattern: /^https?:\/\/[^\s]+$/, hint: "an http(s) URL", description: "The JWKS URL (default: the one discovery names)." }),
+    clock_tolerance: duration("Leeway for exp/nbf against clock skew (default 30s)."),
+    algorithms: list(oneOf(OIDC_ALGORITHMS), "The signature algorithms accepted (default: every asymmetric one; never none or HS*)."),
+  },
+  { required: ["issuer", "audience"], description: "A trusted OIDC identity provider." },
+);
+
+const auth = obj(
+  {
+    oidc: list(oidcProvider, "OIDC providers whose JWTs are accepted as bearer credentials; a token goes to the one named by its iss."),
+    audit_file: str({ description: "The tamper-evident audit log (default <state_dir>/audit.log)." }),
+  },
+  { description: "Who may call the master and its units, and the audit log." },
+);
+
 const gatewayRoute = obj(
   {
     unit: str({ ...ID, description: "The integrated unit (of this hsu.yaml) the route calls." }),
@@ -171,15 +209,7 @@ const gatewayRoute = obj(
 const gateway = obj(
   {
     listen: str({ pattern: /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, hint: "host:port like 127.0.0.1:8080", description: "Where the gateway listens (host:port)." }),
-    tls: obj(
-      {
-        cert_file: str({ description: "The certificate chain (PEM), relative to hsu.yaml." }),
-        key_file: str({ description: "Its private key (PEM), relative to hsu.yaml." }),
-        client_ca_file: str({ description: "The CA of client certificates (PEM), relative to hsu.yaml." }),
-        client_auth: oneOf(["none", "request", "require"], "Client certificates: none (default without client_ca_file), request, require (default with it)."),
-      },
-      { required: ["cert_file", "key_file"], description: "Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN)." },
-    ),
+    tls: tlsField,
     openapi: str({ pattern: /^(\/[A-Za-z0-9._~-]+)+$/, hint: 'a path like "/openapi.json"', description: "Serve the OpenAPI 3.1 document of the routes here." }),
     routes: list(gatewayRoute, "The routes: which units and services, under which prefix."),
     cors: obj(
@@ -259,7 +289,9 @@ const master = obj(
       socket: str({ description: "The control socket path (default <state_dir>/control.sock, mode 0600)." }),
       tcp: str({ description: "Also listen on TCP (host:port); every call then needs the token." }),
       token_file: str({ description: "A file holding the bearer token for TCP control." }),
+      tls: tlsField,
     }),
+    auth,
     logs: obj({
       max_file_size: size("Rotate a unit's log file past this size (default 10MiB).", { min: 1 }),
       max_files: num({ integer: true, min: 0, description: "Rotated files to keep (default 5)." }),
@@ -285,6 +317,8 @@ export const deploymentField = obj(
 /** The raw shape read from hsu.yaml, before defaults. */
 export type RawDeployment = NonNullable<ReturnType<typeof deploymentField.read>>;
 export type RawUnit = NonNullable<ReturnType<typeof unit.read>>;
+export type RawTls = NonNullable<ReturnType<typeof tlsField.read>>;
+export type RawOidcProvider = NonNullable<ReturnType<typeof oidcProvider.read>>;
 
 /** The JSON Schema of hsu.yaml, generated from the same description the validator uses. */
 export function deploymentJsonSchema(): JsonSchema {

@@ -1,6 +1,6 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client";
-import { listenH2c, type ConnectionLimits, type ConnectionStats, type H2cListener } from "@hsu/transport";
+import { listenH2c, watchTls, type ConnectionLimits, type ConnectionStats, type H2cListener, type TlsFiles, type TlsWatcher } from "@hsu/transport";
 import { createGrpcHandler } from "@hsu/transport/server";
 import { chmod, mkdir } from "node:fs/promises";
 import type * as http2 from "node:http2";
@@ -23,6 +23,10 @@ export interface ControlListenOptions {
   fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   /** Connection caps and deadlines of the TCP port (default: sized from the fd limit, see tcpControlLimits). */
   tcpLimits?: ConnectionLimits;
+  /** Serve the TCP port over TLS with these files, reloaded when they change (`master.control.tls`). */
+  tls?: TlsFiles;
+  /** Where a TLS reload (a new certificate, or a broken one refused) is reported. */
+  log?: (line: string) => void;
 }
 
 /** The master's control endpoints. */
@@ -72,18 +76,35 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
   }
   await chmod(options.socketPath, 0o600);
   let tcp: H2cListener | undefined;
+  let closeTls = () => {};
   if (options.tcp) {
     if (!options.token && !options.auth?.tokens && !options.auth?.oidc) {
       await unix.close();
       throw new HsuError("invalid_config", "TCP control needs a token (master.control.token_file)", { field: "master.control.tcp" });
     }
+    let tlsWatcher: TlsWatcher | undefined;
+    if (options.tls) {
+      const log = options.log;
+      try {
+        tlsWatcher = watchTls(options.tls, {
+          onReload: (e) =>
+            log?.(e.ok ? `control TLS: now serving ${e.loaded.files.certFile} (sha256 ${e.loaded.certificate.fingerprint256}, valid to ${e.loaded.certificate.validTo})` : `control TLS: kept the previous certificate: ${e.error.message}`),
+        });
+      } catch (e) {
+        await unix.close();
+        throw new HsuError("invalid_config", (e as Error).message, { field: "master.control.tls" }, { cause: e });
+      }
+    }
+    closeTls = () => tlsWatcher?.close();
     // Until a connection has sent one authenticated request it is a stranger: capped, and cut after a few seconds.
     const remote = serve("tcp", (session) => tcpListener.trust(session));
     // A TCP address that cannot be bound (taken, not ours) must not leave the Unix socket behind, listening for nobody.
     const tcpListener: H2cListener = await listenH2c(options.tcp, remote.handler, {
       limits: options.tcpLimits ?? tcpControlLimits(openFileLimit()),
       streamFilter: remote.streamFilter,
+      ...(tlsWatcher ? { tls: tlsWatcher } : {}),
     }).catch(async (e: unknown) => {
+      tlsWatcher?.close();
       await unix.close();
       throw e;
     });
@@ -95,6 +116,7 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
     tcpStats: () => tcp?.connectionStats(),
     async close() {
       await Promise.all([unix.close(), tcp?.close()]);
+      closeTls();
     },
   };
 }

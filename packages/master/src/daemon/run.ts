@@ -6,7 +6,9 @@ import { createUnitTransport } from "@hsu/transport";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Deployment } from "../config/index.ts";
-import { auditFile, openAuditLog, type AuditLog } from "../auth/audit.ts";
+import { openAuditLog, type AuditLog } from "../auth/audit.ts";
+import { createOidcVerifier } from "../auth/oidc.ts";
+import { publicServices } from "../config/index.ts";
 import type { JwtVerifier } from "../auth/authenticate.ts";
 import { openTokenStore, type TokenStore } from "../auth/tokens.ts";
 import { listenControl, type ControlListeners } from "../control/listen.ts";
@@ -71,7 +73,7 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
     await checkControlSocketPath(m.controlSocket);
     if (m.tokenFile) token = (await readFile(m.tokenFile, "utf8")).trim();
     tokens = openTokenStore({ stateDir: m.stateDir });
-    audit = await openAuditLog(auditFile(m.stateDir));
+    audit = await openAuditLog(m.auth.auditFile);
     master = await createMaster({ deployment, ...(options.log ? { log: options.log } : {}) });
   } catch (e) {
     await audit?.close();
@@ -102,6 +104,14 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
       throw new ConnectError(err.message, err.code === "not_found" ? Code.NotFound : err.grpcCode);
     }
   });
+  // JWTs from the configured OIDC providers; discovery runs now so a wrong issuer shows in the log at once, but a
+  // provider that is down does not keep the master from starting (its callers get UNAVAILABLE until it answers).
+  let oidc = options.oidc;
+  if (!oidc && m.auth.oidc.length > 0) {
+    const verifier = createOidcVerifier({ providers: m.auth.oidc });
+    verifier.discover().catch((e: unknown) => options.log?.(`auth: ${(e as Error).message}`));
+    oidc = (jwt) => verifier.verify(jwt);
+  }
   // A master that cannot serve its control API must not stay around without it: release everything.
   try {
     control = await listenControl({
@@ -111,10 +121,12 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
       auth: {
         tokens,
         audit: audit!,
-        ...(options.oidc ? { oidc: options.oidc } : {}),
-        ...(options.publicServices ? { publicServices: options.publicServices } : {}),
+        ...(oidc ? { oidc } : {}),
+        publicServices: options.publicServices ?? publicServices(deployment),
         ...(options.log ? { log: options.log } : {}),
       },
+      ...(m.controlTls ? { tls: m.controlTls } : {}),
+      ...(options.log ? { log: options.log } : {}),
       routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop(), tokens)),
       fallback: proxy,
     });
