@@ -4,6 +4,11 @@
 /// Every compiled proto file with its imports, encoded, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("descriptor.bin");
 
+pub mod google {
+    pub mod api {
+        include!("google.api.rs");
+    }
+}
 pub mod grpc {
     pub mod health {
         pub mod v1 {
@@ -31,6 +36,9 @@ pub mod hsu {
     }
 }
 
+pub mod google_api {
+    pub use super::google::api::*;
+}
 pub mod grpc_health_v1 {
     pub use super::grpc::health::v1::*;
 }
