@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findAssetDirs, googleApiProtoFiles } from "./assets.ts";
 import { compileProto } from "./buf.ts";
+import { createUnitClient } from "./client-gen.ts";
 import { GeneratorError } from "./errors.ts";
 import { createUnit, regenUnit } from "./generator.ts";
 import { makeTempDir } from "./test-support/temp.ts";
@@ -133,5 +134,16 @@ describe("google/api annotations in a unit's proto", () => {
     const result = await regenUnit({ dir, generate: false, log: quiet });
     expect(result.written).toEqual(expect.arrayContaining(googleApiProtoFiles.map((f) => `proto/${f}`)));
     expect(Object.keys(httpRules(dir))).toEqual(["ItemService.GetItem", "ItemService.CreateItem"]);
+  });
+
+  it("create-hsu-unit client generates a master's client for an annotated proto, google/api included", async () => {
+    const cwd = temp();
+    writeFileSync(join(cwd, "items.proto"), annotatedProto);
+    mkdirSync(join(cwd, "master"));
+    const result = await createUnitClient({ proto: "items.proto", dir: "master", cwd });
+    expect(result.services).toEqual(["acme.items.v1.ItemService"]);
+    const gen = join(cwd, "master/hsu-clients/items/gen");
+    expect(readFileSync(join(gen, "items_pb.js"), "utf8")).toContain('from "./google/api/annotations_pb.js"');
+    expect(existsSync(join(gen, "google/api/http_pb.js"))).toBe(true);
   });
 });

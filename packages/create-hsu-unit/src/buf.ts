@@ -54,16 +54,32 @@ export function compileProto(input: string, cwd: string): FileDescriptorJson[] {
 }
 
 /**
- * Compiles the user's .proto `file` like compileProto. When that fails and the
- * file imports one of the google/api protos create-hsu-unit ships (from
- * `protoDir`), it compiles again in a buf workspace of two modules: the
- * file's own directory (buf's module root for a lone file) and the shipped
- * copies, so the import works without a googleapis checkout. Errors of that
- * second run name the user's paths too.
+ * Compiles the user's .proto `file` like compileProto (see withUserProto for
+ * the google/api files create-hsu-unit ships).
  */
 export function compileUserProto(file: string, cwd: string, protoDir: string): FileDescriptorJson[] {
+  return withUserProto(file, cwd, protoDir, (compiled) => compiled.files);
+}
+
+/** Where a user's proto compiled: the buf input and directory to run buf with, and the files. */
+export interface CompiledUserProto {
+  input: string;
+  cwd: string;
+  files: FileDescriptorJson[];
+}
+
+/**
+ * Compiles the user's .proto `file` and hands `use` what compiled, for further
+ * buf runs on the same input (generation). When the file does not compile as
+ * given and imports one of the google/api protos create-hsu-unit ships (from
+ * `protoDir`) that is not beside it, it compiles again in a buf workspace of
+ * two modules, the file's own directory (buf's module root for a lone file)
+ * and the shipped copies, so the import works without a googleapis checkout;
+ * that workspace lives until `use` returns. Errors name the user's paths.
+ */
+export function withUserProto<T>(file: string, cwd: string, protoDir: string, use: (compiled: CompiledUserProto) => T): T {
   const first = runBufBuild(file, cwd);
-  if (!("detail" in first)) return first.files;
+  if (!("detail" in first)) return use({ input: file, cwd, files: first.files });
   const abs = resolve(cwd, file);
   const text = readFileSync(abs, "utf8");
   const wanted = googleApiProtoFiles.filter((f) => text.includes(`"${f}"`) && !existsSync(join(dirname(abs), f)));
@@ -78,8 +94,9 @@ export function compileUserProto(file: string, cwd: string, protoDir: string): F
     }
     symlinkSync(dirname(abs), join(workspace, "user"), "dir");
     writeFileSync(join(workspace, "buf.yaml"), "version: v2\nmodules:\n  - path: user\n  - path: provided\n");
-    const second = runBufBuild(`user/${basename(abs)}`, workspace);
-    if (!("detail" in second)) return second.files;
+    const input = `user/${basename(abs)}`;
+    const second = runBufBuild(input, workspace);
+    if (!("detail" in second)) return use({ input, cwd: workspace, files: second.files });
     const shown = relative(cwd, dirname(abs));
     const detail = second.detail.replace(/^user\//gm, shown === "" ? "" : `${shown}/`);
     throw new GeneratorError("bad_proto", `${file} does not compile:\n${detail}\nFix the proto and run again.`);
