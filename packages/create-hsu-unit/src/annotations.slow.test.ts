@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { seedCargoTarget } from "@hsu/conformance";
-import { annotatedProto } from "./annotations.test.ts";
 import { bufBinary } from "./buf.ts";
 import { createUnit } from "./generator.ts";
 import { repoRoot, run } from "./test-support/first-hour.ts";
+import { annotatedProto } from "./test-support/annotated-proto.ts";
 import { packSdk } from "./test-support/sdk.ts";
 import { makeTempDir } from "./test-support/temp.ts";
 

@@ -10,46 +10,9 @@ import { compileProto } from "./buf.ts";
 import { createUnitClient } from "./client-gen.ts";
 import { GeneratorError } from "./errors.ts";
 import { createUnit, regenUnit } from "./generator.ts";
+import { annotatedProto } from "./test-support/annotated-proto.ts";
 import { makeTempDir } from "./test-support/temp.ts";
 
-/** Two annotated RPCs, one with a path variable, one with a body. */
-export const annotatedProto = `syntax = "proto3";
-
-package acme.items.v1;
-
-import "google/api/annotations.proto";
-
-// ItemService is a small REST-style API.
-service ItemService {
-  // GetItem answers GET /v1/items/{id}.
-  rpc GetItem(GetItemRequest) returns (Item) {
-    option (google.api.http) = {get: "/v1/items/{id}"};
-  }
-  // CreateItem answers POST /v1/items with the item as the body.
-  rpc CreateItem(Item) returns (Item) {
-    option (google.api.http) = {
-      post: "/v1/items"
-      body: "*"
-    };
-  }
-  // Unannotated: reached by gRPC (and Connect) only.
-  rpc Ping(GetItemRequest) returns (Item);
-}
-
-// GetItemRequest names an item.
-message GetItemRequest {
-  // The item's id.
-  string id = 1;
-}
-
-// Item is one item.
-message Item {
-  // The item's id.
-  string id = 1;
-  // What it is called.
-  string name = 2;
-}
-`;
 
 const quiet = () => {};
 const cleanups: (() => void)[] = [];
