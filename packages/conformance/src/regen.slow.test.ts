@@ -16,8 +16,9 @@ import { runOk } from "./run.ts";
 const languages: ConformanceLanguage[] = ["go", "python", "rust", "ts"];
 const cli = join(repoRoot, "packages/create-hsu-unit/src/cli.ts");
 const protoFile = "proto/hsu/examples/echo/v1/echo.proto";
-const echoRpc = "rpc Echo(EchoRequest) returns (EchoResponse);";
-const reverseRpc = "rpc Reverse(EchoRequest) returns (EchoResponse);";
+const echoRpc = "rpc Echo(EchoRequest) returns (EchoResponse) {";
+// Annotated like Echo: regen of a proto with google.api.http rules.
+const reverseRpc = 'rpc Reverse(EchoRequest) returns (EchoResponse) {\n    option (google.api.http) = {get: "/v1/reverse/{message}"};\n  }';
 const marker = "hsu:new-rpc-stubs";
 // Python's Nuitka output is not needed to rebuild or run from source.
 const pythonNotCopied = new Set(["build"]);
@@ -84,7 +85,7 @@ describe("create-hsu-unit regen after adding an RPC", () => {
 
       const proto = readFileSync(join(dir, protoFile), "utf8");
       expect(proto).toContain(echoRpc);
-      writeFileSync(join(dir, protoFile), proto.replace(echoRpc, `${echoRpc}\n  ${reverseRpc}`));
+      writeFileSync(join(dir, protoFile), proto.replace(echoRpc, `${reverseRpc}\n  ${echoRpc}`));
 
       regenOutput = await runOk(
         "create-hsu-unit regen",

@@ -6,12 +6,21 @@ import { fileURLToPath } from "node:url";
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = resolve(packageRoot, "../..");
 
-/** The HSU contract files every generated project gets a copy of, relative to `proto/`. */
+/**
+ * The google.api HTTP annotations (vendored from googleapis) that a unit's
+ * proto may import for a REST gateway, relative to `proto/`: shipped with the
+ * tool, so the import resolves without a copy of googleapis. Each language
+ * takes their code from its usual library or generates it (templates' READMEs).
+ */
+export const googleApiProtoFiles: readonly string[] = ["google/api/annotations.proto", "google/api/http.proto"];
+
+/** The HSU contract files (and the google.api annotations) every generated project gets a copy of, relative to `proto/`. */
 export const contractProtoFiles: readonly string[] = [
   "hsu/core/v1/core.proto",
   "hsu/master/v1/registration.proto",
   "grpc/health/v1/health.proto",
   "grpc/reflection/v1/reflection.proto",
+  ...googleApiProtoFiles,
 ];
 
 /**

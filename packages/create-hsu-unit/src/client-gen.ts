@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { findAssetDirs } from "./assets.ts";
-import { bufBinary, compileProto } from "./buf.ts";
+import { bufBinary, withUserProto } from "./buf.ts";
 import { buildContext, type ServiceContext, type UnitOptions } from "./context.ts";
 import { GeneratorError } from "./errors.ts";
 import { createRenderer, renderTree } from "./render.ts";
@@ -81,12 +81,15 @@ async function generateClient(dir: string, record: ClientRecord): Promise<Client
   if (!existsSync(proto)) {
     throw new GeneratorError("not_a_project", `${join(dir, clientsFileName)}: the client in ${record.out} comes from ${record.proto}, which is gone (looked at ${proto}); fix the path there, or run \`create-hsu-unit client --proto NEW --out ${record.out}\`.`);
   }
-  const descriptors = compileProto(proto, dir);
-  // Only the options buildContext copies through; a client has no unit options.
-  const context = buildContext(descriptors, {} as UnitOptions);
-  if (context.services.length === 0) throw new GeneratorError("bad_proto", `${record.proto} (and what it imports) declares no service: there is nothing to call.`);
   const outDir = resolve(dir, record.out);
-  bufGenerate(proto, join(outDir, "gen"), dir);
+  // A proto importing google/api without a copy beside it compiles against the shipped one.
+  const context = withUserProto(proto, dir, findAssetDirs().proto, (compiled) => {
+    // Only the options buildContext copies through; a client has no unit options.
+    const context = buildContext(compiled.files, {} as UnitOptions);
+    if (context.services.length === 0) throw new GeneratorError("bad_proto", `${record.proto} (and what it imports) declares no service: there is nothing to call.`);
+    bufGenerate(compiled.input, join(outDir, "gen"), compiled.cwd);
+    return context;
+  });
   const render = await createRenderer();
   const services = context.services.map((s) => ({ ...s, clientFunction: clientFunction(s) }));
   const data = { proto: record.proto, protoFiles: [...new Set(services.map((s) => s.protoStem))], services };

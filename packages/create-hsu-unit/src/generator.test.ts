@@ -30,6 +30,8 @@ describe("createUnit", () => {
       "buf.gen.yaml",
       "hsu-unit.json",
       "package.json",
+      "proto/google/api/annotations.proto",
+      "proto/google/api/http.proto",
       "proto/grpc/health/v1/health.proto",
       "proto/grpc/reflection/v1/reflection.proto",
       "proto/hsu/core/v1/core.proto",
@@ -135,8 +137,8 @@ describe("regenUnit", () => {
     const protoPath = join(dir, "proto/hsu/examples/echo/v1/echo.proto");
     const proto = readFileSync(protoPath, "utf8")
       .replace(
-        "rpc Echo(EchoRequest) returns (EchoResponse);",
-        "rpc Echo(EchoRequest) returns (EchoResponse);\n  rpc EchoMany(EchoRequest) returns (stream EchoResponse);",
+        "rpc Echo(",
+        "rpc EchoMany(EchoRequest) returns (stream EchoResponse);\n  rpc Echo(",
       )
       .concat("\nservice AdminService {\n  rpc Reset(EchoRequest) returns (EchoResponse);\n}\n");
     writeFileSync(protoPath, proto);
@@ -169,8 +171,8 @@ describe("regenUnit", () => {
     writeFileSync(
       protoPath,
       readFileSync(protoPath, "utf8").replace(
-        "rpc Echo(EchoRequest) returns (EchoResponse);",
-        "rpc Echo(EchoRequest) returns (EchoResponse);\n  rpc Shout(EchoRequest) returns (EchoResponse);",
+        "rpc Echo(",
+        "rpc Shout(EchoRequest) returns (EchoResponse);\n  rpc Echo(",
       ),
     );
     const result = await regenUnit({ dir, generate: false, log: quiet });

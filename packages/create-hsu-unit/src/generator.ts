@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { contractProtoFiles, findAssetDirs, hsuVersion, type Language } from "./assets.ts";
-import { compileProto, type FileDescriptorJson } from "./buf.ts";
+import { contractProtoFiles, findAssetDirs, googleApiProtoFiles, hsuVersion, type Language } from "./assets.ts";
+import { compileProto, compileUserProto, type FileDescriptorJson } from "./buf.ts";
 import { buildContext, isContractFile, type TemplateContext, type UnitOptions } from "./context.ts";
 import { GeneratorError } from "./errors.ts";
 import { loadManifest, type TemplateManifest } from "./manifest.ts";
@@ -97,13 +97,14 @@ function loadUserProto(protoFile: string | undefined, name: string, cwd: string)
   }
   const abs = resolve(cwd, protoFile);
   if (!existsSync(abs)) throw new GeneratorError("usage", `--proto ${protoFile}: file not found (looked at ${abs}).`);
-  const descriptors = compileProto(protoFile, cwd);
+  const descriptors = compileUserProto(protoFile, cwd, findAssetDirs().proto);
   // buf names the file relative to its module root: the file's own directory,
   // or an enclosing buf.yaml module.
   const main = descriptors
     .filter((d) => abs === resolve("/", d.name) || abs.endsWith(`/${d.name}`))
     .sort((a, b) => b.name.length - a.name.length)[0];
-  const local = descriptors.filter((d) => !d.name.startsWith("google/protobuf/") && d !== main);
+  // The google/api annotations come with every project: importing them does not move the file.
+  const local = descriptors.filter((d) => !d.name.startsWith("google/protobuf/") && !googleApiProtoFiles.includes(d.name) && d !== main);
   if (main === undefined) throw new GeneratorError("bad_proto", `${protoFile}: buf did not report the file itself.`);
   if (local.length === 0) {
     const pkgPath = main.package ? main.package.replace(/\./g, "/") + "/" : "";
@@ -334,17 +335,15 @@ export async function regenUnit(options: RegenUnitOptions): Promise<GenerateResu
   }
   const templateDir = templateDirFor(unitOptions.language);
   const manifest = loadManifest(templateDir);
+  // The contracts first: a project made before a shipped file existed (google/api) gets it before its protos import it.
+  const written = [...sdkFiles, ...writeFiles(dir, contractFiles())];
   const descriptors = compileProto("proto", dir);
   const context = buildContext(descriptors, unitOptions, {
     text: (file) => readTextIfAny(join(dir, "proto", file)),
     display: (file) => `proto/${file}`,
   });
   const render = await rendererFor(templateDir);
-  const toolOwned: RenderedFile[] = [
-    ...contractFiles(),
-    ...renderRegenTrees(templateDir, render, context),
-  ];
-  const written = [...sdkFiles, ...writeFiles(dir, toolOwned)];
+  written.push(...writeFiles(dir, renderRegenTrees(templateDir, render, context)));
   const stubsAdded: string[] = [];
   for (const file of renderServiceFiles(templateDir, manifest, render, context)) {
     if (!existsSync(join(dir, file.path))) {

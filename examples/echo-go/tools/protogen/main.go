@@ -8,7 +8,10 @@
 // run as protoc plugins. Run it from the project root: `go run ./tools/protogen`.
 //
 // proto/grpc/** is skipped on purpose: grpc-go ships the health and
-// reflection services, and registering those types twice would panic.
+// reflection services, and registering those types twice would panic. So is
+// proto/google/api/** (the HTTP annotations a REST gateway reads): its own
+// go_package names google.golang.org/genproto/googleapis/api (pinned in
+// go.mod), the package grpc-gateway and other libraries register too.
 package main
 
 import (
@@ -70,7 +73,7 @@ func run(protoDir, outDir string) error {
 	all := dependencyOrder(roots)
 	param := "module=" + module
 	for _, f := range all {
-		if isWellKnown(f.Path()) {
+		if isWellKnown(f.Path()) || fromGenproto(f.Path()) {
 			continue
 		}
 		param += fmt.Sprintf(",M%s=%s/%s", f.Path(), module, goImport(outDir, f))
@@ -113,7 +116,7 @@ func findProtoFiles(root string) ([]string, error) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		rel = filepath.ToSlash(rel)
-		if d.IsDir() && rel == "grpc" {
+		if d.IsDir() && (rel == "grpc" || rel == "google/api") {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && strings.HasSuffix(rel, ".proto") {
@@ -152,6 +155,10 @@ func dependencyOrder(roots []protoreflect.FileDescriptor) []protoreflect.FileDes
 }
 
 func isWellKnown(p string) bool { return strings.HasPrefix(p, "google/protobuf/") }
+
+// fromGenproto tells the files whose Go code comes from genproto, by their
+// own go_package, rather than from gen/.
+func fromGenproto(p string) bool { return strings.HasPrefix(p, "google/api/") }
 
 // goImport places a file's Go package by its proto package, not by where the
 // file sits: hsu.examples.echo.v1 goes to gen/hsu/examples/echo/v1 (package

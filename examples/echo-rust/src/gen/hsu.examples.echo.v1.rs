@@ -114,6 +114,8 @@ pub mod echo_service_client {
         }
         /// Echo answers with the message it was sent, after an optional delay (so
         /// tests can keep a call in flight while the unit is asked to stop).
+        /// Over HTTP (the gateway): POST /v1/echo with the request as the JSON body,
+        /// or GET /v1/echo/{message}.
         pub async fn echo(
             &mut self,
             request: impl tonic::IntoRequest<super::EchoRequest>,
@@ -152,6 +154,8 @@ pub mod echo_service_server {
     pub trait EchoService: std::marker::Send + std::marker::Sync + 'static {
         /// Echo answers with the message it was sent, after an optional delay (so
         /// tests can keep a call in flight while the unit is asked to stop).
+        /// Over HTTP (the gateway): POST /v1/echo with the request as the JSON body,
+        /// or GET /v1/echo/{message}.
         async fn echo(
             &self,
             request: tonic::Request<super::EchoRequest>,

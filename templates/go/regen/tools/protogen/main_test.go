@@ -43,9 +43,9 @@ func TestPathCaseMatchesTheHandlebarsHelper(t *testing.T) {
 	}
 }
 
-func TestFindProtoFilesSkipsTheGrpcContracts(t *testing.T) {
+func TestFindProtoFilesSkipsTheGrpcAndGoogleAPIContracts(t *testing.T) {
 	root := t.TempDir()
-	for _, f := range []string{"grpc/health/v1/health.proto", "hsu/core/v1/core.proto", "acme/x.proto", "acme/notes.txt"} {
+	for _, f := range []string{"grpc/health/v1/health.proto", "google/api/annotations.proto", "hsu/core/v1/core.proto", "acme/x.proto", "acme/notes.txt"} {
 		p := filepath.Join(root, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)

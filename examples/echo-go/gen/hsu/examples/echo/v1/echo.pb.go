@@ -7,6 +7,7 @@
 package echov1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -135,15 +136,15 @@ var File_hsu_examples_echo_v1_echo_proto protoreflect.FileDescriptor
 
 const file_hsu_examples_echo_v1_echo_proto_rawDesc = "" +
 	"\n" +
-	"\x1fhsu/examples/echo/v1/echo.proto\x12\x14hsu.examples.echo.v1\"B\n" +
+	"\x1fhsu/examples/echo/v1/echo.proto\x12\x14hsu.examples.echo.v1\x1a\x1cgoogle/api/annotations.proto\"B\n" +
 	"\vEchoRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x19\n" +
 	"\bdelay_ms\x18\x02 \x01(\rR\adelayMs\"A\n" +
 	"\fEchoResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x17\n" +
-	"\aunit_id\x18\x02 \x01(\tR\x06unitId2\\\n" +
-	"\vEchoService\x12M\n" +
-	"\x04Echo\x12!.hsu.examples.echo.v1.EchoRequest\x1a\".hsu.examples.echo.v1.EchoResponseb\x06proto3"
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId2\x87\x01\n" +
+	"\vEchoService\x12x\n" +
+	"\x04Echo\x12!.hsu.examples.echo.v1.EchoRequest\x1a\".hsu.examples.echo.v1.EchoResponse\")\x82\xd3\xe4\x93\x02#:\x01*Z\x14\x12\x12/v1/echo/{message}\"\b/v1/echob\x06proto3"
 
 var (
 	file_hsu_examples_echo_v1_echo_proto_rawDescOnce sync.Once

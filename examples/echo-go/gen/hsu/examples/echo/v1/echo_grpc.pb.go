@@ -31,6 +31,8 @@ const (
 type EchoServiceClient interface {
 	// Echo answers with the message it was sent, after an optional delay (so
 	// tests can keep a call in flight while the unit is asked to stop).
+	// Over HTTP (the gateway): POST /v1/echo with the request as the JSON body,
+	// or GET /v1/echo/{message}.
 	Echo(ctx context.Context, in *EchoRequest, opts ...grpc.CallOption) (*EchoResponse, error)
 }
 
@@ -61,6 +63,8 @@ func (c *echoServiceClient) Echo(ctx context.Context, in *EchoRequest, opts ...g
 type EchoServiceServer interface {
 	// Echo answers with the message it was sent, after an optional delay (so
 	// tests can keep a call in flight while the unit is asked to stop).
+	// Over HTTP (the gateway): POST /v1/echo with the request as the JSON body,
+	// or GET /v1/echo/{message}.
 	Echo(context.Context, *EchoRequest) (*EchoResponse, error)
 	mustEmbedUnimplementedEchoServiceServer()
 }

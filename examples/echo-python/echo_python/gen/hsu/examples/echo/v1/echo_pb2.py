@@ -23,19 +23,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fhsu/examples/echo/v1/echo.proto\x12\x14hsu.examples.echo.v1\"0\n\x0b\x45\x63hoRequest\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\"0\n\x0c\x45\x63hoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t2\\\n\x0b\x45\x63hoService\x12M\n\x04\x45\x63ho\x12!.hsu.examples.echo.v1.EchoRequest\x1a\".hsu.examples.echo.v1.EchoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fhsu/examples/echo/v1/echo.proto\x12\x14hsu.examples.echo.v1\x1a\x1cgoogle/api/annotations.proto\"0\n\x0b\x45\x63hoRequest\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\"0\n\x0c\x45\x63hoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0f\n\x07unit_id\x18\x02 \x01(\t2\x87\x01\n\x0b\x45\x63hoService\x12x\n\x04\x45\x63ho\x12!.hsu.examples.echo.v1.EchoRequest\x1a\".hsu.examples.echo.v1.EchoResponse\")\x82\xd3\xe4\x93\x02#\"\x08/v1/echo:\x01*Z\x14\x12\x12/v1/echo/{message}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hsu.examples.echo.v1.echo_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ECHOREQUEST']._serialized_start=57
-  _globals['_ECHOREQUEST']._serialized_end=105
-  _globals['_ECHORESPONSE']._serialized_start=107
-  _globals['_ECHORESPONSE']._serialized_end=155
-  _globals['_ECHOSERVICE']._serialized_start=157
-  _globals['_ECHOSERVICE']._serialized_end=249
+  _globals['_ECHOSERVICE'].methods_by_name['Echo']._loaded_options = None
+  _globals['_ECHOSERVICE'].methods_by_name['Echo']._serialized_options = b'\202\323\344\223\002#\"\010/v1/echo:\001*Z\024\022\022/v1/echo/{message}'
+  _globals['_ECHOREQUEST']._serialized_start=87
+  _globals['_ECHOREQUEST']._serialized_end=135
+  _globals['_ECHORESPONSE']._serialized_start=137
+  _globals['_ECHORESPONSE']._serialized_end=185
+  _globals['_ECHOSERVICE']._serialized_start=188
+  _globals['_ECHOSERVICE']._serialized_end=323
 # @@protoc_insertion_point(module_scope)

@@ -52,6 +52,8 @@ class EchoServiceServicer:
     def Echo(self, request, context):
         """Echo answers with the message it was sent, after an optional delay (so
         tests can keep a call in flight while the unit is asked to stop).
+        Over HTTP (the gateway): POST /v1/echo with the request as the JSON body,
+        or GET /v1/echo/{message}.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

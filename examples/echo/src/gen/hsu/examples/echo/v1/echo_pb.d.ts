@@ -116,6 +116,8 @@ export declare const EchoService: GenService<{
   /**
    * Echo answers with the message it was sent, after an optional delay (so
    * tests can keep a call in flight while the unit is asked to stop).
+   * Over HTTP (the gateway): POST /v1/echo with the request as the JSON body,
+   * or GET /v1/echo/{message}.
    *
    * @generated from rpc hsu.examples.echo.v1.EchoService.Echo
    */

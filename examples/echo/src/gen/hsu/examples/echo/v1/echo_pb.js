@@ -3,12 +3,13 @@
 /* eslint-disable */
 
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_annotations } from "../../../../google/api/annotations_pb.js";
 
 /**
  * Describes the file hsu/examples/echo/v1/echo.proto.
  */
 export const file_hsu_examples_echo_v1_echo = /*@__PURE__*/
-  fileDesc("Ch9oc3UvZXhhbXBsZXMvZWNoby92MS9lY2hvLnByb3RvEhRoc3UuZXhhbXBsZXMuZWNoby52MSIwCgtFY2hvUmVxdWVzdBIPCgdtZXNzYWdlGAEgASgJEhAKCGRlbGF5X21zGAIgASgNIjAKDEVjaG9SZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg8KB3VuaXRfaWQYAiABKAkyXAoLRWNob1NlcnZpY2USTQoERWNobxIhLmhzdS5leGFtcGxlcy5lY2hvLnYxLkVjaG9SZXF1ZXN0GiIuaHN1LmV4YW1wbGVzLmVjaG8udjEuRWNob1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Ch9oc3UvZXhhbXBsZXMvZWNoby92MS9lY2hvLnByb3RvEhRoc3UuZXhhbXBsZXMuZWNoby52MSIwCgtFY2hvUmVxdWVzdBIPCgdtZXNzYWdlGAEgASgJEhAKCGRlbGF5X21zGAIgASgNIjAKDEVjaG9SZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg8KB3VuaXRfaWQYAiABKAkyhwEKC0VjaG9TZXJ2aWNlEngKBEVjaG8SIS5oc3UuZXhhbXBsZXMuZWNoby52MS5FY2hvUmVxdWVzdBoiLmhzdS5leGFtcGxlcy5lY2hvLnYxLkVjaG9SZXNwb25zZSIpgtPkkwIjOgEqWhQSEi92MS9lY2hvL3ttZXNzYWdlfSIIL3YxL2VjaG9iBnByb3RvMw", [file_google_api_annotations]);
 
 /**
  * Describes the message hsu.examples.echo.v1.EchoRequest.
