@@ -35,7 +35,9 @@ const message = "hello, unit 0001";
 const wantsGateway = opts.sides.some((s) => s === "gateway-rest" || s === "gateway-connect");
 const missing = new Map<SideName, string>();
 const notAvailable = (why: string) => {
-  for (const s of ["gateway-rest", "gateway-connect"] as const) if (opts.sides.includes(s)) missing.set(s, why);
+  // The table keeps the first 300 characters; stderr has all of it.
+  const short = why.length > 300 ? `${why.slice(0, 300)}...` : why;
+  for (const s of ["gateway-rest", "gateway-connect"] as const) if (opts.sides.includes(s)) missing.set(s, short);
   process.stderr.write(`gateway: not available (${why})\n`);
 };
 
