@@ -58,7 +58,8 @@ try {
     const descriptors = join(dir, "echo.binpb");
     buildDescriptors(descriptors);
     try {
-      master = await startMaster(dir, specYamlFor({ ...gw, port, descriptors }), opts.hsu);
+      // Relative to hsu.yaml, which sits beside it.
+      master = await startMaster(dir, specYamlFor({ ...gw, port, descriptors: "echo.binpb" }), opts.hsu);
       gatewayUrl = `http://127.0.0.1:${port}`;
     } catch (e) {
       notAvailable(`the master did not start with the gateway unit: ${(e as Error).message.split("\n").slice(0, 3).join(" ")}`);
