@@ -8,7 +8,7 @@
 //
 // The HSU gateway rows need packages/gateway's executable (src/main.ts); on
 // a checkout without it they print "not available" and the rest is measured.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectMaster } from "@hsu/client";
@@ -22,6 +22,7 @@ import {
   startLoadWorker,
   startMaster,
   specYaml,
+  unitCommand,
   waitForRest,
   type MasterSide,
   type RestServer,
@@ -29,8 +30,7 @@ import {
 import { parseArgs, roundOrder, sideNames, summarize, table, type RoundResult, type SideName } from "./summary.ts";
 
 const opts = parseArgs(process.argv.slice(2));
-const unitBin = opts.unit ?? join(binDir, "echo-go");
-if (!existsSync(unitBin)) throw new Error(`no echo unit at ${unitBin}: run \`bash bench/gateway/setup.sh\` (it builds examples/echo-go), or pass --unit=BIN`);
+const unit = unitCommand(opts.unit);
 const message = "hello, unit 0001";
 const wantsGateway = opts.sides.some((s) => s === "gateway-rest" || s === "gateway-connect");
 const missing = new Map<SideName, string>();
@@ -117,7 +117,7 @@ try {
 }
 
 function specYamlFor(gateway: { command: string; args: string[]; port: number; descriptors: string } | undefined): string {
-  return specYaml({ unitCommand: unitBin, listen: opts.listen, ...(gateway ? { gateway } : {}) });
+  return specYaml({ unitCommand: unit.command, unitArgs: unit.args, listen: opts.listen, ...(gateway ? { gateway } : {}) });
 }
 
 async function servingPids(m: MasterSide): Promise<{ unit: number; gateway: number }> {
@@ -149,7 +149,7 @@ function report(measured: SideName[]): void {
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   process.stdout.write(
     [
-      `Machine: ${cpus().length} x ${cpus()[0]?.model ?? "?"}, Node ${process.version}, echo unit ${unitBin} (listen: ${opts.listen}), master from ${opts.hsu === "source" ? "the TypeScript sources" : "packages/master/dist"}. ` +
+      `Machine: ${cpus().length} x ${cpus()[0]?.model ?? "?"}, Node ${process.version}, echo unit: ${unit.what} (listen: ${opts.listen}), master from ${opts.hsu === "source" ? "the TypeScript sources" : "packages/master/dist"}. ` +
         `${opts.rounds} rounds, sides interleaved (rotated each round); per side and round ${opts.warmup} warm-up calls, ${opts.sequential} sequential, then ${opts.calls} calls (at most ${opts.maxMs} ms) at ${opts.concurrency} in flight; the median of the rounds per metric. ` +
         `Load average ${load0.map((l) => l.toFixed(2)).join(" ")} before, ${load1.map((l) => l.toFixed(2)).join(" ")} after; ${seconds} s.`,
       "",

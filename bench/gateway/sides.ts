@@ -49,9 +49,22 @@ export function buildDescriptors(out: string): void {
   if (r.status !== 0) throw new Error(`buf build in bench/gateway failed (${r.status ?? r.signal}): ${r.stderr}`);
 }
 
+/** The echo unit's command line: `go` (setup.sh's build of examples/echo-go), `ts` (examples/echo from its TypeScript sources) or a binary. */
+export function unitCommand(unit: string): { command: string; args: string[]; what: string } {
+  if (unit === "go") {
+    const bin = join(binDir, "echo-go");
+    if (!existsSync(bin)) throw new Error(`no Go echo unit at ${bin}: run \`bash bench/gateway/setup.sh\` (it builds examples/echo-go), or pass --unit=ts or --unit=BIN`);
+    return { command: bin, args: [], what: "the Go echo unit (examples/echo-go)" };
+  }
+  if (unit === "ts") return { command: process.execPath, args: ["--conditions=@hsu/source", join(repo, "examples/echo/src/unit.ts")], what: "the TypeScript echo unit (examples/echo, from source)" };
+  if (!existsSync(unit)) throw new Error(`--unit=${unit}: no such file (expected go, ts or the path of an echo unit binary)`);
+  return { command: unit, args: [], what: unit };
+}
+
 /** What the hsu.yaml holds. */
 export interface SpecOptions {
   unitCommand: string;
+  unitArgs?: readonly string[];
   listen: "unix" | "tcp";
   /** The gateway unit; left out when undefined. */
   gateway?: { command: string; args: string[]; port: number; descriptors: string };
@@ -62,7 +75,9 @@ export function specYaml(o: SpecOptions): string {
   const q = (s: string) => JSON.stringify(s);
   let yaml =
     `version: 1\nmaster:\n  id: gwbench\nunits:\n` +
-    `  echo:\n    kind: integrated\n    command: ${q(o.unitCommand)}\n    listen: ${o.listen}\n    on_demand: false\n`;
+    `  echo:\n    kind: integrated\n    command: ${q(o.unitCommand)}\n` +
+    (o.unitArgs?.length ? `    args: [${o.unitArgs.map(q).join(", ")}]\n` : "") +
+    `    listen: ${o.listen}\n    on_demand: false\n`;
   if (o.gateway) {
     const g = o.gateway;
     yaml +=

@@ -17,7 +17,7 @@ const round = (over: Partial<RoundResult>): RoundResult => ({
 describe("parseArgs", () => {
   it("defaults to 5 rounds of 20000 calls at 32 in flight on every side, and --quick shrinks the counts", () => {
     const o = parseArgs([]);
-    expect(o).toMatchObject({ rounds: 5, concurrency: 32, calls: 20_000, listen: "unix", hsu: "source" });
+    expect(o).toMatchObject({ rounds: 5, concurrency: 32, calls: 20_000, listen: "unix", hsu: "source", unit: "go" });
     expect(o.sides).toEqual(sideNames);
     expect(parseArgs(["--quick"])).toMatchObject({ rounds: 2, calls: 3000, concurrency: 32 });
   });

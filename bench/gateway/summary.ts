@@ -35,13 +35,13 @@ export interface BenchOptions {
   hsu: "source" | "dist";
   /** Only these sides (default: all). */
   sides: readonly SideName[];
-  /** The echo unit binary (default: setup.sh's build of examples/echo-go). */
-  unit?: string;
+  /** The echo unit: "go" (setup.sh's build of examples/echo-go, the default), "ts" (examples/echo from source) or a binary's path. */
+  unit: string;
 }
 
 const usage =
   "usage: node --conditions=@hsu/source bench/gateway/run.ts [--quick] [--rounds=N] [--calls=N] [--warmup=N] [--concurrency=N] " +
-  "[--max-ms=N] [--sequential=N] [--listen=unix|tcp] [--hsu=source|dist] [--sides=a,b] [--unit=BIN]";
+  "[--max-ms=N] [--sequential=N] [--listen=unix|tcp] [--hsu=source|dist] [--sides=a,b] [--unit=go|ts|BIN]";
 
 /** Parses the command line; throws an Error naming the bad argument and the usage. */
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -56,6 +56,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     listen: "unix",
     hsu: "source",
     sides: sideNames,
+    unit: "go",
   };
   const int = (name: string, v: string, min: number): number => {
     const n = Number(v);
