@@ -22,6 +22,7 @@ import {
   startLoadWorker,
   startMaster,
   specYaml,
+  tail,
   unitCommand,
   waitForRest,
   type MasterSide,
@@ -70,7 +71,8 @@ try {
   if (gatewayUrl) {
     const why = await waitForRest(gatewayUrl, 30_000, () => undefined);
     if (why) {
-      notAvailable(`the gateway unit does not serve REST: ${why}; see ${join(dir, "master.log")}`);
+      notAvailable(`the gateway unit does not serve REST: ${why}`);
+      process.stderr.write(`the master's log (${join(dir, "master.log")}, removed at the end):\n${tail(join(dir, "master.log"))}\n`);
       gatewayUrl = undefined;
     }
   }

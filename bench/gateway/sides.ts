@@ -231,7 +231,8 @@ function firstLine(child: ChildProcess, pattern: RegExp, deadlineMs: number): Pr
   });
 }
 
-function tail(file: string): string {
+/** The last 30 lines of a log file (the temp dir is removed at the end, so errors quote it). */
+export function tail(file: string): string {
   try {
     return readFileSync(file, "utf8").split("\n").slice(-30).join("\n");
   } catch {
