@@ -15,7 +15,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "fast",
-          include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "scripts/*.test.ts"],
+          include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "scripts/*.test.ts", "bench/*/*.test.ts"],
           exclude: ["**/*.slow.test.ts", "**/node_modules/**"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
