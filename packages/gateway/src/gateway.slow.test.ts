@@ -100,6 +100,20 @@ describe("Connect through a real master", () => {
   });
 });
 
+describe("REST through a real master", () => {
+  it("answers the annotated routes of the echo proto (POST body and GET path variable) and serves the OpenAPI document", async () => {
+    const post = await curl("-H", "content-type: application/json", "-d", '{"message":"rest"}', `${base}/v1/echo`);
+    expect(post.status, post.body).toBe(200);
+    expect(JSON.parse(post.body)).toEqual({ message: "rest", unitId: "echo" });
+    const get = await curl(`${base}/v1/echo/hello%20world`);
+    expect(get.status, get.body).toBe(200);
+    expect(JSON.parse(get.body).message).toBe("hello world");
+    const missing = await curl(`${base}/v1/nothing`);
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body).code).toBe(5);
+  });
+});
+
 /** The first `n` bytes-worth of lines a streaming curl prints, then curl is stopped. */
 function curlStream(until: (out: string) => boolean, ...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -9,6 +9,8 @@ import { grpcWebProtocol } from "./grpc-web.ts";
 import type { Protocol } from "./protocol.ts";
 import { createGatewayServer, loadTlsFiles } from "./server.ts";
 import { createUpstream } from "./upstream.ts";
+import { buildRoutes, openApiDocument, restProtocol, RouteError, type RouteTable } from "./rest/index.ts";
+import { openApiProtocol } from "./openapi-route.ts";
 
 /** How long in-flight requests may take to finish at SIGTERM. */
 const DRAIN_MS = Number(process.env.HSU_GATEWAY_DRAIN_MS ?? 10_000);
@@ -36,22 +38,26 @@ if (!socketPath) fail("no master to call: set HSU_CONTROL_SOCKET or pass --contr
 let config: GatewayConfig;
 let loaded: ReturnType<typeof loadRoutes>;
 let tls: ReturnType<typeof loadTlsFiles> | undefined;
+let table: RouteTable;
 try {
   config = loadGatewayConfig(configFile);
   loaded = loadRoutes(config.routes);
   tls = config.tls ? loadTlsFiles(config.tls) : undefined;
+  table = buildRoutes(loaded.services);
 } catch (e) {
-  if (e instanceof GatewayConfigError || e instanceof DescriptorError) fail(e.message);
+  if (e instanceof GatewayConfigError || e instanceof DescriptorError || e instanceof RouteError) fail(e.message);
   fail((e as Error).message);
 }
 
 const upstream = createUpstream({ socketPath });
 const protocols: Protocol[] = [
+  ...(config.openapi ? [openApiProtocol(config.openapi, () => openApiDocument(table.routes, { title: "HSU gateway" }))] : []),
   connectProtocol(),
   grpcWebProtocol(),
-  // REST PLUGS IN HERE, last (Connect and gRPC-Web paths win): restProtocol(...) from "./rest/index.ts",
-  // which may take config.openapi (the path of the OpenAPI document) and loaded.services.
+  // REST last: Connect and gRPC-Web paths win; a path no route knows gets REST's JSON 404.
+  restProtocol({ table, notFound: "answer" }),
 ];
+for (const m of table.skipped) process.stdout.write(`gateway: ${m.method.parent.typeName}/${m.method.name} is not served as REST (${m.reason}); call it with the Connect protocol\n`);
 const server = createGatewayServer({ config, protocols, upstream, registry: loaded.registry, services: loaded.services, ...(tls ? { tls } : {}) });
 let url: string;
 try {
