@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -54,5 +54,6 @@ describe("validateGatewayConfig", () => {
     expect(() => loadGatewayConfig(join(dir, "none.json"))).toThrow(/cannot read it: ENOENT/);
     writeFileSync(join(dir, "bad.json"), "{listen:");
     expect(() => loadGatewayConfig(join(dir, "bad.json"))).toThrow(/is not JSON/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

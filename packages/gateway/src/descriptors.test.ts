@@ -1,12 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRoutes, routedByDefault } from "./descriptors.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "gw-desc-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const set = join(dir, "all.binpb");
 
 beforeAll(() => {

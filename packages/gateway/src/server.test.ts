@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,7 +41,10 @@ beforeAll(async () => {
   base = await server.listen();
 }, 60_000);
 
-afterAll(() => server.close(1000));
+afterAll(async () => {
+  await server.close(1000);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const check = "/p/grpc.health.v1.Health/Check";
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>

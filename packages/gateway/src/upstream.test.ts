@@ -1,7 +1,7 @@
 import { createFileRegistry, fromBinary, type DescMethod } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,7 +48,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(socketPath, r));
 });
 
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const ctx = (over: Partial<CallContext> = {}): CallContext => ({
   metadata: { "x-trace": "t1", authorization: "Bearer leak", cookie: "c=1", "hsu-unit": "other", connection: "x" },

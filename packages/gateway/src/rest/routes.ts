@@ -1,6 +1,6 @@
 import { getOption, hasOption, type DescField, type DescMethod } from "@bufbuild/protobuf";
-import { http } from "../gen/google/api/annotations_pb.js";
-import type { HttpRule } from "../gen/google/api/http_pb.js";
+import { http } from "../gen/google/api/annotations_pb.ts";
+import type { HttpRule } from "../gen/google/api/http_pb.ts";
 import type { RoutedService } from "../protocol.ts";
 import { GrpcCode, RestError } from "./errors.ts";
 import { findField, isLeaf, resolveFieldPath } from "./fields.ts";

@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseDeployment, publicServices, SpecError } from "./index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hsu-gateway-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, "echo.binpb"), "");
 const units = (gateway: string, extra = "") => `units:
   echo:
