@@ -239,8 +239,23 @@ describe("more of the protocols", () => {
     const r = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/private${echoPath}`);
     expect(r.status).toBe(401);
     expect(JSON.parse(r.body)).toMatchObject({ code: "unauthenticated", message: expect.stringMatching(/Authorization: Bearer/) });
-    const with_ = await curl("-H", "authorization: Bearer anything", "-H", "content-type: application/json", "-d", '{"message":"p"}', `${base}/private${echoPath}`);
+    // The master decides: a made-up bearer is 401 with its reason, a caller token of the unit passes, a viewer token is 403.
+    const made_up = await curl("-H", "authorization: Bearer anything", "-H", "content-type: application/json", "-d", '{"message":"p"}', `${base}/private${echoPath}`);
+    expect(made_up.status, made_up.body).toBe(401);
+    expect(JSON.parse(made_up.body).message).toMatch(/neither an API token/);
+    const token = async (...args: string[]) => {
+      const r = await hsu(dir, "token", "create", "--name", `t${args.join("")}`, ...args);
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      return /hsu_[0-9a-f]+_[A-Za-z0-9_-]+/.exec(r.stdout)![0];
+    };
+    const caller = await token("--role", "caller", "--unit", "echo");
+    const with_ = await curl("-H", `authorization: Bearer ${caller}`, "-H", "content-type: application/json", "-d", '{"message":"p"}', `${base}/private${echoPath}`);
     expect(with_.status, with_.body).toBe(200);
+    const viewer = await token("--role", "viewer");
+    const denied = await curl("-H", `authorization: Bearer ${viewer}`, "-H", "content-type: application/json", "-d", '{"message":"p"}', `${base}/private${echoPath}`);
+    expect(denied.status, denied.body).toBe(403);
+    const audit = await hsu(dir, "audit", "--json");
+    expect(audit.stdout).toMatch(/EchoService\/Echo/);
   });
 
   it("a connect-protocol-version other than 1 is refused", async () => {
