@@ -158,6 +158,31 @@ describe("curl: REST into the echo unit of every language", () => {
     expect(get.status, get.body).toBe(200);
     expect(JSON.parse(get.body)).toEqual({ message: `hello ${l}`, unitId: unitOf(l) });
   });
+
+  it.each(languages)("%s: Connect JSON by curl, and Health/Watch as NDJSON and as SSE until the client's deadline ends it", async (l) => {
+    const connect = await curl("-H", "content-type: application/json", "-d", JSON.stringify({ message: `rpc ${l}` }), `${base}/${l}/hsu.examples.echo.v1.EchoService/Echo`);
+    expect(connect.status, connect.body).toBe(200);
+    expect(JSON.parse(connect.body)).toEqual({ message: `rpc ${l}`, unitId: unitOf(l) });
+    const watch = `${base}/${l}/grpc.health.v1.Health/Watch`;
+    // The stream stays open while the unit serves; the client's own deadline (1 s) ends it, so curl returns.
+    const nd = await curl("-N", "-H", "connect-timeout-ms: 1000", "-H", "accept: application/x-ndjson", "-H", "content-type: application/json", "-d", "{}", watch);
+    const lines = nd.body.trim().split("\n").map((x) => JSON.parse(x) as unknown);
+    expect(lines[0], nd.body).toEqual({ status: "SERVING" });
+    expect(lines.at(-1), nd.body).toEqual({ error: { code: "deadline_exceeded", message: expect.any(String) } });
+    const sse = await curl("-N", "-H", "connect-timeout-ms: 1000", "-H", "accept: text/event-stream", `${watch}?message=%7B%7D`);
+    const events = sse.body.split("\n\n");
+    expect(events[0], sse.body).toBe('data: {"status":"SERVING"}');
+    expect(sse.body).toMatch(/event: error\ndata: \{"code":"deadline_exceeded"/);
+  });
+
+  it("a prefix no route has, no prefix, and two prefixes in a row are 404", async () => {
+    const none = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/java/v1/echo`);
+    expect(none.status, none.body).toBe(404);
+    const unprefixed = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/v1/echo`);
+    expect(unprefixed.status, unprefixed.body).toBe(404);
+    const doubled = await curl("-H", "content-type: application/json", "-d", "{}", `${base}/go/ts/v1/echo`);
+    expect(doubled.status, doubled.body).toBe(404);
+  });
 });
 
 describe("headless Chromium from another origin", () => {
