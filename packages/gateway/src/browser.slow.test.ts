@@ -202,6 +202,8 @@ describe("headless Chromium from another origin", () => {
 
   it("a page from an origin not in gateway.cors.origins cannot read any answer", async () => {
     const page = await open(refusedOrigin);
+    const console_: string[] = [];
+    page.on("console", (m) => console_.push(m.text()));
     try {
       const rest = await call(page, "rest", base, "/go", "refused");
       expect(rest.post.error, JSON.stringify(rest)).toMatch(/Failed to fetch/);
@@ -209,6 +211,8 @@ describe("headless Chromium from another origin", () => {
       const rpc = await call(page, "rpc", base, "/ts", "refused");
       for (const seen of Object.values(rpc)) expect(seen.error, JSON.stringify(rpc)).toBeDefined();
       expect((await call(page, "sse", base, "/ts", 20_000)).error).toMatch(/EventSource error/);
+      // Refused by the browser's CORS check, not by the network: Chromium says so.
+      expect(console_.join("\n")).toMatch(/blocked by CORS policy/);
     } finally {
       await page.close();
     }
