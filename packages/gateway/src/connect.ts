@@ -188,12 +188,13 @@ async function serve(req: GatewayRequest, res: GatewayResponse, ctx: ProtocolCon
     if (!streaming) {
       const r = await ctx.upstream.unary(route.unit, method, request, call);
       if (!r.ok) return writeError(res, r.error, metadataHeaders(r.headers));
-      const out = codec === "json" ? Buffer.from(JSON.stringify(encodeJson(method.output, r.message, ctx.registry))) : r.message;
+      // JSON stays a string: node:http writes it with the headers in one piece.
+      const out = codec === "json" ? JSON.stringify(encodeJson(method.output, r.message, ctx.registry)) : r.message;
       writeHead(res, 200, {
         ...metadataHeaders(r.headers),
         ...metadataHeaders(r.trailers, "trailer-"),
         "content-type": codec === "json" ? "application/json" : "application/proto",
-        "content-length": String(out.byteLength),
+        "content-length": String(typeof out === "string" ? Buffer.byteLength(out) : out.byteLength),
       });
       res.end(out);
       return;

@@ -102,9 +102,10 @@ async function serve(req: GatewayRequest, response: GatewayResponse, ctx: Protoc
       const result = await ctx.upstream.unary(route.unit, route.method, request, call);
       if (!result.ok) throw upstreamError(result.error, ctx.registry);
       const json = responseJson(route, result.message, ctx.registry);
-      const text = Buffer.from(JSON.stringify(json));
-      // With a length, HTTP/1.1 sends the answer in one piece instead of chunked.
-      res.writeHead(200, { "content-type": "application/json", ...metadataHeaders(result.headers), "content-length": String(text.length) });
+      const text = JSON.stringify(json);
+      // With a length, HTTP/1.1 sends the answer in one piece instead of chunked; a string body goes out in the
+      // same write as the headers (node:http joins them), a Buffer in a second one.
+      res.writeHead(200, { "content-type": "application/json", ...metadataHeaders(result.headers), "content-length": String(Buffer.byteLength(text)) });
       res.end(text);
       return;
     }
