@@ -10,7 +10,7 @@
 // a checkout without it they print "not available" and the rest is measured.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { connectMaster } from "@hsu/client";
 import type { LoadSpec } from "./load.ts";
 import {
@@ -52,7 +52,12 @@ const started = performance.now();
 try {
   // The master, with the gateway unit when this checkout has one; a master that refuses the gateway block is retried without it.
   let gatewayUrl: string | undefined;
-  const gw = wantsGateway ? gatewayCommand(opts.hsu) : undefined;
+  const gw0 = wantsGateway ? gatewayCommand(opts.hsu) : undefined;
+  // --cpu-prof goes before the script: the profile is written when the gateway exits on the master's SIGTERM.
+  const gw =
+    gw0 && !("missing" in gw0) && opts.profile
+      ? { ...gw0, args: [`--cpu-prof`, `--cpu-prof-dir=${resolve(opts.profile)}`, ...gw0.args] }
+      : gw0;
   if (gw && "missing" in gw) notAvailable(gw.missing);
   if (gw && !("missing" in gw)) {
     const port = await freePort();

@@ -20,6 +20,9 @@ describe("parseArgs", () => {
     expect(o).toMatchObject({ rounds: 5, concurrency: 32, calls: 20_000, listen: "unix", hsu: "source", unit: "go" });
     expect(o.sides).toEqual(sideNames);
     expect(parseArgs(["--quick"])).toMatchObject({ rounds: 2, calls: 3000, concurrency: 32 });
+    expect(parseArgs([]).profile).toBeUndefined();
+    expect(parseArgs(["--profile=/tmp/p"]).profile).toBe("/tmp/p");
+    expect(() => parseArgs(["--profile="])).toThrow(/--profile=: expected a directory/);
   });
 
   it("takes every flag, and keeps the sides in table order whatever order they are named in", () => {

@@ -37,11 +37,13 @@ export interface BenchOptions {
   sides: readonly SideName[];
   /** The echo unit: "go" (setup.sh's build of examples/echo-go, the default), "ts" (examples/echo from source) or a binary's path. */
   unit: string;
+  /** A directory for V8 CPU profiles of the gateway process (`--cpu-prof`, written when it exits at the end); off when undefined. */
+  profile?: string;
 }
 
 const usage =
   "usage: node --conditions=@hsu/source bench/gateway/run.ts [--quick] [--rounds=N] [--calls=N] [--warmup=N] [--concurrency=N] " +
-  "[--max-ms=N] [--sequential=N] [--listen=unix|tcp] [--hsu=source|dist] [--sides=a,b] [--unit=go|ts|BIN]";
+  "[--max-ms=N] [--sequential=N] [--listen=unix|tcp] [--hsu=source|dist] [--sides=a,b] [--unit=go|ts|BIN] [--profile=DIR]";
 
 /** Parses the command line; throws an Error naming the bad argument and the usage. */
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -91,6 +93,10 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       }
       case "unit": o.unit = v; break;
+      case "profile":
+        if (!v) throw new Error(`--profile=: expected a directory for the gateway's CPU profiles; ${usage}`);
+        o.profile = v;
+        break;
       default: throw new Error(`unknown argument "${arg}"; ${usage}`);
     }
   }

@@ -40,9 +40,9 @@ const RESERVED_RESPONSE = new Set(["content-type", "content-length", "content-en
 /** A unit's response metadata as HTTP response headers (gRPC's own and reserved names left out), `prefix` for trailers. */
 export function metadataHeaders(m: CallMetadata, prefix = ""): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m)) {
+  for (const k in m) {
     if (k.startsWith("grpc-") || k.startsWith("hsu-") || RESERVED_RESPONSE.has(k) || k.startsWith(":")) continue;
-    out[prefix + k] = v;
+    out[prefix + k] = m[k]!;
   }
   return out;
 }
@@ -59,7 +59,8 @@ function codecOf(contentType: string, streaming: boolean): Codec | undefined {
 export function decodeRequest(schema: DescMessage, body: Uint8Array, codec: Codec, registry: Registry): Uint8Array {
   try {
     if (codec === "proto") return toBinary(schema, fromBinary(schema, body));
-    const text = Buffer.from(body).toString("utf8").trim();
+    // A view, not a copy (the body is usually a Buffer already).
+    const text = (Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)).toString("utf8").trim();
     return toBinary(schema, fromJsonString(schema, text === "" ? "{}" : text, { registry }));
   } catch (e) {
     throw new GatewayError(3, `the request is not a valid ${schema.typeName} (${codec === "json" ? "proto3 JSON" : "binary protobuf"}): ${(e as Error).message}`);
@@ -90,10 +91,12 @@ function writeError(res: GatewayResponse, e: CallError, headers: Record<string, 
   res.end(body);
 }
 
-/** The path and query of a request URL. */
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
+/** The path and query of a request URL (the query is parsed only when asked for: a POST never needs it). */
+function splitUrl(url: string): { path: string; query: () => URLSearchParams } {
   const q = url.indexOf("?");
-  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+  let parsed: URLSearchParams | undefined;
+  const query = () => (parsed ??= new URLSearchParams(q < 0 ? "" : url.slice(q + 1)));
+  return { path: q < 0 ? url : url.slice(0, q), query };
 }
 
 /** One Connect envelope: flags, 4-byte length, data. */
@@ -135,7 +138,7 @@ export function connectProtocol(): Protocol {
   };
 }
 
-async function serve(req: GatewayRequest, res: GatewayResponse, ctx: ProtocolContext, { route, method }: RoutedMethod, contentType: string, query: URLSearchParams): Promise<void> {
+async function serve(req: GatewayRequest, res: GatewayResponse, ctx: ProtocolContext, { route, method }: RoutedMethod, contentType: string, queryOf: () => URLSearchParams): Promise<void> {
   const signal = ctx.signal ?? new AbortController().signal;
   const read = () => (ctx.readBody ? ctx.readBody(req) : readBody(req, ctx.maxBodyBytes, signal));
   const streaming = method.methodKind === "server_streaming";
@@ -155,6 +158,7 @@ async function serve(req: GatewayRequest, res: GatewayResponse, ctx: ProtocolCon
     let codec: Codec;
     let enveloped = false;
     if (method_ === "GET") {
+      const query = queryOf();
       if (streaming && !stream) return writeError(res, { code: 3, message: "GET of a server-streaming method needs Accept: application/x-ndjson or text/event-stream" }, {}, 405);
       codec = (query.get("encoding") ?? "json") === "proto" ? "proto" : "json";
       if (!["json", "proto"].includes(query.get("encoding") ?? "json")) return writeError(res, { code: 3, message: `encoding=${query.get("encoding")}: expected json or proto` });
@@ -184,12 +188,13 @@ async function serve(req: GatewayRequest, res: GatewayResponse, ctx: ProtocolCon
     if (!streaming) {
       const r = await ctx.upstream.unary(route.unit, method, request, call);
       if (!r.ok) return writeError(res, r.error, metadataHeaders(r.headers));
-      const out = codec === "json" ? Buffer.from(JSON.stringify(encodeJson(method.output, r.message, ctx.registry))) : Buffer.from(r.message);
+      // JSON stays a string: node:http writes it with the headers in one piece.
+      const out = codec === "json" ? JSON.stringify(encodeJson(method.output, r.message, ctx.registry)) : r.message;
       writeHead(res, 200, {
         ...metadataHeaders(r.headers),
         ...metadataHeaders(r.trailers, "trailer-"),
         "content-type": codec === "json" ? "application/json" : "application/proto",
-        "content-length": String(out.length),
+        "content-length": String(typeof out === "string" ? Buffer.byteLength(out) : out.byteLength),
       });
       res.end(out);
       return;

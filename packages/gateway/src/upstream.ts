@@ -42,8 +42,9 @@ export const grpcFrame = envelope;
 
 function metadataOf(h: http2.IncomingHttpHeaders): CallMetadata {
   const out: CallMetadata = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (k.startsWith(":") || v === undefined) continue;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k.startsWith(":")) continue;
     out[k] = Array.isArray(v) ? v.join(", ") : String(v);
   }
   return out;
@@ -56,6 +57,14 @@ function decodeMessage(m: string | undefined): string {
   } catch {
     return m;
   }
+}
+
+// `/pkg.Service/Method` per method, built once.
+const paths = new WeakMap<DescMethod, string>();
+function pathOf(method: DescMethod): string {
+  let p = paths.get(method);
+  if (p === undefined) paths.set(method, (p = `/${method.parent.typeName}/${method.name}`));
+  return p;
 }
 
 /** The call's error from its trailers (or trailers-only headers), or undefined for OK. */
@@ -131,22 +140,21 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
       ctx.signal.addEventListener("abort", onAbort, { once: true });
       if (active++ === 0) current?.ref();
       const out: http2.OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(ctx.metadata)) if (forwardableMetadata(k)) out[k] = v;
-      Object.assign(out, {
-        [http2.constants.HTTP2_HEADER_METHOD]: "POST",
-        [http2.constants.HTTP2_HEADER_PATH]: `/${method.parent.typeName}/${method.name}`,
-        "content-type": "application/grpc",
-        te: "trailers",
-        "grpc-timeout": `${Math.max(1, Math.ceil(ctx.timeoutMs + DEADLINE_GRACE_MS))}m`,
-        "hsu-unit": unit,
-        "hsu-caller": "gateway",
-        "hsu-caller-address": ctx.clientAddress,
-        ...(ctx.authorization !== undefined ? { "hsu-caller-authorization": ctx.authorization } : {}),
-      });
+      const md = ctx.metadata;
+      for (const k in md) if (forwardableMetadata(k)) out[k] = md[k];
+      // Assigned after the metadata, so a client header can never replace one of these.
+      out[":method"] = "POST";
+      out[":path"] = pathOf(method);
+      out["content-type"] = "application/grpc";
+      out.te = "trailers";
+      out["grpc-timeout"] = `${Math.max(1, Math.ceil(ctx.timeoutMs + DEADLINE_GRACE_MS))}m`;
+      out["hsu-unit"] = unit;
+      out["hsu-caller"] = "gateway";
+      out["hsu-caller-address"] = ctx.clientAddress;
+      if (ctx.authorization !== undefined) out["hsu-caller-authorization"] = ctx.authorization;
       try {
-        const s = session();
-        s.ref();
-        stream = s.request(out);
+        // A new session is referenced; an existing one was referenced above when this call made `active` non-zero.
+        stream = session().request(out);
       } catch (e) {
         return finish({ code: GrpcCode.UNAVAILABLE, message: `cannot reach the master at ${options.socketPath}: ${(e as Error).message}` });
       }
@@ -217,9 +225,10 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
     async unary(unit, method, request, ctx): Promise<UnaryResult> {
       let message: Uint8Array | undefined;
       let count = 0;
+      // `call` hands over a copy of its own, so the message is kept as it is.
       const r = await call(unit, method, request, ctx, (m) => {
         count++;
-        message = Buffer.from(m);
+        message = m;
       });
       if (r.error) return { ok: false, error: r.error, headers: r.headers, trailers: r.trailers };
       if (count !== 1) {

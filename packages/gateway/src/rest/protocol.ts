@@ -11,7 +11,7 @@ interface Out {
   readonly writableFinished: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
   write(chunk: string): boolean;
-  end(chunk?: string): unknown;
+  end(chunk?: string | Uint8Array): unknown;
   on(event: "close", listener: () => void): unknown;
   off(event: "close", listener: () => void): unknown;
 }
@@ -52,7 +52,8 @@ export function restProtocol(options: RestProtocolOptions = {}): Protocol {
     name: "rest",
     async handle(req, res, ctx) {
       // An absolute-form target (`GET http://host/path`, from proxies) is matched by its path.
-      const url = (req.url ?? "/").replace(/^https?:\/\/[^/?#]*/i, "") || "/";
+      const raw = req.url ?? "/";
+      const url = raw.startsWith("/") ? raw : raw.replace(/^https?:\/\/[^/?#]*/i, "") || "/";
       const q = url.indexOf("?");
       const path = q < 0 ? url : url.slice(0, q);
       const query = q < 0 ? "" : url.slice(q + 1);
@@ -102,7 +103,9 @@ async function serve(req: GatewayRequest, response: GatewayResponse, ctx: Protoc
       if (!result.ok) throw upstreamError(result.error, ctx.registry);
       const json = responseJson(route, result.message, ctx.registry);
       const text = JSON.stringify(json);
-      res.writeHead(200, { "content-type": "application/json", ...metadataHeaders(result.headers) });
+      // With a length, HTTP/1.1 sends the answer in one piece instead of chunked; a string body goes out in the
+      // same write as the headers (node:http joins them), a Buffer in a second one.
+      res.writeHead(200, { "content-type": "application/json", ...metadataHeaders(result.headers), "content-length": String(Buffer.byteLength(text)) });
       res.end(text);
       return;
     }
@@ -160,7 +163,8 @@ function header(req: GatewayRequest, name: string): string | undefined {
 /** Unit response metadata as `Grpc-Metadata-<name>` headers (grpc-gateway's convention); binary and reserved ones stay out. */
 function metadataHeaders(meta: CallMetadata): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta)) {
+  for (const k in meta) {
+    const v = meta[k]!;
     if (k.endsWith("-bin") || k.startsWith("grpc-") || k.startsWith("hsu-") || k.startsWith(":") || k === "content-type") continue;
     if (!/^[a-z0-9-_.]+$/.test(k) || /[\r\n\0]/.test(v)) continue;
     out[`grpc-metadata-${k}`] = v;

@@ -181,16 +181,31 @@ export interface RouteMatch {
  */
 export function createRouter(routes: readonly Route[]): (verb: string, path: string) => RouteMatch | undefined {
   const sorted = [...routes].sort((a, b) => compareSpecificity(a.template, b.template));
+  // Indexed by the first literal segment: a path is tried only against the routes that start with its first
+  // segment and those that start with a variable or wildcard, in the same (specificity) order as the full list.
+  const head = (r: Route): string | undefined => {
+    const first = r.template.segments[0];
+    // "/books:verb" puts the verb on the first segment of the request: such a route stays in every list.
+    if (first?.kind !== "literal" || (r.template.verb !== undefined && r.template.segments.length === 1)) return undefined;
+    return first.value;
+  };
+  const open = sorted.filter((r) => head(r) === undefined);
+  const byHead = new Map<string, Route[]>();
+  for (const r of sorted) {
+    const h = head(r);
+    if (h !== undefined && !byHead.has(h)) byHead.set(h, sorted.filter((x) => head(x) === h || head(x) === undefined));
+  }
   return (verb, path) => {
     const split = splitRequestPath(path);
-    const allow = new Set<string>();
-    for (const route of sorted) {
+    const candidates = byHead.get(split.segments[0]!) ?? open;
+    let allow: Set<string> | undefined;
+    for (const route of candidates) {
       const params = matchTemplate(route.template, split);
       if (params === undefined) continue;
       if (route.verb === verb || route.verb === "*") return { route, params };
-      allow.add(route.verb);
+      (allow ??= new Set<string>()).add(route.verb);
     }
-    if (allow.size === 0) return undefined;
+    if (allow === undefined) return undefined;
     const list = [...allow].sort().join(", ");
     throw RestError.http(405, GrpcCode.UNIMPLEMENTED, `${verb} is not allowed on ${path}; allowed: ${list}`, { allow: list });
   };
