@@ -3,7 +3,7 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { execFile, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProjects, hsu, until } from "../../master/src/test-support/hsu-cli.ts";
 import { EchoService } from "../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
+import { issue, makeCa } from "../../transport/src/test-support/certs.ts";
 
 // The gateway as a unit of a real master (`hsu up` from source): curl and
 // Connect/gRPC-Web clients call the TS echo unit through it, waking it on the
@@ -417,4 +418,87 @@ describe("the hsu-gateway process", () => {
     g.child.kill("SIGTERM");
     expect(await g.exited).toBe(0);
   });
+
+  /** curl over TLS trusting `ca`, with `extra` (a client certificate); status 0 when the handshake failed. */
+  const tlsCall = async (url: string, ca: string, ...extra: string[]) => {
+    try {
+      return await curl("--cacert", ca, ...extra, "-H", "content-type: application/json", "-d", '{"message":"tls"}', `${url}${echoPath}`);
+    } catch (e) {
+      return { status: 0, body: String((e as { stderr?: string }).stderr ?? e), headers: "" };
+    }
+  };
+  /** Waits (up to 20 s) until `ok` holds for a fresh connection's answer. */
+  const eventually = async (what: string, probe: () => Promise<{ status: number; body: string }>, ok: (r: { status: number; body: string }) => boolean) => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await probe();
+      if (ok(r)) return r;
+      if (Date.now() > deadline) throw new Error(`${what}: still ${r.status} ${r.body.slice(0, 200)}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+
+  it("TLS reload: a renewed certificate is served on new connections without a restart; a broken one keeps the old and logs the file", async () => {
+    const tlsDir = mkdtempSync(join(dir, "reload-"));
+    const ca1 = makeCa(tlsDir, "ca1");
+    const ca2 = makeCa(tlsDir, "ca2");
+    const first = issue(tlsDir, ca1, "first", "server");
+    const second = issue(tlsDir, ca2, "second", "server");
+    const certFile = join(tlsDir, "cert.pem");
+    const keyFile = join(tlsDir, "key.pem");
+    copyFileSync(first.certFile, certFile);
+    copyFileSync(first.keyFile, keyFile);
+    const g = await startGateway({ HSU_GATEWAY_CONFIG: await configFile({ tls: { certFile, keyFile } }), HSU_CONTROL_SOCKET: socket() });
+    const url = /gateway listening on (\S+)/.exec(g.out())![1]!;
+    expect((await tlsCall(url, ca1.certFile)).status).toBe(200);
+    expect((await tlsCall(url, ca2.certFile)).status).toBe(0);
+    // A renewal the way certbot does it: the new files renamed into place, key first.
+    writeFileSync(`${keyFile}.new`, second.key);
+    renameSync(`${keyFile}.new`, keyFile);
+    writeFileSync(`${certFile}.new`, second.cert);
+    renameSync(`${certFile}.new`, certFile);
+    await eventually("the renewed certificate", () => tlsCall(url, ca2.certFile), (r) => r.status === 200);
+    expect((await tlsCall(url, ca1.certFile)).status).toBe(0);
+    // A broken replacement: refused, logged with the file, and the last good certificate keeps serving.
+    writeFileSync(certFile, "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n");
+    const deadline = Date.now() + 20_000;
+    while (!g.out().includes("kept the previous certificate") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const logged = g.out().split("\n").find((l) => l.includes("gateway TLS: kept the previous certificate"));
+    expect(logged).toContain(certFile);
+    const still = await tlsCall(url, ca2.certFile);
+    expect(still.status, still.body).toBe(200);
+    expect(JSON.parse(still.body)).toEqual({ message: "tls", unitId: "echo" });
+    g.child.kill("SIGTERM");
+    expect(await g.exited).toBe(0);
+  }, 60_000);
+
+  it("TLS client_auth require: no client certificate and one from another CA are refused, a good one is served", async () => {
+    const tlsDir = mkdtempSync(join(dir, "mtls-"));
+    const ca = makeCa(tlsDir, "ca");
+    const stranger = makeCa(tlsDir, "stranger");
+    const server = issue(tlsDir, ca, "server", "server");
+    const good = issue(tlsDir, ca, "good", "client");
+    const bad = issue(tlsDir, stranger, "bad", "client");
+    for (const clientAuth of ["require", "request"] as const) {
+      const g = await startGateway({
+        HSU_GATEWAY_CONFIG: await configFile({ tls: { certFile: server.certFile, keyFile: server.keyFile, clientCaFile: ca.certFile, clientAuth } }),
+        HSU_CONTROL_SOCKET: socket(),
+      });
+      const url = /gateway listening on (\S+)/.exec(g.out())![1]!;
+      const none = await tlsCall(url, ca.certFile);
+      const other = await tlsCall(url, ca.certFile, "--cert", bad.certFile, "--key", bad.keyFile);
+      const ok = await tlsCall(url, ca.certFile, "--cert", good.certFile, "--key", good.keyFile);
+      expect(ok.status, `${clientAuth}: ${ok.body}`).toBe(200);
+      expect(JSON.parse(ok.body)).toEqual({ message: "tls", unitId: "echo" });
+      if (clientAuth === "require") {
+        expect(none.status, none.body).toBe(0);
+        expect(other.status, other.body).toBe(0);
+      } else {
+        // request: a certificate is asked for, not required; the caller's bearer token decides.
+        expect(none.status, none.body).toBe(200);
+      }
+      g.child.kill("SIGTERM");
+      expect(await g.exited).toBe(0);
+    }
+  }, 60_000);
 });

@@ -3,7 +3,7 @@
 // For users: the gateway as a library (the hsu-gateway bin is main.ts).
 export { gatewayDefaults, GatewayConfigError, loadGatewayConfig, validateGatewayConfig } from "./config.ts";
 export type { GatewayConfig, GatewayCors, GatewayLimits, GatewayRoute, GatewayTls } from "./config.ts";
-export { createGatewayServer, loadTlsFiles, type GatewayServer, type GatewayServerOptions } from "./server.ts";
+export { createGatewayServer, type GatewayServer, type GatewayServerOptions } from "./server.ts";
 export { createUpstream, type ClosableUpstream, type UpstreamOptions } from "./upstream.ts";
 export { DescriptorError, loadDescriptorSet, loadRoutes, routedByDefault, type LoadedRoutes } from "./descriptors.ts";
 export { connectProtocol } from "./connect.ts";

@@ -1,13 +1,14 @@
 // The hsu-gateway executable: reads its config (HSU_GATEWAY_CONFIG or --config),
 // loads the descriptor sets, listens, and calls units through the master's
 // control socket (HSU_CONTROL_SOCKET or --control-socket).
+import { watchTls, type TlsWatcher } from "@hsu/transport";
 import { parseArgs } from "node:util";
 import { loadGatewayConfig, GatewayConfigError, type GatewayConfig } from "./config.ts";
 import { connectProtocol } from "./connect.ts";
 import { DescriptorError, loadRoutes } from "./descriptors.ts";
 import { grpcWebProtocol } from "./grpc-web.ts";
 import type { Protocol } from "./protocol.ts";
-import { createGatewayServer, loadTlsFiles } from "./server.ts";
+import { createGatewayServer } from "./server.ts";
 import { createUpstream } from "./upstream.ts";
 import { buildRoutes, openApiDocument, restProtocol, RouteError, type RouteTable } from "./rest/index.ts";
 import { openApiProtocol } from "./openapi-route.ts";
@@ -37,12 +38,22 @@ if (!socketPath) fail("no master to call: set HSU_CONTROL_SOCKET or pass --contr
 
 let config: GatewayConfig;
 let loaded: ReturnType<typeof loadRoutes>;
-let tls: ReturnType<typeof loadTlsFiles> | undefined;
+let tls: TlsWatcher | undefined;
 let table: RouteTable;
 try {
   config = loadGatewayConfig(configFile);
   loaded = loadRoutes(config.routes);
-  tls = config.tls ? loadTlsFiles(config.tls) : undefined;
+  // Reloaded when the files change (a renewal); a broken replacement is logged and the last good pair kept.
+  tls = config.tls
+    ? watchTls(config.tls, {
+        onReload: (e) =>
+          process.stdout.write(
+            e.ok
+              ? `gateway TLS: now serving ${e.loaded.files.certFile} (sha256 ${e.loaded.certificate.fingerprint256}, valid to ${e.loaded.certificate.validTo})\n`
+              : `gateway TLS: kept the previous certificate: ${e.error.message}\n`,
+          ),
+      })
+    : undefined;
   table = buildRoutes(loaded.services);
 } catch (e) {
   if (e instanceof GatewayConfigError || e instanceof DescriptorError || e instanceof RouteError) fail(e.message);
@@ -74,6 +85,7 @@ async function stop(why: string): Promise<void> {
   stopping = true;
   process.stdout.write(`gateway stopping (${why}); ${server.inFlight} request(s) in flight\n`);
   await server.close(DRAIN_MS);
+  tls?.close();
   upstream.close();
   process.exit(0);
 }

@@ -1,11 +1,10 @@
 import type { Registry } from "@bufbuild/protobuf";
-import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { SecureContextOptions } from "node:tls";
+import type { TlsWatcher } from "@hsu/transport";
 import { readBody } from "./body.ts";
-import type { GatewayConfig, GatewayTls } from "./config.ts";
+import type { GatewayConfig } from "./config.ts";
 import { corsDecision } from "./cors.ts";
 import type { CallContext, GatewayRequest, GatewayResponse, Protocol, ProtocolContext, RoutedService, Upstream } from "./protocol.ts";
 import { createRateLimiter } from "./rate-limit.ts";
@@ -20,8 +19,12 @@ export interface GatewayServerOptions {
   readonly upstream: Upstream;
   readonly registry: Registry;
   readonly services: readonly RoutedService[];
-  /** Certificates for `config.tls` (see {@link loadTlsFiles}); required when it is set. */
-  readonly tls?: SecureContextOptions;
+  /**
+   * The certificates of `config.tls`, kept current by @hsu/transport's `watchTls`
+   * (required when it is set): a renewed pair is served on new connections, a
+   * broken one never replaces the pair in use.
+   */
+  readonly tls?: TlsWatcher;
   /** The clock of the rate limiter (ms). */
   readonly now?: () => number;
 }
@@ -34,24 +37,6 @@ export interface GatewayServer {
   close(graceMs: number): Promise<void>;
   /** Requests being answered. */
   readonly inFlight: number;
-}
-
-/** Reads the certificate files of `tls:` (a seam: a reloading source can take its place). */
-export function loadTlsFiles(tls: GatewayTls): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
-  const read = (f: string, what: string) => {
-    try {
-      return readFileSync(f);
-    } catch (e) {
-      throw new Error(`tls.${what}: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
-  return {
-    cert: read(tls.certFile, "cert_file"),
-    key: read(tls.keyFile, "key_file"),
-    ...(tls.clientCaFile ? { ca: read(tls.clientCaFile, "client_ca_file") } : {}),
-    requestCert: tls.clientAuth !== "none",
-    rejectUnauthorized: tls.clientAuth === "require",
-  };
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -191,9 +176,14 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
     });
   let h1: http.Server | undefined;
   let outer: net.Server;
+  let unsubscribeTls = () => {};
   if (config.tls) {
-    if (!o.tls) throw new Error("config.tls is set but no certificates were given (loadTlsFiles)");
-    const s = http2.createSecureServer({ ...o.tls, allowHTTP1: true }, handler as never);
+    if (!o.tls) throw new Error("config.tls is set but no certificates were given (watchTls from @hsu/transport)");
+    const s = http2.createSecureServer({ ...o.tls.serverOptions(), allowHTTP1: true }, handler as never);
+    // Only a pair the watcher loaded and checked arrives here; new connections get it, open ones keep theirs.
+    unsubscribeTls = o.tls.onReload((event) => {
+      if (event.ok) s.setSecureContext(event.loaded.secureOptions);
+    });
     s.setTimeout(Math.max(limits.timeoutMs, limits.headerTimeoutMs) * 2);
     s.on("secureConnection", (sock) => sock.on("error", () => {}));
     track(s);
@@ -250,6 +240,7 @@ export function createGatewayServer(o: GatewayServerOptions): GatewayServer {
       });
     },
     async close(graceMs) {
+      unsubscribeTls();
       const closed = new Promise<void>((r) => outer.close(() => r()));
       h1?.closeIdleConnections();
       for (const s of sessions) s.close();

@@ -72,24 +72,34 @@ export function writeSse(res: GatewayResponse, value: unknown): Promise<void> {
   return writeChunk(res, sseEvent(value));
 }
 
+/**
+ * How a protocol frames the messages of a JSON stream: Connect's own (each
+ * NDJSON line the message, SSE `data:` events) or grpc-gateway's, which the
+ * REST protocol follows (NDJSON lines `{"result": message}`, SSE
+ * `event: message`).
+ */
+export type StreamDialect = "connect" | "grpc-gateway";
+
 /** A stream of JSON messages in one format: begin, messages, then an error or the end. */
 export interface JsonStreamWriter {
   /** Sends the status line and headers (at the first message, or at the end). */
   begin(headers?: Record<string, string>): void;
   message(value: unknown): Promise<void>;
-  /** Ends the stream with an error: NDJSON `{"error": {...}}` as the last line, SSE an `event: error`. */
-  fail(error: StreamErrorBody): void;
+  /** Ends the stream with an error: NDJSON `{"error": body}` as the last line, SSE an `event: error` with the body. */
+  fail(error: object): void;
   end(): void;
 }
 
-/** A {@link JsonStreamWriter} on `res`. */
-export function createJsonStreamWriter(res: GatewayResponse, format: StreamFormat): JsonStreamWriter {
+/** A {@link JsonStreamWriter} on `res`: the one writer of NDJSON and SSE streams, for the Connect and REST protocols. */
+export function createJsonStreamWriter(res: GatewayResponse, format: StreamFormat, dialect: StreamDialect = "connect"): JsonStreamWriter {
   let begun = false;
+  const gg = dialect === "grpc-gateway";
   const w = {
     begin(headers: Record<string, string> = {}) {
       if (begun) return;
       begun = true;
-      const h: Record<string, string> = { ...headers, "content-type": streamContentType[format], "cache-control": "no-store", "x-content-type-options": "nosniff" };
+      const contentType = gg && format === "sse" ? "text/event-stream" : streamContentType[format];
+      const h: Record<string, string> = { ...headers, "content-type": contentType, "cache-control": "no-store", "x-content-type-options": "nosniff" };
       // Proxies (nginx) must not buffer a stream of events.
       if (format === "sse") h["x-accel-buffering"] = "no";
       writeHead(res, 200, h);
@@ -97,13 +107,13 @@ export function createJsonStreamWriter(res: GatewayResponse, format: StreamForma
     },
     message(value: unknown) {
       w.begin();
-      return format === "ndjson" ? writeNdjson(res, value) : writeSse(res, value);
+      if (format === "ndjson") return writeNdjson(res, gg ? { result: value } : value);
+      return writeChunk(res, sseEvent(value, gg ? "message" : undefined));
     },
-    fail(error: StreamErrorBody) {
+    fail(error: object) {
       w.begin();
       if (res.destroyed || res.writableEnded) return;
-      const body = { error: { code: error.code, message: error.message } };
-      res.end(format === "ndjson" ? ndjsonLine(body) : sseEvent(body.error, "error"));
+      res.end(format === "ndjson" ? ndjsonLine({ error }) : sseEvent(error, "error"));
     },
     end() {
       w.begin();

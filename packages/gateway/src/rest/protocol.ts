@@ -2,7 +2,7 @@ import type { Registry } from "@bufbuild/protobuf";
 import type { CallError, CallMetadata, StreamResult, GatewayRequest, GatewayResponse, Protocol, ProtocolContext, RoutedService } from "../protocol.ts";
 import { GrpcCode, RestError } from "./errors.ts";
 import { buildRoutes, createRouter, type RouteMatch, type RouteTable } from "./routes.ts";
-import { writeChunk, writerFor } from "./stream.ts";
+import { createJsonStreamWriter, streamFormatOf } from "../stream-writers.ts";
 import { encodeRequest, responseJson } from "./transcode.ts";
 
 /** What the protocol needs of a response, common to HTTP/1.1 and HTTP/2 (node's two types do not unify). */
@@ -109,30 +109,30 @@ async function serve(req: GatewayRequest, response: GatewayResponse, ctx: Protoc
       res.end(text);
       return;
     }
-    const writer = writerFor(header(req, "accept"));
+    const writer = createJsonStreamWriter(response, streamFormatOf(header(req, "accept")) ?? "ndjson", "grpc-gateway");
     let started = false;
     const start = (headers: CallMetadata): void => {
       if (started) return;
       started = true;
-      res.writeHead(200, { "content-type": writer.contentType, "cache-control": "no-cache", "x-accel-buffering": "no", ...metadataHeaders(headers) });
+      writer.begin(metadataHeaders(headers));
     };
     let result: StreamResult;
     try {
       result = await ctx.upstream.serverStream(route.unit, route.method, request, call, async (message) => {
-        const line = writer.message(responseJson(route, message, ctx.registry));
+        const json = responseJson(route, message, ctx.registry);
         start({});
-        await writeChunk(response, line, abort.signal);
+        await writer.message(json);
       });
     } catch (e) {
       if (!started) throw e;
       // Headers are out: the failure can only be the stream's last entry.
-      res.end(writer.error(RestError.from(e).toStatusJson()));
+      writer.fail(RestError.from(e).toStatusJson());
       return;
     }
     if (!result.ok && !started) throw upstreamError(result.error, ctx.registry);
     start(result.headers);
-    if (!result.ok) res.write(writer.error(upstreamError(result.error, ctx.registry).toStatusJson()));
-    res.end();
+    if (!result.ok) writer.fail(upstreamError(result.error, ctx.registry).toStatusJson());
+    else writer.end();
   } finally {
     res.off("close", onClose);
   }

@@ -20,6 +20,10 @@ export interface AuditRecord {
   /** The gRPC status code's name ("ok", "permission_denied", ...). */
   readonly code: string;
   readonly reason?: string;
+  /** A summary of coalesced refusals (audit-coalesce.ts): how many refusals like this one it stands for. */
+  readonly count?: number;
+  /** A summary's window start (ms since the epoch); `time` is its end. */
+  readonly since?: number;
 }
 
 /** One line of the log: the record, its sequence number, the previous entry's hash and its own. */

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 import type { AuditEntry } from "../auth/audit.ts";
+import { REFUSAL_BURST } from "../auth/audit-coalesce.ts";
 import { createProjects, hsu, hsuWith, until } from "../test-support/hsu-cli.ts";
 
 const echoScript = join(import.meta.dirname, "..", "..", "..", "..", "examples", "echo", "src", "unit.ts");
@@ -157,6 +158,43 @@ describe("unit calls through the proxy", () => {
   });
 });
 
+describe("a flood of refused calls", () => {
+  it("10,000 bad-token calls over TCP grow the log by at most burst + 1 lines a window; the summary counts the rest exactly", async () => {
+    const before = audit().length;
+    const bad = control("not-a-token-of-this-master");
+    let refused = 0;
+    const other: string[] = [];
+    // A connection that never authenticates is cut after a few seconds; calls in flight then are not
+    // processed (REFUSED_STREAM, never audited) and are sent again, so exactly 10,000 reach the gate.
+    for (let round = 0; refused < 10_000 && round < 1000; round++) {
+      const outcomes = await Promise.all(Array.from({ length: Math.min(100, 10_000 - refused) }, () => failure(bad.listUnits({}))));
+      for (const e of outcomes) {
+        if (e?.code === Code.Unauthenticated) refused += 1;
+        else if (!(e?.code === Code.Unavailable && e.rawMessage.includes("REFUSED_STREAM"))) other.push(e ? `${Code[e.code]}: ${e.rawMessage}` : "answered");
+      }
+    }
+    expect(other.slice(0, 3)).toEqual([]);
+    expect(refused).toBe(10_000);
+    // The summary of the open window is written when the master stops.
+    expect((await hsu(dir, "down")).code).toBe(0);
+    const up = await hsu(dir, "up", "--detach");
+    expect(up.code, up.stderr).toBe(0);
+    tcp = readFileSync(join(dir, ".hsu", "control-tcp.addr"), "utf8").trim();
+    const added = audit().slice(before);
+    const refusals = added.filter((e) => e.result === "denied");
+    const summaries = refusals.filter((e) => e.count !== undefined);
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    expect(summaries[0]).toMatchObject({ from: "127.0.0.1", code: "unauthenticated", reason: expect.stringMatching(/^\d+ more refusals like this from 127\.0\.0\.1 in [\d.]+s: the bearer token is neither/) });
+    // Each window: REFUSAL_BURST lines one by one, then one summary; besides them only `hsu down`'s ShutdownMaster.
+    expect(refusals.length).toBeLessThanOrEqual((REFUSAL_BURST + 1) * summaries.length);
+    expect(added.length - refusals.length).toBe(1);
+    expect(refusals.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(10_000);
+    const verify = await hsu(dir, "audit", "verify", "--json");
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+    console.log(`10,000 refused calls: ${refusals.length} lines of refusals (${summaries.length} summar${summaries.length === 1 ? "y" : "ies"}), ${added.length} lines in all`);
+  }, 120_000);
+});
+
 describe("hsu audit", () => {
   it("a restarted master keeps its tokens and continues the audit chain", async () => {
     const viewer = await create("--name", "survivor", "--role", "viewer");
@@ -168,12 +206,13 @@ describe("hsu audit", () => {
     expect((await control(viewer.token).listUnits({})).units.length).toBeGreaterThan(0);
     expect(await failure(control(viewer.token).restartUnit({ id: "worker" }))).toMatchObject({ code: Code.PermissionDenied });
     // `hsu down` was a ShutdownMaster by the socket's owner: audited by the master it stopped.
-    expect(audit().slice(-2)).toMatchObject([
+    // (Summaries of coalesced refusals, written as the master stopped, are left out.)
+    expect(audit().filter((e) => e.count === undefined).slice(-2)).toMatchObject([
       { seq: before + 1, who: { kind: "socket-owner" }, method: "hsu.master.v1.ControlService/ShutdownMaster", result: "ok" },
       { seq: before + 2, who: { subject: viewer.id }, result: "denied" },
     ]);
     const ok = await hsu(dir, "audit", "verify", "--json");
-    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, entries: before + 2 });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, entries: audit().length });
   }, 60_000);
 
   it("shows the entries and verifies the chain; a tampered line fails verify with its line number", async () => {

@@ -109,6 +109,22 @@ ${units}`),
   });
 });
 
+describe("master.control.tcp without token_file", () => {
+  it("is valid: TCP callers authenticate with API tokens (hsu token create) or an OIDC provider's JWTs", () => {
+    const d = parse(`master:\n  control:\n    tcp: 127.0.0.1:0\n${units}`, true);
+    expect(d.master.controlTcp).toBe("127.0.0.1:0");
+    expect(d.master.tokenFile).toBeUndefined();
+  });
+
+  it("still checks token_file when it is set: an empty or missing one is refused", () => {
+    writeFileSync(join(tmp, "empty-token"), "\n");
+    expect(issues(`master:\n  control:\n    tcp: 127.0.0.1:0\n    token_file: empty-token\n${units}`, true)).toEqual([
+      `4:master.control.token_file: ${join(tmp, "empty-token")} is empty: put the token in it`,
+    ]);
+    expect(issues(`master:\n  control:\n    tcp: 127.0.0.1:0\n    token_file: nope\n${units}`, true)).toEqual([`4:master.control.token_file: cannot read ${join(tmp, "nope")}: ENOENT`]);
+  });
+});
+
 describe("master.control.tls", () => {
   const tcp = (tls: string) => `master:\n  control:\n    tcp: 127.0.0.1:0\n    token_file: token\n    tls: ${tls}\n${units}`;
 

@@ -287,8 +287,8 @@ const master = obj(
     state_dir: str({ description: "Where the master keeps its state, sockets and logs (default .hsu beside hsu.yaml)." }),
     control: obj({
       socket: str({ description: "The control socket path (default <state_dir>/control.sock, mode 0600)." }),
-      tcp: str({ description: "Also listen on TCP (host:port); every call then needs the token." }),
-      token_file: str({ description: "A file holding the bearer token for TCP control." }),
+      tcp: str({ description: "Also listen on TCP (host:port); every call then needs a bearer credential: an API token, an OIDC JWT or the control token." }),
+      token_file: str({ description: "Optional: a file holding a control token, an admin credential for TCP control (API tokens and OIDC work without it)." }),
       tls: tlsField,
     }),
     auth,

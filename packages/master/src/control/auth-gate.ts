@@ -1,15 +1,16 @@
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type * as http2 from "node:http2";
-import type { AuditLog, AuditRecord } from "../auth/audit.ts";
+import type { AuditRecord } from "../auth/audit.ts";
+import type { AuditWriter } from "../auth/audit-coalesce.ts";
 import { ANONYMOUS, authenticate, SOCKET_OWNER, type Authentication, type Authenticators } from "../auth/authenticate.ts";
 import { authorize, isMutating, splitMethod } from "../auth/policy.ts";
 import type { Action, Principal } from "../auth/principal.ts";
 
 /** Options of the master's auth on its control listeners. */
 export interface ControlAuthOptions extends Authenticators {
-  /** Where mutating and denied calls are recorded; none: nothing is audited. */
-  readonly audit?: AuditLog;
+  /** Where mutating and denied calls are recorded (the daemon's coalesces floods of refusals); none: nothing is audited. */
+  readonly audit?: AuditWriter;
   /**
    * The (unit, service) pairs some gateway route declares `auth: none`: the
    * only calls an anonymous caller forwarded by the gateway may make.

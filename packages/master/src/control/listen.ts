@@ -12,7 +12,7 @@ import { openFileLimit, tcpControlLimits, unixControlLimits } from "./fd-budget.
 export interface ControlListenOptions {
   /** The Unix socket path; its directory is created with mode 0700. */
   socketPath: string;
-  /** Also listen on TCP (host:port); then `token` or `auth.tokens` is required. */
+  /** Also listen on TCP (host:port); then `token`, `auth.tokens` or `auth.oidc` is required (a way for TCP callers to authenticate). */
   tcp?: string;
   /** The legacy control token (master.control.token_file): an admin principal of kind control-token. */
   token?: string;
@@ -80,7 +80,7 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
   if (options.tcp) {
     if (!options.token && !options.auth?.tokens && !options.auth?.oidc) {
       await unix.close();
-      throw new HsuError("invalid_config", "TCP control needs a token (master.control.token_file)", { field: "master.control.tcp" });
+      throw new HsuError("invalid_config", "TCP control needs a way to authenticate its callers: API tokens, an OIDC provider (master.auth.oidc) or a control token (master.control.token_file)", { field: "master.control.tcp" });
     }
     let tlsWatcher: TlsWatcher | undefined;
     if (options.tls) {

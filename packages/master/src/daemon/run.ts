@@ -6,7 +6,8 @@ import { createUnitTransport } from "@hsu/transport";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Deployment } from "../config/index.ts";
-import { openAuditLog, type AuditLog } from "../auth/audit.ts";
+import { openAuditLog } from "../auth/audit.ts";
+import { coalesceRefusals, type AuditWriter } from "../auth/audit-coalesce.ts";
 import { createOidcVerifier } from "../auth/oidc.ts";
 import { publicServices } from "../config/index.ts";
 import type { JwtVerifier } from "../auth/authenticate.ts";
@@ -68,12 +69,13 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
   let master: Master;
   let token: string | undefined;
   let tokens: TokenStore;
-  let audit: AuditLog | undefined;
+  let audit: AuditWriter | undefined;
   try {
     await checkControlSocketPath(m.controlSocket);
     if (m.tokenFile) token = (await readFile(m.tokenFile, "utf8")).trim();
     tokens = openTokenStore({ stateDir: m.stateDir });
-    audit = await openAuditLog(m.auth.auditFile);
+    // A flood of refused calls costs a bounded number of lines; the summaries are written when a window ends and at close.
+    audit = coalesceRefusals(await openAuditLog(m.auth.auditFile), options.log ? { log: options.log } : {});
     master = await createMaster({ deployment, ...(options.log ? { log: options.log } : {}) });
   } catch (e) {
     await audit?.close();
