@@ -1,3 +1,4 @@
+/// <reference path="../../master/src/test-support/oidc-provider-types.d.ts" />
 import { execFile } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
