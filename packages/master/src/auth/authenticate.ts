@@ -14,7 +14,7 @@ export interface Authenticators {
 }
 
 /** The outcome of {@link authenticate}: a principal, or why the credential was refused (UNAUTHENTICATED). */
-export type Authentication = { readonly principal: Principal } | { readonly refused: string };
+export type Authentication = { readonly principal: Principal } | { readonly refused: string; readonly denied?: boolean };
 
 /** The legacy control token's principal: admin over everything. */
 export const CONTROL_TOKEN_PRINCIPAL: Principal = Object.freeze({ kind: "control-token", subject: "control-token", roles: ["admin"] as const, units: [], methods: [] });
@@ -48,7 +48,9 @@ export async function authenticate(authorization: string | undefined, using: Aut
     try {
       return { principal: await using.oidc(bearer) };
     } catch (e) {
-      return { refused: `the JWT was not accepted: ${(e as Error).message}` };
+      // A genuine token that maps to no role (or lacks its unit scope) is PERMISSION_DENIED, not UNAUTHENTICATED.
+      const denied = (e as { code?: unknown }).code === "permission_denied";
+      return { refused: `the JWT was not accepted: ${(e as Error).message}`, ...(denied ? { denied } : {}) };
     }
   }
   if (using.controlToken !== undefined && checkBearer(`Bearer ${bearer}`, using.controlToken) === "ok") return { principal: CONTROL_TOKEN_PRINCIPAL };

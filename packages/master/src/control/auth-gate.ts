@@ -124,8 +124,9 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
     const action: Action = { kind: "control", method, units, mutating: isMutating(method) };
     const a = await who(site, header);
     if (!("principal" in a)) {
-      await audit(site, ANONYMOUS, action, Code.Unauthenticated, a.refused);
-      throw new ConnectError(a.refused, Code.Unauthenticated);
+      const code = "denied" in a && a.denied ? Code.PermissionDenied : Code.Unauthenticated;
+      await audit(site, ANONYMOUS, action, code, a.refused);
+      throw new ConnectError(a.refused, code);
     }
     if (site.transport === "tcp" && site.session) (site as { trust?: (s: http2.Http2Session) => void }).trust?.(site.session);
     const d = authorize(a.principal, action);
@@ -203,7 +204,7 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
         req.resume();
         return false;
       };
-      if (!("principal" in a)) return refuse(ANONYMOUS, Code.Unauthenticated, a.refused);
+      if (!("principal" in a)) return refuse(ANONYMOUS, "denied" in a && a.denied ? Code.PermissionDenied : Code.Unauthenticated, a.refused);
       if (site.transport === "tcp" && site.session) site.trust?.(site.session);
       if (!unit) return true;
       if (a.principal === ANONYMOUS) return true;
