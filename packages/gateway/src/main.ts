@@ -9,6 +9,7 @@ import { DescriptorError, loadRoutes } from "./descriptors.ts";
 import { grpcWebProtocol } from "./grpc-web.ts";
 import type { Protocol } from "./protocol.ts";
 import { createGatewayServer } from "./server.ts";
+import { attachToMaster } from "./direct.ts";
 import { createUpstream } from "./upstream.ts";
 import { buildRoutes, openApiDocument, restProtocol, RouteError, type RouteTable } from "./rest/index.ts";
 import { openApiProtocol } from "./openapi-route.ts";
@@ -60,7 +61,11 @@ try {
   fail((e as Error).message);
 }
 
-const upstream = createUpstream({ socketPath });
+// Run by a master (HSU_UNIT_ID set): calls it has authorized go to the unit directly (direct.ts);
+// HSU_GATEWAY_DIRECT=0 sends every call through the master.
+const unitId = process.env.HSU_UNIT_ID;
+const direct = unitId && process.env.HSU_GATEWAY_DIRECT !== "0" ? attachToMaster({ socketPath, unit: unitId, log: (line) => process.stdout.write(`${line}\n`) }) : undefined;
+const upstream = createUpstream({ socketPath, ...(direct ? { direct } : {}) });
 const protocols: Protocol[] = [
   ...(config.openapi ? [openApiProtocol(config.openapi, () => openApiDocument(table.routes, { title: "HSU gateway" }))] : []),
   connectProtocol(),

@@ -1,7 +1,9 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { parseAddress } from "@hsu/transport";
 import { envelope } from "@hsu/transport/grpc-wire";
+import { grantKey, type DirectGrants } from "./direct.ts";
 import type { CallContext, CallError, CallMetadata, StreamResult, UnaryResult, Upstream } from "./protocol.ts";
 
 /** Options of {@link createUpstream}. */
@@ -10,6 +12,8 @@ export interface UpstreamOptions {
   readonly socketPath: string;
   /** Largest message accepted from a unit (default 16 MiB). */
   readonly maxMessageBytes?: number;
+  /** Direct grants (direct.ts): calls the master has authorized go to the unit's socket itself. None: every call goes through the master. */
+  readonly direct?: DirectGrants;
 }
 
 /** How much longer than the client's deadline the unit is given, so that the gateway is the one reporting it. */
@@ -40,11 +44,14 @@ export function forwardableMetadata(name: string): boolean {
 /** A gRPC message as a frame: flag 0 (uncompressed), 4-byte length, the bytes (the one copy in @hsu/transport). */
 export const grpcFrame = envelope;
 
+// Never taken from a unit's answer (the master's unit proxy drops them too): credentials and cookies.
+const NEVER_FROM_UNIT = new Set(["authorization", "proxy-authorization", "cookie", "set-cookie"]);
+
 function metadataOf(h: http2.IncomingHttpHeaders): CallMetadata {
   const out: CallMetadata = {};
   for (const k in h) {
     const v = h[k];
-    if (v === undefined || k.startsWith(":")) continue;
+    if (v === undefined || k.startsWith(":") || NEVER_FROM_UNIT.has(k)) continue;
     out[k] = Array.isArray(v) ? v.join(", ") : String(v);
   }
   return out;
@@ -90,55 +97,76 @@ function statusOf(t: CallMetadata): CallError | undefined | null {
  */
 export function createUpstream(options: UpstreamOptions): ClosableUpstream {
   const maxMessage = options.maxMessageBytes ?? 16 * 1024 * 1024;
-  let current: http2.ClientHttp2Session | undefined;
+  const direct = options.direct;
   let active = 0;
-  const session = (): http2.ClientHttp2Session => {
-    if (current && !current.closed && !current.destroyed) return current;
-    const s = http2.connect("http://localhost", { createConnection: () => net.connect(options.socketPath) });
+  // One session per peer: the master's socket, and each unit address a grant sends calls to.
+  const sessions = new Map<string, { session: http2.ClientHttp2Session; connected: boolean }>();
+  const MASTER = "master";
+  const sessionTo = (peer: string): { session: http2.ClientHttp2Session; connected: boolean } => {
+    const existing = sessions.get(peer);
+    if (existing && !existing.session.closed && !existing.session.destroyed) return existing;
+    const target = peer === MASTER ? { kind: "unix" as const, path: options.socketPath } : parseAddress(peer);
+    const s =
+      target.kind === "unix"
+        ? http2.connect("http://localhost", { createConnection: () => net.connect(target.path) })
+        : http2.connect(`http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`);
+    const entry = { session: s, connected: false };
     const drop = () => {
-      if (current === s) current = undefined;
+      if (sessions.get(peer) === entry) sessions.delete(peer);
     };
+    s.once("connect", () => (entry.connected = true));
     // Errors reach the streams; this listener keeps a session error from crashing the gateway.
     s.on("error", drop);
     s.once("close", drop);
     s.once("goaway", drop);
     if (active === 0) s.unref();
-    current = s;
-    return s;
+    sessions.set(peer, entry);
+    return entry;
+  };
+  const ref = (on: boolean) => {
+    for (const { session } of sessions.values()) on ? session.ref() : session.unref();
   };
 
-  function call(
+  type Outcome = { error?: CallError; headers: CallMetadata; trailers: CallMetadata; undelivered?: boolean };
+
+  /** One gRPC exchange with a peer: the master (with the headers it authorizes by) or a unit's own socket (a grant). */
+  function exchange(
+    peer: string,
     unit: string,
     method: DescMethod,
     request: Uint8Array,
     ctx: CallContext,
+    timeoutMs: number,
     onMessage: (m: Uint8Array) => void | Promise<void>,
-  ): Promise<{ error?: CallError; headers: CallMetadata; trailers: CallMetadata }> {
+  ): Promise<Outcome> {
+    const viaMaster = peer === MASTER;
     return new Promise((resolve) => {
       let headers: CallMetadata = {};
       let trailers: CallMetadata = {};
       let settled = false;
       let failure: CallError | undefined;
       let stream: http2.ClientHttp2Stream | undefined;
-      const finish = (error?: CallError) => {
+      let entry: { session: http2.ClientHttp2Session; connected: boolean } | undefined;
+      let responded = false;
+      const finish = (error?: CallError, undelivered = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         ctx.signal.removeEventListener("abort", onAbort);
-        if (--active === 0) current?.unref();
+        if (--active === 0) ref(false);
         if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-        resolve({ ...(error ? { error } : {}), headers, trailers });
+        resolve({ ...(error ? { error } : {}), headers, trailers, ...(undelivered ? { undelivered } : {}) });
       };
       const onAbort = () => finish({ code: GrpcCode.CANCELLED, message: `the call to unit "${unit}" was cancelled (the client went away or the gateway is stopping)` });
       // The gateway keeps the client's deadline itself (the unit is given DEADLINE_GRACE_MS more in grpc-timeout),
       // so a call past it ends as DEADLINE_EXCEEDED whatever the unit or the master do.
       const timer = setTimeout(
         () => finish({ code: GrpcCode.DEADLINE_EXCEEDED, message: `the call to unit "${unit}" did not finish within its deadline of ${ctx.timeoutMs} ms (the client's timeout, or gateway.limits.timeout)` }),
-        ctx.timeoutMs,
+        timeoutMs,
       );
       if (ctx.signal.aborted) return onAbort();
       ctx.signal.addEventListener("abort", onAbort, { once: true });
-      if (active++ === 0) current?.ref();
+      if (active++ === 0) ref(true);
       const out: http2.OutgoingHttpHeaders = {};
       const md = ctx.metadata;
       for (const k in md) if (forwardableMetadata(k)) out[k] = md[k];
@@ -147,22 +175,33 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
       out[":path"] = pathOf(method);
       out["content-type"] = "application/grpc";
       out.te = "trailers";
-      out["grpc-timeout"] = `${Math.max(1, Math.ceil(ctx.timeoutMs + DEADLINE_GRACE_MS))}m`;
-      out["hsu-unit"] = unit;
-      out["hsu-caller"] = "gateway";
-      out["hsu-caller-address"] = ctx.clientAddress;
-      if (ctx.authorization !== undefined) out["hsu-caller-authorization"] = ctx.authorization;
+      out["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs + DEADLINE_GRACE_MS))}m`;
+      if (viaMaster) {
+        out["hsu-unit"] = unit;
+        out["hsu-caller"] = "gateway";
+        out["hsu-caller-address"] = ctx.clientAddress;
+        if (ctx.authorization !== undefined) out["hsu-caller-authorization"] = ctx.authorization;
+        const attachment = direct?.attachment;
+        if (attachment !== undefined) out["hsu-gateway-attachment"] = attachment;
+      }
       try {
         // A new session is referenced; an existing one was referenced above when this call made `active` non-zero.
-        stream = session().request(out);
+        entry = sessionTo(peer);
+        entry.session.ref();
+        stream = entry.session.request(out);
       } catch (e) {
-        return finish({ code: GrpcCode.UNAVAILABLE, message: `cannot reach the master at ${options.socketPath}: ${(e as Error).message}` });
+        return finish(
+          { code: GrpcCode.UNAVAILABLE, message: viaMaster ? `cannot reach the master at ${options.socketPath}: ${(e as Error).message}` : `cannot reach unit "${unit}": ${(e as Error).message}` },
+          !viaMaster,
+        );
       }
       const st = stream;
+      const through = viaMaster ? " through the master" : "";
       st.on("response", (h) => {
+        responded = true;
         headers = metadataOf(h);
         const status = Number(h[":status"]);
-        if (status !== 200) failure = { code: status === 404 ? GrpcCode.UNIMPLEMENTED : GrpcCode.UNAVAILABLE, message: `the master answered HTTP ${status} for unit "${unit}"` };
+        if (status !== 200) failure = { code: status === 404 ? GrpcCode.UNIMPLEMENTED : GrpcCode.UNAVAILABLE, message: `${viaMaster ? "the master" : `unit "${unit}"`} answered HTTP ${status} for unit "${unit}"` };
       });
       st.on("trailers", (t) => {
         trailers = metadataOf(t);
@@ -204,7 +243,10 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
           void pump();
         }
       });
-      st.on("error", (e) => finish({ code: GrpcCode.UNAVAILABLE, message: `the call to unit "${unit}" through the master failed: ${e.message}` }));
+      // A unit's socket that never connected, or a stream the unit refused (REFUSED_STREAM: it is going away),
+      // never got the call: that much is safe to send again, through the master.
+      const notDelivered = () => !viaMaster && !responded && (!entry!.connected || st.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM);
+      st.on("error", (e) => finish({ code: GrpcCode.UNAVAILABLE, message: `the call to unit "${unit}"${through} failed: ${e.message}` }, notDelivered()));
       const drained = async () => {
         while (running) await running;
       };
@@ -213,12 +255,34 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
           if (settled) return;
           const status = statusOf({ ...headers, ...trailers });
           if (status === null) {
-            finish(failure ?? { code: GrpcCode.UNAVAILABLE, message: `the call to unit "${unit}" ended without a status (stream reset ${st.rstCode})` });
+            finish(failure ?? { code: GrpcCode.UNAVAILABLE, message: `the call to unit "${unit}" ended without a status (stream reset ${st.rstCode})` }, notDelivered());
           } else finish(status ?? undefined);
         });
       });
       st.end(grpcFrame(request));
     });
+  }
+
+  async function call(
+    unit: string,
+    method: DescMethod,
+    request: Uint8Array,
+    ctx: CallContext,
+    onMessage: (m: Uint8Array) => void | Promise<void>,
+  ): Promise<{ error?: CallError; headers: CallMetadata; trailers: CallMetadata }> {
+    if (!direct) return exchange(MASTER, unit, method, request, ctx, ctx.timeoutMs, onMessage);
+    const key = grantKey(ctx.authorization, unit, pathOf(method));
+    const address = direct.route(key, unit);
+    const started = Date.now();
+    if (address !== undefined) {
+      const end = direct.begin(unit);
+      const r = await exchange(address, unit, method, request, ctx, ctx.timeoutMs, onMessage).finally(end);
+      if (!r.undelivered) return r;
+      direct.forget(unit);
+    }
+    const r = await exchange(MASTER, unit, method, request, ctx, Math.max(1, ctx.timeoutMs - (Date.now() - started)), onMessage);
+    if (!r.error) direct.learn(key, unit, r.headers);
+    return r;
   }
 
   return {
@@ -241,8 +305,8 @@ export function createUpstream(options: UpstreamOptions): ClosableUpstream {
       return r.error ? { ok: false, error: r.error, headers: r.headers, trailers: r.trailers } : { ok: true, headers: r.headers, trailers: r.trailers };
     },
     close() {
-      current?.close();
-      current = undefined;
+      for (const { session } of sessions.values()) session.close();
+      sessions.clear();
     },
   };
 }

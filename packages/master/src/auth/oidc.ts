@@ -27,6 +27,12 @@ export interface OidcVerifierOptions {
   readonly cacheSize?: number;
   /** Milliseconds since the epoch (the clock's `now`); default Date.now. */
   readonly now?: () => number;
+  /**
+   * Told of every key set fetched (a rotation may have removed keys); the
+   * fetch's tokens are checked only once it settles (the master starts a new
+   * grant epoch here, so a gateway's direct grants never outlive a key).
+   */
+  readonly onKeySet?: () => Promise<void>;
 }
 
 /** Checks bearer JWTs from the configured OIDC providers. */
@@ -150,7 +156,10 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
         cooldownDuration: cooldownMs,
         [customFetch]: async (url, init) => {
           const res = await fetch(url, init);
-          if (res.ok) p.generation++;
+          if (res.ok) {
+            p.generation++;
+            await options.onKeySet?.();
+          }
           return res;
         },
       });

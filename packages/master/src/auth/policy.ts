@@ -23,6 +23,7 @@ export const METHOD_ROLES: Readonly<Record<string, Role>> = {
   CreateToken: "admin",
   ListTokens: "admin",
   RevokeToken: "admin",
+  AttachGateway: "admin",
 };
 
 /** ControlService methods that change nothing (the others are audited when they succeed too). */

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type * as http2 from "node:http2";
 import type { AuditRecord } from "../auth/audit.ts";
 import type { AuditWriter } from "../auth/audit-coalesce.ts";
+import type { GatewayGrants } from "./gateway-grants.ts";
 import { ANONYMOUS, authenticate, SOCKET_OWNER, type Authentication, type Authenticators } from "../auth/authenticate.ts";
 import { authorize, isMutating, splitMethod } from "../auth/policy.ts";
 import type { Action, Principal } from "../auth/principal.ts";
@@ -18,6 +19,23 @@ export interface ControlAuthOptions extends Authenticators {
   readonly publicServices?: (unit: string, service: string) => boolean;
   /** Told about an audit entry that could not be written (the call is answered anyway). */
   readonly log?: (line: string) => void;
+  /**
+   * The gateways' direct grants: every mutating control call, whatever its
+   * outcome, starts a new grant epoch before it is answered (so a revoke, an
+   * apply, a stop takes away what any grant allowed before the caller hears
+   * back).
+   */
+  readonly grants?: Pick<GatewayGrants, "epoch" | "invalidate">;
+}
+
+/** A unit call the gate let through, with what a direct grant for its caller needs. */
+export interface UnitCallAdmission {
+  /** The grant epoch the call was authorized in. */
+  readonly epoch: number;
+  /** Whether the caller is one a gateway forwarded (only those are granted). */
+  readonly forwarded: boolean;
+  /** When the caller's credential expires (wall-clock ms), if it does. */
+  readonly expiresAt?: number;
 }
 
 /** Where a call came in: the Unix socket (and then maybe for a gateway's caller) or a TCP peer. */
@@ -63,7 +81,7 @@ export interface AuthGate {
   /** Records where a request came from (for the interceptor); call first, on every request. */
   mark(transport: "unix" | "tcp", stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, trust?: (s: http2.Http2Session) => void): void;
   /** Authenticates and authorizes a unit call (a request for the unit proxy); answers it and returns false when refused. */
-  admitUnitCall(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<boolean>;
+  admitUnitCall(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<UnitCallAdmission | false>;
   /** Authenticates, authorizes and audits every control call, on both paths. */
   readonly interceptor: Interceptor;
 }
@@ -143,11 +161,11 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
       if (!action.mutating) return next(req);
       try {
         const res = await next(req);
-        await audit(site, principal, action, OK);
+        await Promise.all([audit(site, principal, action, OK), options.grants?.invalidate(action.method)]);
         return res;
       } catch (e) {
         const err = ConnectError.from(e);
-        await audit(site, principal, action, err.code, err.rawMessage);
+        await Promise.all([audit(site, principal, action, err.code, err.rawMessage), options.grants?.invalidate(action.method)]);
         throw e;
       }
     }
@@ -190,12 +208,14 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
     },
     async admitUnitCall(req, res) {
       const site = take(one(req.headers[SITE_HEADER]));
+      // The epoch before anything is checked: a change made while this call is authorized voids its grant.
+      const epoch = options.grants?.epoch ?? 0;
       const unit = one(req.headers["hsu-unit"]);
       // A path for no route and no unit: the proxy answers it (UNIMPLEMENTED) once the caller is known.
       const method = (req.headers[":path"] ?? "").replace(/^\//, "").split("?", 1)[0]!;
       const action: Action = { kind: "unit", method, units: unit ? [unit] : [], mutating: false };
       const a = await who(site, (n) => one(req.headers[n]), unit ? { unit, service: splitMethod(method)[0] } : undefined);
-      const refuse = async (principal: Principal, code: Code, reason: string) => {
+      const refuse = async (principal: Principal, code: Code, reason: string): Promise<false> => {
         await audit(site, principal, action, code, reason);
         if (res.writableEnded || res.stream.destroyed) return false;
         res.writeHead(200, { "content-type": "application/grpc" });
@@ -206,11 +226,16 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
       };
       if (!("principal" in a)) return refuse(ANONYMOUS, "denied" in a && a.denied ? Code.PermissionDenied : Code.Unauthenticated, a.refused);
       if (site.transport === "tcp" && site.session) site.trust?.(site.session);
-      if (!unit) return true;
-      if (a.principal === ANONYMOUS) return true;
+      const admitted: UnitCallAdmission = {
+        epoch,
+        forwarded: site.transport === "unix" && site.caller !== undefined,
+        ...(a.principal.expiresAt !== undefined ? { expiresAt: a.principal.expiresAt } : {}),
+      };
+      if (!unit) return admitted;
+      if (a.principal === ANONYMOUS) return admitted;
       const d = authorize(a.principal, action);
       if (!d.allowed) return refuse(a.principal, Code.PermissionDenied, d.reason);
-      return true;
+      return admitted;
     },
   };
 }

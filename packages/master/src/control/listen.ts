@@ -5,7 +5,7 @@ import { createGrpcHandler } from "@hsu/transport/server";
 import { chmod, mkdir } from "node:fs/promises";
 import type * as http2 from "node:http2";
 import { dirname } from "node:path";
-import { createAuthGate, type ControlAuthOptions } from "./auth-gate.ts";
+import { createAuthGate, type ControlAuthOptions, type UnitCallAdmission } from "./auth-gate.ts";
 import { openFileLimit, tcpControlLimits, unixControlLimits } from "./fd-budget.ts";
 
 /** Options for {@link listenControl}. */
@@ -19,8 +19,8 @@ export interface ControlListenOptions {
   /** API tokens, an OIDC verifier, the audit log and the gateway's public services (see ControlAuthOptions). */
   auth?: ControlAuthOptions;
   routes: (router: ConnectRouter) => void;
-  /** Requests no route matched (the unit proxy); always HTTP/2 here. */
-  fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  /** Requests no route matched (the unit proxy), once the auth gate admitted them; always HTTP/2 here. */
+  fallback?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, admitted: UnitCallAdmission) => void;
   /** Connection caps and deadlines of the TCP port (default: sized from the fd limit, see tcpControlLimits). */
   tcpLimits?: ConnectionLimits;
   /** Serve the TCP port over TLS with these files, reloaded when they change (`master.control.tls`). */
@@ -58,7 +58,7 @@ export async function listenControl(options: ControlListenOptions): Promise<Cont
     routes: options.routes,
     interceptors: [gate.interceptor],
     ...(fallback
-      ? { fallback: (req, res) => void gate.admitUnitCall(req, res).then((ok) => ok && fallback(req, res), (e: unknown) => res.stream.destroy(e as Error)) }
+      ? { fallback: (req, res) => void gate.admitUnitCall(req, res).then((ok) => ok && fallback(req, res, ok), (e: unknown) => res.stream.destroy(e as Error)) }
       : {}),
   });
   const serve = (transport: "unix" | "tcp", trust?: (s: http2.Http2Session) => void) => ({

@@ -7,6 +7,7 @@ import { parseDeployment, SpecError } from "../config/index.ts";
 import { inHsuYaml } from "../daemon/config-key.ts";
 import type { Master, UnitStatusView } from "../daemon/master.ts";
 import { wireState } from "../daemon/state.ts";
+import type { GatewayGrants } from "./gateway-grants.ts";
 import type { TokenStore } from "../auth/tokens.ts";
 import { tokenService } from "./token-service.ts";
 
@@ -51,7 +52,7 @@ async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
 }
 
 /** hsu.master.v1.ControlService, implemented once over the in-process master. */
-export function controlService(master: Master, onShutdown: () => void, tokens?: TokenStore): ServiceImpl<typeof ControlService> {
+export function controlService(master: Master, onShutdown: () => void, tokens?: TokenStore, grants?: GatewayGrants): ServiceImpl<typeof ControlService> {
   const one = (id: string) => {
     const views = master.get(id);
     if (!views.length) throw new ConnectError(`no unit "${id}"`, Code.NotFound);
@@ -82,6 +83,10 @@ export function controlService(master: Master, onShutdown: () => void, tokens?: 
   };
   return {
     ...(tokens ? tokenService(tokens) : { createToken: noTokens, listTokens: noTokens, revokeToken: noTokens }),
+    attachGateway: (requests, ctx) => {
+      if (!grants) throw new ConnectError("this master gives no direct grants; call units through it", Code.FailedPrecondition);
+      return grants.attach(requests, ctx.signal);
+    },
     // Asking for units is what makes the master read their CPU and memory (see Master.sampleUsage).
     listUnits: () => guard(async () => (await master.sampleUsage(), { units: master.list().map(toStatus) })),
     getUnit: (req) => guard(async () => (await master.sampleUsage(), { unit: one(req.id) })),

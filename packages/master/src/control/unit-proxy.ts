@@ -1,6 +1,7 @@
 import { parseAddress } from "@hsu/transport";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type { UnitCallAdmission } from "./auth-gate.ts";
 import { forwardableHeaders as forwardable } from "./unit-headers.ts";
 
 /** A running unit to forward one call to; `release` marks the call ended. */
@@ -11,6 +12,13 @@ export interface ProxyTarget {
 
 /** Finds (and wakes, for an on-demand unit) the unit a call is for. */
 export type ResolveTarget = (unit: string, signal: AbortSignal) => Promise<ProxyTarget>;
+
+/**
+ * The response headers that let the gateway which forwarded this call reach
+ * `unit` directly for the same caller and method (a direct grant, see
+ * gateway-grants.ts), or undefined.
+ */
+export type OfferGrant = (unit: string, req: http2.Http2ServerRequest, admitted: UnitCallAdmission) => Record<string, string> | undefined;
 
 /** How often a call whose unit vanished before the call reached it is resolved again. */
 const RESOLVE_ATTEMPTS = 5;
@@ -46,7 +54,10 @@ function guard(res: http2.Http2ServerResponse, unit: string, step: () => void): 
  * through one rule ({@link forwardable}): credentials, `hsu-*` metadata and
  * connection headers never reach the unit.
  */
-export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void {
+export function createUnitProxy(
+  resolve: ResolveTarget,
+  offer?: OfferGrant,
+): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, admitted?: UnitCallAdmission) => void {
   const sessions = new Map<string, http2.ClientHttp2Session>();
   const session = (address: string): http2.ClientHttp2Session => {
     const existing = sessions.get(address);
@@ -80,7 +91,7 @@ export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2Server
     });
   };
 
-  return (req, res) => {
+  return (req, res, admitted) => {
     const unit = req.headers["hsu-unit"];
     if (typeof unit !== "string" || !unit) {
       grpcError(res, 12, `no such method ${req.url} on the master; to call a unit through the master, send the metadata "hsu-unit: <unit id>"`);
@@ -124,7 +135,9 @@ export function createUnitProxy(resolve: ResolveTarget): (req: http2.Http2Server
             res.writeHead(status, rest);
             res.addTrailers({ "grpc-status": st!, ...(msg !== undefined ? { "grpc-message": msg } : {}), ...(det !== undefined ? { "grpc-status-details-bin": det } : {}) });
           } else {
-            res.writeHead(status, out);
+            // Only a call that is being answered is granted (a refusal or an error never is).
+            const grant = offer && admitted?.forwarded && status === 200 ? offer(unit, req, admitted) : undefined;
+            res.writeHead(status, grant ? { ...out, ...grant } : out);
           }
         }));
         // Trailers come before the end of the body, so they are in place when the pipe ends the response.

@@ -26,6 +26,16 @@ export interface IntegratedSlot extends Slot {
    * in flight until `release`.
    */
   lease(unit: string, signal: AbortSignal): Promise<{ address: string; release(): void }>;
+  /**
+   * A lease for someone who calls the process's address directly (a gateway's
+   * direct grants): it never wakes anything (undefined unless the process
+   * `unit` names - the unit, or one replica, never a pool's own id - runs),
+   * it keeps the process from idling out until `release`, and `onLeaving` is
+   * called once, at the first change of that process's state (stopping,
+   * exited, closed), so the holder stops using the address before a drain
+   * waits on it.
+   */
+  hold(unit: string, onLeaving: () => void): Promise<{ address: string; release(): void } | undefined>;
   /** Whether every process of the unit runs, so a Reconfigure can reach each one. */
   reconfigurable(): boolean;
   /**
@@ -126,6 +136,30 @@ export async function createIntegratedSlot(o: IntegratedSlotOptions): Promise<In
     async lease(unit, signal) {
       const m = unit === cfg.id && pooled ? pick() : member(unit);
       return m.unit.lease(signal);
+    },
+    async hold(unit, onLeaving) {
+      const m = pooled && unit === cfg.id ? undefined : members.find((x) => x.id === unit);
+      if (!m || m.unit.state !== "running") return undefined;
+      // Taken while the process runs, so the lease is on it (a running unit's lease never waits).
+      const lease = await m.unit.lease();
+      if (m.unit.state !== "running") {
+        lease.release();
+        return undefined;
+      }
+      let left = false;
+      const off = m.unit.on((e) => {
+        if (left || e.state === "running") return;
+        left = true;
+        off();
+        onLeaving();
+      });
+      return {
+        address: lease.address,
+        release: () => {
+          off();
+          lease.release();
+        },
+      };
     },
     up: async () => {
       await Promise.all(

@@ -15,6 +15,7 @@ import { openTokenStore, type TokenStore } from "../auth/tokens.ts";
 import { listenControl, type ControlListeners } from "../control/listen.ts";
 import { checkControlSocketPath } from "../control/socket-path.ts";
 import { controlService } from "../control/service.ts";
+import { ATTACHMENT_HEADER, createGatewayGrants } from "../control/gateway-grants.ts";
 import { createUnitProxy } from "../control/unit-proxy.ts";
 import { acquireStateLock, type AcquireOptions, type StateLock } from "./lock.ts";
 import { createMaster, type Master } from "./master.ts";
@@ -89,6 +90,7 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
   let control: ControlListeners | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      grants.close();
       await master.shutdown().catch((e: unknown) => options.log?.(`shutdown: ${(e as Error).message}`));
       await control?.close();
       await audit!.close().catch((e: unknown) => options.log?.(`audit log: ${(e as Error).message}`));
@@ -96,6 +98,26 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
       lock.release();
       resolveDone();
     })());
+  // Direct grants for the gateway units of this deployment (control/gateway-grants.ts).
+  const grants = createGatewayGrants({
+    targets: {
+      quietMs: (unit) => {
+        const cfg = master.deployment.units[unit];
+        if (!cfg || cfg.kind !== "integrated" || cfg.replicas !== undefined) return undefined;
+        // Released well before the unit's own idle timeout, so a direct route delays an idle stop by at most this.
+        return cfg.idleTimeoutMs === undefined ? 1000 : Math.max(10, Math.min(1000, Math.floor(cfg.idleTimeoutMs / 2)));
+      },
+      hold: async (unit, onLeaving) => {
+        try {
+          return await master.integrated(unit).hold(unit, onLeaving);
+        } catch {
+          return undefined;
+        }
+      },
+      isGateway: (unit, pid) => master.deployment.units[unit]?.gateway !== undefined && master.get(unit)[0]?.pid === pid,
+    },
+    ...(options.log ? { log: options.log } : {}),
+  });
   const proxy = createUnitProxy(async (unit, signal) => {
     try {
       const slot = master.integrated(unit);
@@ -105,12 +127,12 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
       const err = HsuError.from(e);
       throw new ConnectError(err.message, err.code === "not_found" ? Code.NotFound : err.grpcCode);
     }
-  });
+  }, (unit, req, admitted) => grants.offer(header(req.headers[ATTACHMENT_HEADER]), unit, admitted.epoch, admitted.expiresAt));
   // JWTs from the configured OIDC providers; discovery runs now so a wrong issuer shows in the log at once, but a
   // provider that is down does not keep the master from starting (its callers get UNAVAILABLE until it answers).
   let oidc = options.oidc;
   if (!oidc && m.auth.oidc.length > 0) {
-    const verifier = createOidcVerifier({ providers: m.auth.oidc });
+    const verifier = createOidcVerifier({ providers: m.auth.oidc, onKeySet: () => grants.invalidate("a new OIDC key set") });
     verifier.discover().catch((e: unknown) => options.log?.(`auth: ${(e as Error).message}`));
     oidc = (jwt) => verifier.verify(jwt);
   }
@@ -125,11 +147,12 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
         audit: audit!,
         ...(oidc ? { oidc } : {}),
         publicServices: options.publicServices ?? publicServices(deployment),
+        grants,
         ...(options.log ? { log: options.log } : {}),
       },
       ...(m.controlTls ? { tls: m.controlTls } : {}),
       ...(options.log ? { log: options.log } : {}),
-      routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop(), tokens)),
+      routes: (router: ConnectRouter) => router.service(ControlService, controlService(master, () => void stop(), tokens, grants)),
       fallback: proxy,
     });
     await writeFile(pidFile, `${process.pid}\n`);
@@ -147,6 +170,8 @@ export async function runMaster(deployment: Deployment, options: RunMasterOption
   }
   return { master, control, done: done.then(() => undefined), stop };
 }
+
+const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
 /** The state dir's lock, or the refusal of a second master: who holds it and what to do. */
 export async function lockStateDir(deployment: Deployment, options: AcquireOptions = {}): Promise<StateLock> {

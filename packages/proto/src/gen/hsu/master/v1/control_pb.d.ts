@@ -1694,6 +1694,261 @@ export declare type RevokeTokenResponseJson = {
 export declare const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse, {jsonType: RevokeTokenResponseJson}>;
 
 /**
+ * What a gateway sends on AttachGateway: its hello first, then answers.
+ *
+ * @generated from message hsu.master.v1.AttachGatewayRequest
+ */
+export declare type AttachGatewayRequest = Message<"hsu.master.v1.AttachGatewayRequest"> & {
+  /**
+   * @generated from oneof hsu.master.v1.AttachGatewayRequest.kind
+   */
+  kind: {
+    /**
+     * @generated from field: hsu.master.v1.GatewayHello hello = 1;
+     */
+    value: GatewayHello;
+    case: "hello";
+  } | {
+    /**
+     * Every grant issued before this epoch is dropped.
+     *
+     * @generated from field: uint64 ack_epoch = 2;
+     */
+    value: bigint;
+    case: "ackEpoch";
+  } | {
+    /**
+     * The gateway calls this unit only through the master from now on, and
+     * no direct call to it is in flight.
+     *
+     * @generated from field: string released = 3;
+     */
+    value: string;
+    case: "released";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * What a gateway sends on AttachGateway: its hello first, then answers.
+ *
+ * @generated from message hsu.master.v1.AttachGatewayRequest
+ */
+export declare type AttachGatewayRequestJson = {
+  /**
+   * @generated from field: hsu.master.v1.GatewayHello hello = 1;
+   */
+  hello?: GatewayHelloJson;
+
+  /**
+   * Every grant issued before this epoch is dropped.
+   *
+   * @generated from field: uint64 ack_epoch = 2;
+   */
+  ackEpoch?: string;
+
+  /**
+   * The gateway calls this unit only through the master from now on, and
+   * no direct call to it is in flight.
+   *
+   * @generated from field: string released = 3;
+   */
+  released?: string;
+};
+
+/**
+ * Describes the message hsu.master.v1.AttachGatewayRequest.
+ * Use `create(AttachGatewayRequestSchema)` to create a new message.
+ */
+export declare const AttachGatewayRequestSchema: GenMessage<AttachGatewayRequest, {jsonType: AttachGatewayRequestJson}>;
+
+/**
+ * GatewayHello names the gateway unit and its process.
+ *
+ * @generated from message hsu.master.v1.GatewayHello
+ */
+export declare type GatewayHello = Message<"hsu.master.v1.GatewayHello"> & {
+  /**
+   * @generated from field: string unit = 1;
+   */
+  unit: string;
+
+  /**
+   * @generated from field: int32 pid = 2;
+   */
+  pid: number;
+};
+
+/**
+ * GatewayHello names the gateway unit and its process.
+ *
+ * @generated from message hsu.master.v1.GatewayHello
+ */
+export declare type GatewayHelloJson = {
+  /**
+   * @generated from field: string unit = 1;
+   */
+  unit?: string;
+
+  /**
+   * @generated from field: int32 pid = 2;
+   */
+  pid?: number;
+};
+
+/**
+ * Describes the message hsu.master.v1.GatewayHello.
+ * Use `create(GatewayHelloSchema)` to create a new message.
+ */
+export declare const GatewayHelloSchema: GenMessage<GatewayHello, {jsonType: GatewayHelloJson}>;
+
+/**
+ * What the master sends on AttachGateway. Every message carries the current
+ * epoch and when it was sent; a gateway uses its grants only while the last
+ * message is fresh (GatewayAttached.fresh_ms), so a gateway that stopped
+ * reading (frozen, cut off) stops using them within that time by itself.
+ *
+ * @generated from message hsu.master.v1.AttachGatewayResponse
+ */
+export declare type AttachGatewayResponse = Message<"hsu.master.v1.AttachGatewayResponse"> & {
+  /**
+   * Grants issued before this epoch no longer count: drop them, then
+   * acknowledge it (ack_epoch).
+   *
+   * @generated from field: uint64 epoch = 1;
+   */
+  epoch: bigint;
+
+  /**
+   * The host's monotonic clock (CLOCK_MONOTONIC, ms) when this was sent.
+   *
+   * @generated from field: int64 sent_at_monotonic_ms = 2;
+   */
+  sentAtMonotonicMs: bigint;
+
+  /**
+   * @generated from oneof hsu.master.v1.AttachGatewayResponse.kind
+   */
+  kind: {
+    /**
+     * The answer to the hello.
+     *
+     * @generated from field: hsu.master.v1.GatewayAttached attached = 3;
+     */
+    value: GatewayAttached;
+    case: "attached";
+  } | {
+    /**
+     * Stop calling this unit directly (it is stopping or was replaced), then
+     * say `released` once no direct call to it is in flight.
+     *
+     * @generated from field: string withdraw = 4;
+     */
+    value: string;
+    case: "withdraw";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * What the master sends on AttachGateway. Every message carries the current
+ * epoch and when it was sent; a gateway uses its grants only while the last
+ * message is fresh (GatewayAttached.fresh_ms), so a gateway that stopped
+ * reading (frozen, cut off) stops using them within that time by itself.
+ *
+ * @generated from message hsu.master.v1.AttachGatewayResponse
+ */
+export declare type AttachGatewayResponseJson = {
+  /**
+   * Grants issued before this epoch no longer count: drop them, then
+   * acknowledge it (ack_epoch).
+   *
+   * @generated from field: uint64 epoch = 1;
+   */
+  epoch?: string;
+
+  /**
+   * The host's monotonic clock (CLOCK_MONOTONIC, ms) when this was sent.
+   *
+   * @generated from field: int64 sent_at_monotonic_ms = 2;
+   */
+  sentAtMonotonicMs?: string;
+
+  /**
+   * The answer to the hello.
+   *
+   * @generated from field: hsu.master.v1.GatewayAttached attached = 3;
+   */
+  attached?: GatewayAttachedJson;
+
+  /**
+   * Stop calling this unit directly (it is stopping or was replaced), then
+   * say `released` once no direct call to it is in flight.
+   *
+   * @generated from field: string withdraw = 4;
+   */
+  withdraw?: string;
+};
+
+/**
+ * Describes the message hsu.master.v1.AttachGatewayResponse.
+ * Use `create(AttachGatewayResponseSchema)` to create a new message.
+ */
+export declare const AttachGatewayResponseSchema: GenMessage<AttachGatewayResponse, {jsonType: AttachGatewayResponseJson}>;
+
+/**
+ * GatewayAttached answers the hello.
+ *
+ * @generated from message hsu.master.v1.GatewayAttached
+ */
+export declare type GatewayAttached = Message<"hsu.master.v1.GatewayAttached"> & {
+  /**
+   * Sent back as `hsu-gateway-attachment` on unit calls, so the master
+   * offers grants to this channel only.
+   *
+   * @generated from field: string attachment = 1;
+   */
+  attachment: string;
+
+  /**
+   * How long after a message was sent the grants may still be used without
+   * a newer one (the master sends one at least every third of it while the
+   * gateway holds direct routes).
+   *
+   * @generated from field: uint32 fresh_ms = 2;
+   */
+  freshMs: number;
+};
+
+/**
+ * GatewayAttached answers the hello.
+ *
+ * @generated from message hsu.master.v1.GatewayAttached
+ */
+export declare type GatewayAttachedJson = {
+  /**
+   * Sent back as `hsu-gateway-attachment` on unit calls, so the master
+   * offers grants to this channel only.
+   *
+   * @generated from field: string attachment = 1;
+   */
+  attachment?: string;
+
+  /**
+   * How long after a message was sent the grants may still be used without
+   * a newer one (the master sends one at least every third of it while the
+   * gateway holds direct routes).
+   *
+   * @generated from field: uint32 fresh_ms = 2;
+   */
+  freshMs?: number;
+};
+
+/**
+ * Describes the message hsu.master.v1.GatewayAttached.
+ * Use `create(GatewayAttachedSchema)` to create a new message.
+ */
+export declare const GatewayAttachedSchema: GenMessage<GatewayAttached, {jsonType: GatewayAttachedJson}>;
+
+/**
  * UnitKind tells how the master relates to a unit.
  *
  * @generated from enum hsu.master.v1.UnitKind
@@ -2033,6 +2288,22 @@ export declare const ControlService: GenService<{
     methodKind: "unary";
     input: typeof RevokeTokenRequestSchema;
     output: typeof RevokeTokenResponseSchema;
+  },
+  /**
+   * AttachGateway is the channel of a gateway unit of this master that calls
+   * units directly once the master has authorized a caller for them (direct
+   * grants, offered in the unit proxy's answers). Over it the master says when
+   * every grant stops counting (a new epoch: after any change, a revoke, a new
+   * key set) and when to stop calling a unit directly (it is stopping), and
+   * waits for the gateway's answers. Needs admin, and the hello of a running
+   * gateway unit (its id and pid).
+   *
+   * @generated from rpc hsu.master.v1.ControlService.AttachGateway
+   */
+  attachGateway: {
+    methodKind: "bidi_streaming";
+    input: typeof AttachGatewayRequestSchema;
+    output: typeof AttachGatewayResponseSchema;
   },
 }>;
 
