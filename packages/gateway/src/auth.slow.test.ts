@@ -253,6 +253,19 @@ describe("forged, revoked and hostile bearers", () => {
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString("utf8")) as { exp: number; iat: number; sub: string };
 const headerOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split(".")[0]!, "base64url").toString("utf8")) as { kid?: string };
 
+describe("no credential", () => {
+  it.each(["rest", "connect"] as const)("%s: a call without Authorization is 401 from the gateway, saying to send a bearer token", async (protocol) => {
+    const res = await fetch(protocol === "rest" ? `${base}/v1/echo` : `${base}/${ECHO}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"message":"a"}',
+      signal: AbortSignal.timeout(20_000),
+    });
+    const a: Answer = { status: res.status, body: (await res.json()) as Answer["body"], headers: res.headers };
+    expectRefused(a, protocol, 401, /needs credentials: send (an )?Authorization(:| header \()? ?Bearer <token>/);
+  });
+});
+
 describe("an expired JWT", () => {
   it("is served while valid; once its exp (plus the clock tolerance) has passed, the next call is 401 saying it expired, audited, REST and Connect", async () => {
     const token = await idp.token("brief");
@@ -287,7 +300,8 @@ describe("signing keys", () => {
     // until then a key it has never seen is refused as unknown. Bounded: the cooldown and some margin.
     const deadline = Date.now() + 45_000;
     for (let r = await echo(b); r.status !== 200; r = await echo(b)) {
-      expectRefused(r, "rest", 401, /unknown signing key.*has no key "b"/);
+      // Only within the cooldown: past it, the unknown kid refetches the set, which has "b".
+      expectRefused(r, "rest", 401, /unknown signing key: \S+ has no key "b" for RS256 in the key set fetched less than 30 s ago/);
       if (Date.now() > deadline) throw new Error(`a token of the new key "b" is still refused after 45 s: ${r.body.message}`);
       await sleep(250);
     }
