@@ -71,11 +71,11 @@ async function call(protocol: Protocol, token: string, message = "a"): Promise<A
 
 const echo = (token: string) => call("rest", token);
 
-/** `hsu token create ... --json`: the token and its id. */
-async function createToken(name: string, ...flags: string[]): Promise<{ token: string; id: string }> {
+/** `hsu token create ... --json`: the token, its id and expiry (ISO time). */
+async function createToken(name: string, ...flags: string[]): Promise<{ token: string; id: string; expires?: string }> {
   const r = await hsu(dir, "token", "create", "--name", name, "--json", ...flags);
   expect(r.code, r.stderr + r.stdout).toBe(0);
-  return JSON.parse(r.stdout) as { token: string; id: string };
+  return JSON.parse(r.stdout) as { token: string; id: string; expires?: string };
 }
 
 async function revoke(id: string): Promise<void> {
@@ -285,6 +285,20 @@ describe("an expired JWT", () => {
     expectRefused(await call("connect", token), "connect", 401, /the token expired at/);
     // A fresh token of the same client is served: the refusal was about that token's time, not the client.
     expect((await echo(await idp.token("brief"))).status).toBe(200);
+  });
+});
+
+describe("an expired API token", () => {
+  it("is served while valid; once its --expires has passed, the next call is 401 saying it expired, audited, REST and Connect", async () => {
+    const { token, id, expires } = await createToken("short", "--role", "caller", "--unit", "echo", "--expires", "3s");
+    expect((await echo(token)).status).toBe(200);
+    expect((await call("connect", token)).status).toBe(200);
+    // Real time passes until the expiry (3 s after the create, so a bounded wait).
+    await sleep(Math.max(0, Date.parse(expires!) + 50 - Date.now()));
+    const mark = auditMark();
+    expectRefused(await echo(token), "rest", 401, new RegExp(`^token hsu_${id} \\("short"\\) expired at \\S+; create a new one`));
+    expect(audited(mark, "unauthenticated", new RegExp(`hsu_${id} .* expired at`)).who.kind).toBe("anonymous");
+    expectRefused(await call("connect", token), "connect", 401, /expired at/);
   });
 });
 
