@@ -32,6 +32,10 @@ let other: TestProvider;
 let rot: TestProvider;
 /** A provider whose tokens carry a units claim (`units_claim: hsu_units`). */
 let scoped: TestProvider;
+/** A provider that is down when the master starts (`late` is the one started later on its port), and a token it issued before. */
+let lateIssuer: string;
+let lateToken: string;
+let late: TestProvider | undefined;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -111,7 +115,7 @@ function auditMark(): number {
  * this code and a reason matching `reason`. The master writes it before it answers, so it is
  * there when the client has its answer: no waiting.
  */
-function audited(mark: number, code: "unauthenticated" | "permission_denied", reason: RegExp): AuditLine {
+function audited(mark: number, code: "unauthenticated" | "permission_denied" | "unavailable", reason: RegExp): AuditLine {
   const lines = readFileSync(auditFile()).subarray(mark).toString("utf8").split("\n").filter(Boolean);
   const entries = lines.map((l) => JSON.parse(l) as AuditLine);
   const hit = entries.find((e) => e.code === code && reason.test(e.reason ?? ""));
@@ -137,6 +141,10 @@ beforeAll(async () => {
     kid: "s1",
     clients: { echoer: { roles: ["caller"], units: ["echo"] }, elsewhere: { roles: ["caller"], units: ["other-*"] }, unscoped: { roles: ["caller"] } },
   });
+  const gone = await startTestProvider({ kid: "late", clients: { app: { roles: ["caller"] } } });
+  lateIssuer = gone.issuer;
+  lateToken = await gone.token("app");
+  await gone.close();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   dir = projects.make("units: {}\n");
@@ -155,6 +163,8 @@ beforeAll(async () => {
       - issuer: ${scoped.issuer}
         audience: hsu
         units_claim: hsu_units
+      - issuer: ${lateIssuer}
+        audience: hsu
 units:
   echo:
     kind: integrated
@@ -179,7 +189,7 @@ units:
 afterAll(async () => {
   if (dir) await hsu(dir, "down");
   projects.removeAll();
-  await Promise.all([idp?.close(), other?.close(), rot?.close(), scoped?.close()]);
+  await Promise.all([idp?.close(), other?.close(), rot?.close(), scoped?.close(), late?.close()]);
 });
 
 describe("OIDC bearer tokens through the gateway (REST POST /v1/echo)", () => {
@@ -338,6 +348,24 @@ describe("signing keys", () => {
     expect((await echo(real)).status).toBe(200);
     // The genuine one being cached changes nothing for the forgery (same claims, other signature).
     expect((await echo(forged)).status).toBe(401);
+  });
+});
+
+describe("an identity provider the master cannot reach", () => {
+  it("its JWT is 503 saying the key set cannot be fetched (not 401: the token may be fine), audited; once it answers, its tokens pass", async () => {
+    for (const protocol of ["rest", "connect"] as const) {
+      const mark = auditMark();
+      const r = await call(protocol, lateToken);
+      expect(r.status, JSON.stringify(r.body)).toBe(503);
+      expect(r.body.code).toBe(protocol === "rest" ? 14 : "unavailable");
+      expect(r.body.message).toMatch(new RegExp(`^the JWT cannot be checked now: OIDC discovery for issuer ${lateIssuer} failed: GET ${lateIssuer}/\\.well-known/openid-configuration`));
+      const entry = audited(mark, "unavailable", /OIDC discovery for issuer/);
+      expect(entry.who.kind).toBe("anonymous");
+    }
+    late = await startTestProvider({ port: Number(new URL(lateIssuer).port), kid: "late", clients: { app: { roles: ["caller"] } } });
+    expect((await echo(await late.token("app"))).status).toBe(200);
+    // The token from before it came back was signed by the key it had then, under the same kid: a bad signature now.
+    expectRefused(await echo(lateToken), "rest", 401, /signature does not verify with key "late"/);
   });
 });
 
