@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HsuError } from "@hsu/client";
 import { afterAll, describe, expect, it } from "vitest";
 import { ANONYMOUS, authenticate, CONTROL_TOKEN_PRINCIPAL } from "./authenticate.ts";
 import { openTokenStore } from "./tokens.ts";
@@ -32,5 +33,16 @@ describe("authenticate", () => {
     };
     expect(await authenticate(`Bearer ${jwt}`, { tokens, oidc })).toEqual({ refused: "the JWT was not accepted: the token expired 5 s ago" });
     expect(await authenticate(`Bearer ${token}`, {})).toEqual({ refused: "this master has no API tokens" });
+  });
+
+  it("a JWT the verifier cannot check now (its provider down) is unavailable, not a bad credential; a role-less one is denied", async () => {
+    const down = async () => {
+      throw new HsuError("unavailable", "cannot fetch the key set of http://idp: connect ECONNREFUSED");
+    };
+    expect(await authenticate(`Bearer ${jwt}`, { tokens, oidc: down })).toEqual({ refused: "the JWT cannot be checked now: cannot fetch the key set of http://idp: connect ECONNREFUSED", unavailable: true });
+    const roleless = async () => {
+      throw new HsuError("permission_denied", "no role mapped for http://idp|x");
+    };
+    expect(await authenticate(`Bearer ${jwt}`, { tokens, oidc: roleless })).toEqual({ refused: "the JWT was not accepted: no role mapped for http://idp|x", denied: true });
   });
 });

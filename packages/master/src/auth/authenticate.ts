@@ -1,4 +1,5 @@
 import { checkBearer } from "@hsu/transport";
+import { JWT_UNCHECKED } from "./messages.ts";
 import type { Principal } from "./principal.ts";
 import { looksLikeApiToken, type TokenStore } from "./tokens.ts";
 
@@ -13,8 +14,12 @@ export interface Authenticators {
   readonly oidc?: JwtVerifier;
 }
 
-/** The outcome of {@link authenticate}: a principal, or why the credential was refused (UNAUTHENTICATED). */
-export type Authentication = { readonly principal: Principal } | { readonly refused: string; readonly denied?: boolean };
+/**
+ * The outcome of {@link authenticate}: a principal, or why the credential was refused: UNAUTHENTICATED,
+ * or PERMISSION_DENIED when `denied` (a genuine credential that may do nothing), or UNAVAILABLE when
+ * `unavailable` (it could not be checked now: its identity provider did not answer; the caller may retry).
+ */
+export type Authentication = { readonly principal: Principal } | { readonly refused: string; readonly denied?: boolean; readonly unavailable?: boolean };
 
 /** The legacy control token's principal: admin over everything. */
 export const CONTROL_TOKEN_PRINCIPAL: Principal = Object.freeze({ kind: "control-token", subject: "control-token", roles: ["admin"] as const, units: [], methods: [] });
@@ -48,8 +53,11 @@ export async function authenticate(authorization: string | undefined, using: Aut
     try {
       return { principal: await using.oidc(bearer) };
     } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      // The provider's discovery or key set could not be fetched: nothing is known against the token, so not UNAUTHENTICATED.
+      if (code === "unavailable") return { refused: `${JWT_UNCHECKED}: ${(e as Error).message}`, unavailable: true };
       // A genuine token that maps to no role (or lacks its unit scope) is PERMISSION_DENIED, not UNAUTHENTICATED.
-      const denied = (e as { code?: unknown }).code === "permission_denied";
+      const denied = code === "permission_denied";
       return { refused: `the JWT was not accepted: ${(e as Error).message}`, ...(denied ? { denied } : {}) };
     }
   }

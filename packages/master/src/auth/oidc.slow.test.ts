@@ -147,6 +147,27 @@ describe("key rotation", () => {
   });
 });
 
+describe("a key the verifier has not seen yet", () => {
+  it("within the JWKS cooldown, says the key set was fetched recently (not that it was refreshed), and finds the key once the cooldown has passed", async () => {
+    const p = await startTestProvider({ kid: "one", clients });
+    try {
+      const v = createOidcVerifier({ providers: [config(p.issuer)], jwksCooldownMs: 1000 });
+      await v.discover();
+      await p.rotate("two");
+      const fresh = await p.token("admin");
+      await expect(v.verify(fresh)).rejects.toMatchObject({
+        code: "unauthenticated",
+        message: expect.stringMatching(/has no key "two" for RS256 in the key set fetched less than 1 s ago, which is fetched again for an unknown key at most every 1 s/),
+      });
+      // Real time passes (the 1 s cooldown), bounded: then the unknown kid refetches the set, which has it.
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await v.verify(fresh)).roles).toEqual(["admin"]);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe("discovery", () => {
   it("fails with the issuer named when nothing listens there, and tries again on the next token", async () => {
     const dead = await startTestProvider({ kid: "d", clients });

@@ -96,8 +96,15 @@ function describeWhen(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** What the verifier knows of its key set when a check failed, for the reason it gives. */
+interface KeySetState {
+  /** True when the key set was fetched while this token was checked (so an unknown kid is really not there). */
+  readonly refetched: boolean;
+  readonly cooldownMs: number;
+}
+
 /** jose's failure as the precise reason a caller reads. */
-function explain(e: unknown, payload: JWTPayload, header: ProtectedHeaderParameters, provider: OidcProviderConfig, now: number): HsuError {
+function explain(e: unknown, payload: JWTPayload, header: ProtectedHeaderParameters, provider: OidcProviderConfig, now: number, keys: KeySetState): HsuError {
   if (HsuError.is(e)) return e;
   const issuer = provider.issuer;
   if (e instanceof joseErrors.JWTExpired) {
@@ -114,7 +121,14 @@ function explain(e: unknown, payload: JWTPayload, header: ProtectedHeaderParamet
   }
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return unauthenticated(`the token's signature does not verify with key ${JSON.stringify(header.kid)} of ${issuer}`, e);
   if (e instanceof joseErrors.JWKSNoMatchingKey) {
-    return unauthenticated(`unknown signing key: ${issuer} has no key ${JSON.stringify(header.kid)} for ${header.alg} (after refreshing its key set); the key was rotated out or the token is forged`, e);
+    const key = `unknown signing key: ${issuer} has no key ${JSON.stringify(header.kid)} for ${header.alg}`;
+    if (keys.refetched) return unauthenticated(`${key} (after refreshing its key set); the key was rotated out or the token is forged`, e);
+    // Within the cooldown after a fetch an unknown kid is not looked up again (a flood of made-up kids costs one fetch).
+    const every = `${Math.round(keys.cooldownMs / 1000)} s`;
+    return unauthenticated(
+      `${key} in the key set fetched less than ${every} ago, which is fetched again for an unknown key at most every ${every} (a key the provider has just added is found then); otherwise the key was rotated out or the token is forged`,
+      e,
+    );
   }
   if (e instanceof joseErrors.JWKSMultipleMatchingKeys) return unauthenticated(`the token names no key (kid) and ${issuer} has several that fit`, e);
   if (e instanceof joseErrors.JWKSTimeout) return new HsuError("unavailable", `the key set of ${issuer} did not arrive in time`, {}, { cause: e });
@@ -214,6 +228,7 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
       throw unauthenticated(`the token is signed with ${header.alg}, ${why} (issuer ${config.issuer}; accepted: ${config.algorithms.join(", ")})`);
     }
     const t = now();
+    const before = p.generation;
     let generation: number;
     let verified: JWTPayload;
     try {
@@ -232,7 +247,7 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
       // A fetch while this token was checked may have brought the key set it verified against.
       generation = Math.max(generation, p.generation);
     } catch (e) {
-      throw explain(e, payload, header, config, t);
+      throw explain(e, payload, header, config, t, { refetched: p.generation !== before, cooldownMs });
     }
     const principal = principalFromClaims(verified, config);
     remember(jwt, { principal, expiresAt: (verified.exp ?? 0) * 1000, provider: p, generation });

@@ -1,10 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client/errors";
+import { JWT_UNCHECKED } from "../auth/messages.ts";
 
 /** A failure as one readable message: what went wrong and what to do, never a stack trace. */
 export function explain(e: unknown): string {
   if (e instanceof ConnectError) {
-    if (e.code === Code.Unavailable) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
+    // UNAVAILABLE is "no master" unless the master itself answered it (a JWT whose identity provider is down).
+    if (e.code === Code.Unavailable && !e.rawMessage.startsWith(JWT_UNCHECKED)) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
     if (e.code === Code.DeadlineExceeded) {
       return `the master accepted the call but did not answer in time (${e.rawMessage}); it may be stopped (SIGSTOP) or overloaded: check its process and its log, master.log in the state dir`;
     }

@@ -2,6 +2,7 @@
 // the Connect protocol), the unit proxy, the gateway's callers on the Unix socket, and the audit
 // entries each writes. The ControlService policy itself: auth/policy.test.ts.
 import { Code, ConnectError, createClient, type ConnectRouter } from "@connectrpc/connect";
+import { HsuError } from "@hsu/client";
 import { ControlService } from "@hsu/proto";
 import { createUnitTransport } from "@hsu/transport";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -142,6 +143,34 @@ describe("the auth gate", () => {
     const r = await raw(control.tcpAddress!, { ":path": "/pub.v1.Open/Get", "hsu-unit": "echo" });
     expect(r.status).toBe(String(Code.Unauthenticated));
     expect(proxied).toEqual(["echo /pub.v1.Open/Get"]);
+  });
+});
+
+describe("a JWT whose identity provider cannot be reached", () => {
+  it("is UNAVAILABLE (not UNAUTHENTICATED) on the control API and for a gateway's unit call, and audited as a refusal", async () => {
+    const sub = mkdtempSync(join(tmpdir(), "hsu-gate-idp-"));
+    const audit = await openAuditLog(join(sub, "audit.log"));
+    const down = async (): Promise<never> => {
+      throw new HsuError("unavailable", "cannot fetch the key set of http://127.0.0.1:1: connect ECONNREFUSED");
+    };
+    const l = await listenControl({ socketPath: join(sub, "control.sock"), tcp: "127.0.0.1:0", auth: { tokens, audit, oidc: down }, routes, fallback: () => expect.unreachable() });
+    try {
+      const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+      const c = createClient(ControlService, createUnitTransport(l.tcpAddress!, { token: jwt }));
+      expect(await failure(c.listUnits({}))).toMatchObject({ code: Code.Unavailable, rawMessage: expect.stringMatching(/^the JWT cannot be checked now: cannot fetch the key set/) });
+      const gw = { "hsu-caller": "gateway", "hsu-caller-address": "192.0.2.9", "hsu-caller-authorization": `Bearer ${jwt}` };
+      const r = await raw(`unix:${l.socketPath}`, { ":path": "/pub.v1.Open/Get", "hsu-unit": "echo", ...gw });
+      expect(r).toEqual({ status: String(Code.Unavailable), message: expect.stringContaining("cannot be checked now") });
+      await audit.close();
+      const lines = readFileSync(join(sub, "audit.log"), "utf8").split("\n").filter(Boolean).map((x) => JSON.parse(x) as AuditEntry);
+      expect(lines.map((e) => [e.method, e.result, e.code])).toEqual([
+        ["hsu.master.v1.ControlService/ListUnits", "denied", "unavailable"],
+        ["pub.v1.Open/Get", "denied", "unavailable"],
+      ]);
+    } finally {
+      await l.close();
+      rmSync(sub, { recursive: true, force: true });
+    }
   });
 });
 

@@ -56,6 +56,11 @@ const OK = 0;
 const codeName = (c: Code | typeof OK) => c === OK ? "ok" : Code[c].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
+/** The gRPC code of a refused credential: PERMISSION_DENIED, UNAVAILABLE (not checkable now) or UNAUTHENTICATED. */
+function refusalCode(a: Exclude<Authentication, { principal: Principal }>): Code {
+  return a.denied ? Code.PermissionDenied : a.unavailable ? Code.Unavailable : Code.Unauthenticated;
+}
+
 /** The units a ControlService request names (for scopes and the audit log), by method name ("StartUnit"); none means "the whole master". */
 export function unitsOf(name: string, message: unknown): string[] {
   const m = (message ?? {}) as { id?: string; ids?: string[]; all?: boolean; pool?: string; units?: string[] };
@@ -99,7 +104,8 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
     if (!options.audit) return;
     await options.audit.append(r).catch((e: unknown) => options.log?.(`audit: cannot append to ${options.audit!.file}: ${(e as Error).message}`));
   };
-  const audit = (site: CallSite, who: Principal, action: Pick<Action, "method" | "units">, code: Code | typeof OK, reason?: string) =>
+  // A refusal is `denied` whatever its code (UNAVAILABLE when the credential could not be checked), so floods of them coalesce.
+  const audit = (site: CallSite, who: Principal, action: Pick<Action, "method" | "units">, code: Code | typeof OK, reason?: string, refused = false) =>
     record({
       time: Date.now(),
       who: { kind: who.kind, subject: who.subject },
@@ -107,7 +113,7 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
       units: action.units,
       from: site.from,
       ...(site.via !== undefined ? { via: site.via } : {}),
-      result: code === Code.Unauthenticated || code === Code.PermissionDenied ? "denied" : code === OK ? "ok" : "error",
+      result: refused || code === Code.Unauthenticated || code === Code.PermissionDenied ? "denied" : code === OK ? "ok" : "error",
       code: codeName(code),
       ...(reason !== undefined ? { reason } : {}),
     });
@@ -142,8 +148,8 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
     const action: Action = { kind: "control", method, units, mutating: isMutating(method) };
     const a = await who(site, header);
     if (!("principal" in a)) {
-      const code = "denied" in a && a.denied ? Code.PermissionDenied : Code.Unauthenticated;
-      await audit(site, ANONYMOUS, action, code, a.refused);
+      const code = refusalCode(a);
+      await audit(site, ANONYMOUS, action, code, a.refused, true);
       throw new ConnectError(a.refused, code);
     }
     if (site.transport === "tcp" && site.session) (site as { trust?: (s: http2.Http2Session) => void }).trust?.(site.session);
@@ -216,7 +222,7 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
       const action: Action = { kind: "unit", method, units: unit ? [unit] : [], mutating: false };
       const a = await who(site, (n) => one(req.headers[n]), unit ? { unit, service: splitMethod(method)[0] } : undefined);
       const refuse = async (principal: Principal, code: Code, reason: string): Promise<false> => {
-        await audit(site, principal, action, code, reason);
+        await audit(site, principal, action, code, reason, true);
         if (res.writableEnded || res.stream.destroyed) return false;
         res.writeHead(200, { "content-type": "application/grpc" });
         res.addTrailers({ "grpc-status": String(code), "grpc-message": encodeURIComponent(reason) });
@@ -224,7 +230,7 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
         req.resume();
         return false;
       };
-      if (!("principal" in a)) return refuse(ANONYMOUS, "denied" in a && a.denied ? Code.PermissionDenied : Code.Unauthenticated, a.refused);
+      if (!("principal" in a)) return refuse(ANONYMOUS, refusalCode(a), a.refused);
       if (site.transport === "tcp" && site.session) site.trust?.(site.session);
       const admitted: UnitCallAdmission = {
         epoch,
