@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import type { Deployment } from "../config/index.ts";
 import { masterSocket } from "./master-socket.ts";
 import { requireSpecFile } from "./spec-file.ts";
+import { controlToken } from "./tcp-credentials.ts";
 
 /**
  * The deadline of every read the CLI makes (ListUnits, GetUnit): a master
@@ -41,10 +42,11 @@ export async function controlSocketFor(file: string, socket?: string): Promise<{
 /**
  * The typed control client the CLI (and any user code) uses. Over TCP it
  * sends `token`, or else HSU_CONTROL_TOKEN (an API token from `hsu token
- * create`, or the control token).
+ * create`, a JWT of master.auth.oidc, or the control token).
  */
-export function controlClient(socket: string, token = process.env.HSU_CONTROL_TOKEN): ControlClient {
+export function controlClient(socket: string, token?: string): ControlClient {
   if (isAddress(socket)) {
+    token ??= controlToken();
     return createClient(ControlService, createUnitTransport(socket, { ...(token ? { token } : {}), connectTimeoutMs: 2000 }));
   }
   if (!existsSync(socket)) {

@@ -8,6 +8,8 @@ export function explain(e: unknown): string {
     if (e.code === Code.DeadlineExceeded) {
       return `the master accepted the call but did not answer in time (${e.rawMessage}); it may be stopped (SIGSTOP) or overloaded: check its process and its log, master.log in the state dir`;
     }
+    // Over TCP the CLI's only credential is HSU_CONTROL_TOKEN: a refusal without one says where it goes.
+    if (e.code === Code.Unauthenticated && !process.env.HSU_CONTROL_TOKEN) return `${e.rawMessage}; the CLI sends it from HSU_CONTROL_TOKEN, which is not set`;
     return e.rawMessage;
   }
   return e instanceof Error ? e.message : String(e);

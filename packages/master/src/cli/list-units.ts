@@ -16,6 +16,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ListUnitsResponse, UnitStatus } from "@hsu/proto";
 import { connect as h2connect, type ClientHttp2Session } from "node:http2";
 import * as net from "node:net";
+import { controlToken } from "./tcp-credentials.ts";
 
 /** Why the quick path gave up; the caller falls back to the full client. */
 export class QuickCallFailed extends Error {
@@ -51,7 +52,13 @@ export function quickListUnits(socket: string, tcp: boolean, answerTimeoutMs = 5
       return fail((e as Error).message);
     }
     session.on("error", (e) => fail(e.message));
-    const token = tcp ? process.env.HSU_CONTROL_TOKEN : undefined;
+    let token: string | undefined;
+    try {
+      token = tcp ? controlToken() : undefined;
+    } catch (e) {
+      // The full client reads it again and explains.
+      return fail((e as Error).message);
+    }
     const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...(token ? { authorization: `Bearer ${token}` } : {}) });
     const chunks: Buffer[] = [];
     let size = 0;
