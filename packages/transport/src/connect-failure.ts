@@ -143,19 +143,10 @@ export function createConnectDiagnosis(address: string, hints: ConnectFailureHin
       last = undefined;
       let secure = false;
       socket.once("secureConnect", () => (secure = true));
-      socket.on("error", (e: unknown) => {
-        const t = findTlsError(e);
-        if (!t) return;
-        let peer: TlsErrorProps["cert"];
-        try {
-          peer = (socket as unknown as { getPeerCertificate?(): TlsErrorProps["cert"] }).getPeerCertificate?.();
-        } catch {
-          // A socket already torn down has no peer certificate to show.
-        }
-        last = failure(t.kind, describe(t, peer && Object.keys(peer).length ? peer : undefined), e);
-      });
-      socket.once("end", () => {
-        if ((socket as unknown as { bytesRead?: number }).bytesRead !== 0 || last) return;
+      const read = () => (socket as unknown as { bytesRead?: number }).bytesRead ?? 0;
+      // The peer went before a byte of HTTP/2: with a FIN ("end"), or with a reset when it had unread data of ours.
+      const hungUp = () => {
+        if (read() !== 0 || last) return;
         if (mode === "plain") {
           // A TLS server hangs up on a cleartext client without a word; so does one over its connection caps.
           last = failure("silent-close", "closed the connection without answering (not a byte of HTTP/2)", undefined);
@@ -165,7 +156,21 @@ export function createConnectDiagnosis(address: string, hints: ConnectFailureHin
         } else {
           last = failure("tls", "the server closed the connection before a byte of HTTP/2", undefined);
         }
+      };
+      socket.on("error", (e: unknown) => {
+        const t = findTlsError(e);
+        const code = (e as { code?: unknown }).code;
+        if (!t && (code === "ECONNRESET" || code === "EPIPE")) return hungUp();
+        if (!t) return;
+        let peer: TlsErrorProps["cert"];
+        try {
+          peer = (socket as unknown as { getPeerCertificate?(): TlsErrorProps["cert"] }).getPeerCertificate?.();
+        } catch {
+          // A socket already torn down has no peer certificate to show.
+        }
+        last = failure(t.kind, describe(t, peer && Object.keys(peer).length ? peer : undefined), e);
       });
+      socket.once("end", hungUp);
       return socket;
     },
     explain(e) {

@@ -48,7 +48,7 @@ const audit = (): AuditEntry[] =>
     .map((l) => JSON.parse(l) as AuditEntry);
 /** The claims of a real token of `client`, to sign again with changes. */
 const claimsOf = async (client: string): Promise<JWTPayload> => decodeJwt(await idp.token(client));
-const signWith = (claims: JWTPayload, key: CryptoKey | Uint8Array) => new SignJWT({ ...claims }).setProtectedHeader({ alg: "RS256", typ: "at+jwt", kid: idp.kid }).sign(key);
+const signWith = (claims: JWTPayload, key: Parameters<SignJWT["sign"]>[0]) => new SignJWT({ ...claims }).setProtectedHeader({ alg: "RS256", typ: "at+jwt", kid: idp.kid }).sign(key);
 
 /** Asserts `r` is a refusal: exit 1, the message on stderr, and the audit log's last entry for `method` saying the same. */
 function expectRefused(r: { code: number; stdout: string; stderr: string }, method: string, code: string, reason: string, who: Partial<AuditEntry["who"]>): void {

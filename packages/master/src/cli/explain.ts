@@ -1,9 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HsuError } from "@hsu/client/errors";
+import { connectFailureKind } from "@hsu/transport";
 
 /** A failure as one readable message: what went wrong and what to do, never a stack trace. */
 export function explain(e: unknown): string {
   if (e instanceof ConnectError) {
+    // A TLS handshake refused, or a port that hung up: the transport's message names the address, the cause and the fix.
+    if (connectFailureKind(e)) return `cannot connect to the master: ${e.rawMessage}`;
     if (e.code === Code.Unavailable) return `cannot reach the master (${e.rawMessage}); is it running? \`hsu up -d\` starts one`;
     if (e.code === Code.DeadlineExceeded) {
       return `the master accepted the call but did not answer in time (${e.rawMessage}); it may be stopped (SIGSTOP) or overloaded: check its process and its log, master.log in the state dir`;

@@ -16,7 +16,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ListUnitsResponse, UnitStatus } from "@hsu/proto";
 import { connect as h2connect, type ClientHttp2Session } from "node:http2";
 import * as net from "node:net";
-import { controlToken } from "./tcp-credentials.ts";
+import { controlTlsFiles, controlToken } from "./tcp-credentials.ts";
 
 /** Why the quick path gave up; the caller falls back to the full client. */
 export class QuickCallFailed extends Error {
@@ -35,6 +35,10 @@ const readMaxBytes = 4 * 1024 * 1024;
  */
 export function quickListUnits(socket: string, tcp: boolean, answerTimeoutMs = 5000): Promise<UnitStatus[]> {
   return new Promise((resolve, reject) => {
+    // Over TLS (a CA or client certificate given) the full client speaks, and explains a handshake it cannot make.
+    const f = controlTlsFiles();
+    if (tcp && (f.ca || f.cert || f.key)) return reject(new QuickCallFailed("TLS"));
+    if (!tcp && f.flagged) return reject(new QuickCallFailed("TLS flags on a Unix socket"));
     let session: ClientHttp2Session | undefined;
     const fail = (why: string) => {
       clearTimeout(timer);
