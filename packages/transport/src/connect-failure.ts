@@ -74,7 +74,8 @@ function findTlsError(e: unknown): (TlsErrorProps & { kind: ConnectFailureKind; 
     const code = (cur as TlsErrorProps).code;
     if (typeof code !== "string") continue;
     const kind = kindOf(code);
-    if (kind) return { ...(cur as TlsErrorProps), kind, code };
+    // Error's own message is not enumerable: a spread would drop it.
+    if (kind) return { ...(cur as TlsErrorProps), message: (cur as TlsErrorProps).message, kind, code };
   }
   return undefined;
 }
@@ -99,7 +100,8 @@ function describe(t: TlsErrorProps & { kind: ConnectFailureKind; code: string },
     case "not-tls":
       return `the server does not speak TLS (${t.code})`;
     case "tls":
-      return `${(t.message ?? t.code).trim()} (${t.code})`;
+      // OpenSSL's "40...:error:0A00045C:SSL routines:fn:reason:file:line": the reason is what a person can read.
+      return `${(/SSL routines:[^:]*:([^:]+)/.exec(t.message ?? "")?.[1] ?? t.message ?? t.code).trim()} (${t.code})`;
     case "silent-close":
       return `closed the connection (${t.code})`;
   }
