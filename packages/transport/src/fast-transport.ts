@@ -32,6 +32,8 @@ export interface FastUnaryTransportOptions {
   defaultTimeoutMs?: number;
   /** Streaming calls go here (connect-node's gRPC transport). */
   streams: Transport;
+  /** The error a connection failure (a refused TLS handshake, a peer that hung up) stands for; undefined for any other. */
+  explain?: (e: unknown) => ConnectError | undefined;
 }
 
 type HeaderInit = ConstructorParameters<typeof Headers>[0];
@@ -46,6 +48,7 @@ type Next = (req: UnaryRequest) => Promise<UnaryResponse>;
  */
 export function createFastUnaryTransport(options: FastUnaryTransportOptions): Transport {
   const { sessions, readMaxBytes, writeMaxBytes, baseUrl } = options;
+  const failed = (e: unknown, refused = false) => options.explain?.(e) ?? nodeError(e, refused);
   const auth = options.token === undefined ? undefined : `Bearer ${options.token}`;
   const wire: Next = (req) =>
     call(req.method as DescMethodUnary, req.header, req.signal, req.message, req.contextValues, timeoutOf(req), false);
@@ -89,7 +92,7 @@ export function createFastUnaryTransport(options: FastUnaryTransportOptions): Tr
       try {
         stream = session.request(head, { endStream: false });
       } catch (e) {
-        return reject(nodeError(e));
+        return reject(failed(e));
       }
       sessions.acquire(session);
       let settled = false;
@@ -127,11 +130,14 @@ export function createFastUnaryTransport(options: FastUnaryTransportOptions): Tr
       });
       // REFUSED_STREAM: the server did not process the call (it was going
       // away), which gRPC reports as UNAVAILABLE.
-      stream.on("error", (e) => settle(nodeError(e, stream.rstCode === 7), false));
+      stream.on("error", (e) => settle(failed(e, stream.rstCode === 7), false));
       stream.once("close", () => {
         if (settled) return;
         if (header === undefined) {
-          settle(new ConnectError(`the stream closed without a response (code ${stream.rstCode})`, Code.Unavailable), false);
+          const closed = new ConnectError(`the stream closed without a response (code ${stream.rstCode})`, Code.Unavailable);
+          if (!options.explain) return settle(closed, false);
+          // A TLS alert after the handshake (a client certificate refused) reaches the socket after the stream closed.
+          setImmediate(() => settle(options.explain!(closed) ?? closed, false));
           return;
         }
         settle(finish(method, header, trailer, body), false);

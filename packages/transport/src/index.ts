@@ -4,3 +4,4 @@ export type { ConnectionLimits, ConnectionStats } from "./connection-guard.ts";
 export { bearer, createUnitTransport, type UnitTransportOptions } from "./transport.ts";
 export { checkBearer, newToken, type TokenCheck } from "./token.ts";
 export { clientAuthOptions, loadTlsFiles, TlsError, watchTls, type ClientAuth, type LoadedTls, type TlsFiles, type TlsReload, type TlsWatcher, type WatchTlsOptions } from "./tls.ts";
+export { connectFailureKind, type ConnectFailureHints, type ConnectFailureKind } from "./connect-failure.ts";

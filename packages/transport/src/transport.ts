@@ -2,7 +2,8 @@ import { Code, ConnectError, type Interceptor, type Transport } from "@connectrp
 import type { GrpcTransportOptions } from "@connectrpc/connect-node";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { parseAddress, type UnitAddress } from "./address.ts";
+import { formatAddress, parseAddress, type UnitAddress } from "./address.ts";
+import { createConnectDiagnosis, type ConnectDiagnosis, type ConnectFailureHints } from "./connect-failure.ts";
 import { createFastUnaryTransport } from "./fast-transport.ts";
 import { createSessionCache } from "./h2-session.ts";
 
@@ -42,6 +43,14 @@ export interface UnitTransportOptions {
    * certificate's IP subjectAltName) unless `servername` says otherwise.
    */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; servername?: string };
+  /**
+   * What to do about each kind of connection failure (an untrusted or
+   * expired server certificate, a client certificate required, a TLS port
+   * reached without TLS, ...), in the caller's terms: a CLI names its flags.
+   * Such a failure is UNAVAILABLE, its message naming the address, the cause
+   * and this hint; `connectFailureKind(error)` tells the kind.
+   */
+  connectFailureHints?: ConnectFailureHints;
 }
 
 const MiB = 1024 * 1024;
@@ -70,6 +79,7 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
   };
   let baseUrl: string;
   let connect: () => net.Socket;
+  let diagnosis: ConnectDiagnosis | undefined;
   if (parsed.kind === "unix") {
     if (options.tls) throw new Error(`TLS needs a TCP address, got unix:${parsed.path}`);
     const path = parsed.path;
@@ -81,20 +91,25 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     // Nagle off, as grpc-js does: a call is a few small frames, and waiting
     // to coalesce them only adds latency on loopback.
     const t = options.tls;
+    const d = (diagnosis = createConnectDiagnosis(formatAddress(parsed), options.connectFailureHints));
     if (t) {
       baseUrl = `https://${host}:${port}`;
       // SNI carries host names only, never an IP literal (RFC 6066).
       const servername = t.servername ?? (net.isIP(tcpHost) ? undefined : tcpHost);
       connect = () =>
-        tls
-          .connect({ host: tcpHost, port, ALPNProtocols: ["h2"], ...(servername ? { servername } : {}), ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) })
-          .setNoDelay(true);
+        d.watch(
+          tls
+            .connect({ host: tcpHost, port, ALPNProtocols: ["h2"], ...(servername ? { servername } : {}), ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) })
+            .setNoDelay(true),
+          t.cert ? "tls-with-cert" : "tls",
+        );
     } else {
       baseUrl = `http://${host}:${port}`;
-      connect = () => net.connect({ host: tcpHost, port, noDelay: true });
+      connect = () => d.watch(net.connect({ host: tcpHost, port, noDelay: true }), "plain");
     }
   }
-  const streams = malformedRepliesAsInternal(lazyGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }));
+  const explain = diagnosis ? (e: unknown) => diagnosis.explain(e) : () => undefined;
+  const streams = malformedRepliesAsInternal(lazyGrpcTransport({ ...common, baseUrl, nodeOptions: { createConnection: connect } }), explain);
   if (options.fastUnary === false) return streams;
   const sessions = createSessionCache({ authority: baseUrl, connect, idleTimeoutMs: common.idleConnectionTimeoutMs, connectTimeoutMs: common.connectTimeoutMs });
   if (options.eagerConnect) sessions.get();
@@ -107,6 +122,7 @@ export function createUnitTransport(address: string | UnitAddress, options: Unit
     writeMaxBytes: common.writeMaxBytes,
     ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
     streams,
+    explain,
   });
 }
 
@@ -130,12 +146,17 @@ function lazyGrpcTransport(options: GrpcTransportOptions): Transport {
  * INVALID_ARGUMENT, as if the caller had sent something wrong; gRPC's
  * implementations and the conformance suite call a malformed reply INTERNAL,
  * as the fast path does. A status the server sent (a wire error) is kept.
+ * A connection that failed (a TLS handshake refused, INTERNAL in
+ * connect-node) is the UNAVAILABLE error `explain` makes of it.
  */
-function malformedRepliesAsInternal(transport: Transport): Transport {
+function malformedRepliesAsInternal(transport: Transport, explain: (e: unknown) => ConnectError | undefined): Transport {
+  const rethrow = (e: unknown): never => {
+    throw explain(e) ?? rethrowAsInternal(e);
+  };
   return {
-    unary: (...args) => transport.unary(...args).catch(rethrowAsInternal),
+    unary: (...args) => transport.unary(...args).catch(rethrow),
     async stream(...args) {
-      const res = await transport.stream(...args).catch(rethrowAsInternal);
+      const res = await transport.stream(...args).catch(rethrow);
       const messages = res.message;
       return {
         ...res,
@@ -143,7 +164,7 @@ function malformedRepliesAsInternal(transport: Transport): Transport {
           try {
             yield* messages;
           } catch (e) {
-            rethrowAsInternal(e);
+            rethrow(e);
           }
         })(),
       } as typeof res;

@@ -85,6 +85,9 @@ describe("authorize", () => {
     });
     expect(authorize({ kind: "anonymous", subject: "anonymous", roles: [], units: [], methods: [] }, unitCall("echo"))).toMatchObject({
       reason: 'an anonymous caller has no role; calling hsu.examples.echo.v1.EchoService/Echo on unit "echo" needs caller (create a token with --role caller)',
+    });    // An OIDC subject's roles come from its provider's claims, not from `hsu token create`.
+    expect(authorize({ kind: "oidc", subject: "https://idp|ci", roles: ["viewer"], units: [], methods: [] }, control("Apply"))).toMatchObject({
+      reason: "OIDC subject https://idp|ci has role viewer; Apply needs admin (the identity provider must give it a roles claim value that master.auth.oidc role_map maps to admin)",
     });
   });
 

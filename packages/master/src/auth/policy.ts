@@ -82,6 +82,12 @@ export function describePrincipal(p: Pick<Principal, "kind" | "subject">): strin
 }
 
 const list = (xs: readonly string[]) => xs.join(", ");
+
+// An OIDC subject's roles come from its identity provider's claims: no `hsu token create` changes them.
+const grantHint = (p: Pick<Principal, "kind">, needed: Role) =>
+  p.kind === "oidc"
+    ? `the identity provider must give it a roles claim value that master.auth.oidc role_map maps to ${needed}`
+    : `create a token with --role ${needed}`;
 const shortName = (method: string) => splitMethod(method)[1] || method;
 
 /**
@@ -97,7 +103,7 @@ export function authorize(principal: Principal, action: Action): Decision {
   const what = action.kind === "unit" ? `calling ${action.method} on unit "${action.units[0] ?? ""}"` : shortName(action.method);
   if (!hasRole(principal.roles, needed)) {
     const has = principal.roles.length ? `role${principal.roles.length > 1 ? "s" : ""} ${list(principal.roles)}` : "no role";
-    return deny(`${who} has ${has}; ${what} needs ${needed} (create a token with --role ${needed})`);
+    return deny(`${who} has ${has}; ${what} needs ${needed} (${grantHint(principal, needed)})`);
   }
   const method = action.method.replace(/^\//, "");
   if (!anyGlob(principal.methods, method)) {

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import type { Deployment } from "../config/index.ts";
 import { masterSocket } from "./master-socket.ts";
 import { requireSpecFile } from "./spec-file.ts";
+import { connectHints, controlTlsFiles, controlToken, readControlTls } from "./tcp-credentials.ts";
 
 /**
  * The deadline of every read the CLI makes (ListUnits, GetUnit): a master
@@ -41,11 +42,22 @@ export async function controlSocketFor(file: string, socket?: string): Promise<{
 /**
  * The typed control client the CLI (and any user code) uses. Over TCP it
  * sends `token`, or else HSU_CONTROL_TOKEN (an API token from `hsu token
- * create`, or the control token).
+ * create`, a JWT of master.auth.oidc, or the control token), and speaks TLS
+ * when given a CA or a client certificate (--ca, --client-cert and
+ * --client-key, or HSU_CONTROL_CA, HSU_CONTROL_CERT and HSU_CONTROL_KEY).
  */
-export function controlClient(socket: string, token = process.env.HSU_CONTROL_TOKEN): ControlClient {
+export function controlClient(socket: string, token?: string): ControlClient {
+  const files = controlTlsFiles();
   if (isAddress(socket)) {
-    return createClient(ControlService, createUnitTransport(socket, { ...(token ? { token } : {}), connectTimeoutMs: 2000 }));
+    token ??= controlToken();
+    const tls = readControlTls(files);
+    return createClient(
+      ControlService,
+      createUnitTransport(socket, { ...(token ? { token } : {}), ...(tls ? { tls } : {}), connectFailureHints: connectHints(files), connectTimeoutMs: 2000 }),
+    );
+  }
+  if (files.flagged) {
+    throw new HsuError("invalid_argument", `--ca, --client-cert and --client-key are for a master's TCP port (--socket HOST:PORT); ${socket} is its Unix socket, which needs no TLS`);
   }
   if (!existsSync(socket)) {
     throw new HsuError("unavailable", `no master is running (no control socket at ${socket}); start one with \`hsu up\` (or \`hsu up -d\` to run it in the background)`);

@@ -5,7 +5,8 @@ type Values = Record<string, string | boolean | undefined>;
 type Run = (values: Values, positionals: string[]) => Promise<number>;
 
 const file = { file: { type: "string", short: "f", default: "hsu.yaml" } } as const;
-const socket = { socket: { type: "string" } } as const;
+// Where the master is, and for its TCP port over TLS the CA to trust and a client certificate.
+const socket = { socket: { type: "string" }, ca: { type: "string" }, "client-cert": { type: "string" }, "client-key": { type: "string" } } as const;
 const json = { json: { type: "boolean" } } as const;
 
 // Each command's code is imported when it runs: the table itself loads nothing but these texts.

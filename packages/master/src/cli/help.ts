@@ -23,6 +23,9 @@ export interface Command {
 const optionDocs: Record<string, { value?: string; text: string }> = {
   file: { value: "FILE", text: "the spec file (default hsu.yaml in this directory)" },
   socket: { value: "PATH|HOST:PORT", text: "talk to this control socket instead of the one hsu.yaml names (also HSU_CONTROL)" },
+  ca: { value: "FILE", text: "over TCP, speak TLS and trust this CA for the master's certificate (also HSU_CONTROL_CA)" },
+  "client-cert": { value: "FILE", text: "over TLS, present this client certificate (client_auth; also HSU_CONTROL_CERT)" },
+  "client-key": { value: "FILE", text: "the private key of --client-cert (also HSU_CONTROL_KEY)" },
   json: { text: "print JSON instead of a table, for scripts" },
   detach: { text: "run the master in the background and return once units are up" },
   follow: { text: "keep printing new lines until Ctrl-C" },

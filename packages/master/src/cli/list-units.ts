@@ -16,6 +16,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ListUnitsResponse, UnitStatus } from "@hsu/proto";
 import { connect as h2connect, type ClientHttp2Session } from "node:http2";
 import * as net from "node:net";
+import { controlTlsFiles, controlToken } from "./tcp-credentials.ts";
 
 /** Why the quick path gave up; the caller falls back to the full client. */
 export class QuickCallFailed extends Error {
@@ -34,6 +35,10 @@ const readMaxBytes = 4 * 1024 * 1024;
  */
 export function quickListUnits(socket: string, tcp: boolean, answerTimeoutMs = 5000): Promise<UnitStatus[]> {
   return new Promise((resolve, reject) => {
+    // Over TLS (a CA or client certificate given) the full client speaks, and explains a handshake it cannot make.
+    const f = controlTlsFiles();
+    if (tcp && (f.ca || f.cert || f.key)) return reject(new QuickCallFailed("TLS"));
+    if (!tcp && f.flagged) return reject(new QuickCallFailed("TLS flags on a Unix socket"));
     let session: ClientHttp2Session | undefined;
     const fail = (why: string) => {
       clearTimeout(timer);
@@ -51,7 +56,13 @@ export function quickListUnits(socket: string, tcp: boolean, answerTimeoutMs = 5
       return fail((e as Error).message);
     }
     session.on("error", (e) => fail(e.message));
-    const token = tcp ? process.env.HSU_CONTROL_TOKEN : undefined;
+    let token: string | undefined;
+    try {
+      token = tcp ? controlToken() : undefined;
+    } catch (e) {
+      // The full client reads it again and explains.
+      return fail((e as Error).message);
+    }
     const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...(token ? { authorization: `Bearer ${token}` } : {}) });
     const chunks: Buffer[] = [];
     let size = 0;

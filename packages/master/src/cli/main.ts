@@ -3,6 +3,7 @@ import { paint, useColor } from "./color.ts";
 import { commands } from "./commands.ts";
 import { commandHelp, unknownCommand, usage } from "./help.ts";
 import { bundled } from "./self.ts";
+import { useControlFlags } from "./tcp-credentials.ts";
 
 /** The `hsu` command line: one subcommand, its flags, and exit codes (0 ok, 1 failure, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(first, command));
     return 0;
   }
+  useControlFlags(parsed.values);
   try {
     return await command.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
   } catch (e) {

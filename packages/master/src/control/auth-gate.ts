@@ -124,7 +124,7 @@ export function createAuthGate(options: ControlAuthOptions): AuthGate {
     const credential = site.transport === "unix" ? header("hsu-caller-authorization") : header("authorization");
     const a = await authenticate(credential, options);
     if (!("principal" in a) || a.principal !== ANONYMOUS) return a;
-    if (site.transport === "tcp") return { refused: "the control API over TCP needs `authorization: Bearer <token>` (an API token from `hsu token create`, or the control token)" };
+    if (site.transport === "tcp") return { refused: `the control API over TCP needs \`authorization: Bearer <token>\` (an API token from \`hsu token create\`, ${options.oidc ? "a JWT of master.auth.oidc, " : ""}or the control token)` };
     if (unit && options.publicServices?.(unit.unit, unit.service)) return a;
     return {
       refused: unit

@@ -27,14 +27,22 @@ export function makeCa(dir: string, name: string): TestCa {
   return { name, certFile, keyFile };
 }
 
+/** How {@link issue} makes a leaf: its subjectAltName (a server's default `IP:127.0.0.1`) and lifetime. */
+export interface IssueOptions {
+  /** For a server certificate, e.g. `DNS:other.example` (default `IP:127.0.0.1`). */
+  readonly san?: string;
+  /** Days it is valid (default 2); -1 makes one that expired a day ago (notAfter before now). */
+  readonly days?: number;
+}
+
 /** A leaf certificate for `cn`, signed by `ca`: a server one (subjectAltName IP 127.0.0.1) or a client one. */
-export function issue(dir: string, ca: TestCa, name: string, kind: "server" | "client"): TestCert {
+export function issue(dir: string, ca: TestCa, name: string, kind: "server" | "client", options: IssueOptions = {}): TestCert {
   const keyFile = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const certFile = join(dir, `${name}.pem`);
   const ext = join(dir, `${name}.ext`);
-  writeFileSync(ext, kind === "server" ? "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" : "extendedKeyUsage=clientAuth\n");
+  writeFileSync(ext, kind === "server" ? `subjectAltName=${options.san ?? "IP:127.0.0.1"}\nextendedKeyUsage=serverAuth\n` : "extendedKeyUsage=clientAuth\n");
   openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", `/CN=${name}`]);
-  openssl(["x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-out", certFile, "-days", "2", "-extfile", ext]);
+  openssl(["x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-out", certFile, "-days", String(options.days ?? 2), "-extfile", ext]);
   return { certFile, keyFile, cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
 }
