@@ -9,8 +9,8 @@ export type SideName = (typeof sideNames)[number];
 /** What each side is, for the table. */
 export const sideLabel: Record<SideName, string> = {
   "grpc-gateway": "grpc-gateway (Go), REST POST /v1/echo -> unit",
-  "gateway-rest": "HSU gateway, REST POST /v1/echo -> master -> unit",
-  "gateway-connect": "HSU gateway, Connect JSON POST /hsu.examples.echo.v1.EchoService/Echo -> master -> unit",
+  "gateway-rest": "HSU gateway, REST POST /v1/echo -> unit (direct grant; the first call through the master)",
+  "gateway-connect": "HSU gateway, Connect JSON POST /hsu.examples.echo.v1.EchoService/Echo -> unit (direct grant)",
   "master-grpc": "gRPC through the master (control socket, `hsu-unit: echo`) -> unit",
   "direct-grpc": "gRPC straight to the unit (floor)",
 };

@@ -91,9 +91,11 @@ function statusOf(t: CallMetadata): CallError | undefined | null {
 /**
  * Calls integrated units through the master's unit proxy: gRPC (binary,
  * HTTP/2) on the control socket with `hsu-unit`, the caller headers the
- * master authorizes by, and a grpc-timeout. One HTTP/2 session carries every
- * call; a session that closes, fails or receives GOAWAY is replaced on the
- * next call.
+ * master authorizes by, and a grpc-timeout - or, with `direct`, straight to
+ * the unit's socket for a caller and method the master has granted (without
+ * the `hsu-*` headers; a call the unit's socket never took goes through the
+ * master instead). One HTTP/2 session per peer carries its calls; a session
+ * that closes, fails or receives GOAWAY is replaced on the next call.
  */
 export function createUpstream(options: UpstreamOptions): ClosableUpstream {
   const maxMessage = options.maxMessageBytes ?? 16 * 1024 * 1024;
