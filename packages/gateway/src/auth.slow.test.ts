@@ -1,11 +1,11 @@
 /// <reference path="../../master/src/test-support/oidc-provider-types.d.ts" />
 import { execFile } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./test-support/free-port.ts";
 import { createProjects, hsu, until } from "../../master/src/test-support/hsu-cli.ts";
 import { startTestProvider, type TestProvider } from "../../master/src/test-support/oidc-provider.ts";
 
@@ -36,15 +36,6 @@ let scoped: TestProvider;
 let lateIssuer: string;
 let lateToken: string;
 let late: TestProvider | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 type Protocol = "rest" | "connect";
 interface Answer {

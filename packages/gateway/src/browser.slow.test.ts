@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./test-support/free-port.ts";
 import { prepareUnit, type PreparedUnit } from "../../conformance/src/prepare.ts";
 import { createProjects, hsu, until } from "../../master/src/test-support/hsu-cli.ts";
 import type { HsuPage } from "./testdata/browser-page.ts";
@@ -39,15 +40,6 @@ function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms / 1000} s`)), ms)));
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** Runs Debian's curl; returns the status (from -w) and the body. Never throws on an HTTP error. */

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./test-support/free-port.ts";
 import { createProjects, hsu, hsuWith, until } from "../../master/src/test-support/hsu-cli.ts";
 
 // Direct grants end to end (direct.ts, the master's control/gateway-grants.ts): a real master, the TS echo
@@ -16,15 +16,6 @@ const projects = createProjects("hsu-gw-direct-");
 const sh = promisify(execFile);
 let dir: string;
 let base: string;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 type Ps = { id: string; pid: number | null; state: string }[];
 const ps = async (): Promise<Ps> => JSON.parse((await hsu(dir, "ps", "--json")).stdout) as Ps;

@@ -9,6 +9,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./test-support/free-port.ts";
 import { createProjects, hsu, until } from "../../master/src/test-support/hsu-cli.ts";
 import { EchoService } from "../../../examples/echo/src/gen/hsu/examples/echo/v1/echo_pb.js";
 import { issue, makeCa } from "../../transport/src/test-support/certs.ts";
@@ -34,15 +35,6 @@ async function curl(...args: string[]): Promise<{ status: number; body: string; 
   const all = stdout.slice(0, cut);
   const split = all.lastIndexOf("\r\n\r\n");
   return { status, headers: all.slice(0, split), body: all.slice(split + 4) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 beforeAll(async () => {
